@@ -1,0 +1,496 @@
+"""``decode_clip``: RGB frames and dense motion-vector fields of one clip.
+
+One pass of one decoder serves both views: it seeks to the key frame at or
+before the first needed frame, decodes in display order until the last needed
+frame (plus the few frames that hold its future references), converts only the
+needed frames to RGB (colour conversion and scaling in one swscale call), and
+turns the codec's motion vectors into per-frame-step dense fields
+(compvid.motion). Codecs whose decoder exports no vectors get fields estimated
+from the decoded frames (compvid.estimate).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from compvid.errors import ClipRangeError, CorruptVideoError, InvalidArgumentError
+from compvid.motion import BlockMotion, RawVectors, match_reference_distances, rasterize
+from compvid.probe import MvSource, VideoInfo, mv_source_for_codec, stream_rotation
+from compvid.source import VideoSource, open_video, source_name
+
+log = logging.getLogger(__name__)
+
+MvMode = Literal["normalized", "raw"]
+MV_MODES: tuple[str, ...] = ("normalized", "raw")
+
+# FFmpeg AVPictureType values -> letters.
+_PICT = {0: "?", 1: "I", 2: "P", 3: "B", 4: "S", 5: "i", 6: "p", 7: "b"}
+# Codecs without reference B-frames: the reference of every vector follows
+# from the GOP (past = previous I/P/S frame, future = next I/P/S frame).
+_GOP_CODECS = frozenset(
+    {"mpeg1video", "mpeg2video", "mpeg4", "h263", "h263p", "h263i", "flv1",
+     "msmpeg4v1", "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2"}
+)
+# MPEG-4 Part 2 B-frames in direct mode export zero rows although the block
+# moves: its motion is the co-located motion of the next reference frame.
+_DIRECT_MODE_CODECS = frozenset({"mpeg4"})
+_REFERENCE_TYPES = frozenset({"I", "P", "S"})
+# Farthest reference (display frames) considered by motion-compensated matching.
+MAX_REFERENCE_DISTANCE = 16
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One clip of ``T`` frames.
+
+    rgb: uint8 (T, H, W, 3) or None. mv: float32 (2, T, H, W) or None, forward
+    displacement (channel 0 = x right +, 1 = y down +) in pixels of the output
+    resolution per *source* frame step (normalized mode) or per reference
+    (raw mode). has_mv: bool (T,), False where a frame has no vectors (key
+    frames, all-intra frames); its field is 0. mv_filled: bool (T,), True where
+    the field was filled from the next reference frame (MPEG-4 direct-mode
+    B-frames). frame_indices: int64 (T,) display indices served (after padding).
+    pts_seconds: float64 (T,). padded: some trailing frames repeat the last frame.
+    frames_decoded: pictures the decoder produced to serve this clip.
+    unsure_fraction: share of moving vectors whose reference distance could
+    not be told apart (they took their frame's most common distance).
+    """
+
+    source: str
+    rgb: np.ndarray | None
+    mv: np.ndarray | None
+    has_mv: np.ndarray
+    mv_filled: np.ndarray
+    frame_indices: np.ndarray
+    frame_types: tuple[str, ...]
+    pts_seconds: np.ndarray
+    mv_source: MvSource
+    mv_mode: MvMode
+    padded: bool
+    num_padded: int
+    frames_decoded: int
+    unsure_fraction: float
+    decode_errors: int = 0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        t = self.frame_indices.shape[0]
+        assert self.has_mv.shape == (t,) and self.pts_seconds.shape == (t,)
+        assert len(self.frame_types) == t
+        if self.rgb is not None:
+            assert self.rgb.dtype == np.uint8 and self.rgb.ndim == 4 and self.rgb.shape[0] == t
+        if self.mv is not None:
+            assert self.mv.dtype == np.float32 and self.mv.shape[:2] == (2, t)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frame_indices.shape[0])
+
+
+def output_size(
+    width: int, height: int, size: int | tuple[int, int] | Sequence[int] | None
+) -> tuple[int, int]:
+    """(H', W') for ``size``: None = native, int = short side (aspect kept), (H, W) = exact."""
+    if size is None:
+        return height, width
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        if size <= 0:
+            raise InvalidArgumentError(f"size must be a positive short side in pixels, got {size}")
+        scale = size / min(width, height)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+    try:
+        h, w = (int(v) for v in size)  # type: ignore[union-attr]
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"size must be None, a short side int or (H, W), got {size!r}") from e
+    if h <= 0 or w <= 0:
+        raise InvalidArgumentError(f"size (H, W) must be positive, got {(h, w)}")
+    return h, w
+
+
+def decode_clip(
+    source: VideoSource,
+    *,
+    start: int,
+    num_frames: int = 32,
+    frame_step: int = 1,
+    size: int | tuple[int, int] | None = None,
+    with_rgb: bool = True,
+    with_mv: bool = True,
+    mv_mode: MvMode = "normalized",
+    info: VideoInfo | None = None,
+    threads: int = 1,
+) -> Clip:
+    """Decode ``num_frames`` frames every ``frame_step`` from display index ``start``.
+
+    ``source``: path, bytes or binary file. ``size``: None (native), short side
+    int, or (H, W); RGB and MV share it. Indices past the end repeat the last
+    frame (``padded``). ``info`` (from :func:`compvid.probe`) saves a probe and
+    gives exact frame counts. ``threads``: decoder slice threads (frame threads
+    would drop motion vectors; parallelism belongs to many decoders).
+    """
+    name = source_name(source)
+    _check_args(name, start=start, num_frames=num_frames, frame_step=frame_step, mv_mode=mv_mode,
+                with_rgb=with_rgb, with_mv=with_mv, threads=threads)
+    container, stream = open_video(source)
+    try:
+        return _decode(container, stream, name, start=start, num_frames=num_frames,
+                       frame_step=frame_step, size=size, with_rgb=with_rgb, with_mv=with_mv,
+                       mv_mode=mv_mode, info=info, threads=threads)
+    finally:
+        container.close()
+
+
+def _check_args(name: str, *, start, num_frames, frame_step, mv_mode, with_rgb, with_mv, threads) -> None:
+    if not isinstance(num_frames, (int, np.integer)) or num_frames <= 0:
+        raise InvalidArgumentError(f"{name}: num_frames must be a positive int, got {num_frames!r}")
+    if not isinstance(frame_step, (int, np.integer)) or frame_step <= 0:
+        raise InvalidArgumentError(f"{name}: frame_step must be a positive int, got {frame_step!r}")
+    if not isinstance(start, (int, np.integer)) or start < 0:
+        raise InvalidArgumentError(f"{name}: start must be a frame index >= 0, got {start!r}")
+    if mv_mode not in MV_MODES:
+        raise InvalidArgumentError(f"{name}: mv_mode must be one of {MV_MODES}, got {mv_mode!r}")
+    if not (with_rgb or with_mv):
+        raise InvalidArgumentError(f"{name}: with_rgb and with_mv are both False; ask for at least one view")
+    if threads < 0:
+        raise InvalidArgumentError(f"{name}: threads must be >= 0, got {threads}")
+
+
+def _luma(frame: av.VideoFrame) -> np.ndarray:
+    """Luma plane as uint8 (H, W), without colour conversion for 8-bit YUV/gray."""
+    fmt = frame.format
+    if fmt.name.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")) and fmt.components[0].bits == 8:
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        return rows[: frame.height, : frame.width]
+    return frame.to_ndarray(format="gray")
+
+
+class _Window:
+    """What the decode loop keeps per display index inside the clip's window."""
+
+    def __init__(self) -> None:
+        self.types: dict[int, str] = {}
+        self.pts: dict[int, float] = {}
+        self.luma: dict[int, np.ndarray] = {}
+        self.vectors: dict[int, RawVectors | None] = {}
+        self.rgb: dict[int, np.ndarray] = {}
+        self.estimated: dict[int, BlockMotion] = {}
+
+
+def _decode(container, stream, name, *, start, num_frames, frame_step, size, with_rgb, with_mv,
+            mv_mode, info, threads) -> Clip:
+    cc = stream.codec_context
+    codec = cc.name
+    mv_source: MvSource = info.mv_source if info is not None else mv_source_for_codec(codec)
+    rotation = info.rotation_degrees if info is not None else stream_rotation(stream)
+    fps = info.fps if info is not None else float(stream.average_rate or stream.guessed_rate or 0)
+    if fps <= 0:
+        raise CorruptVideoError(f"{name}: the stream declares no frame rate; cannot index frames")
+    tb = float(stream.time_base)
+    head: list[av.Packet] = []
+    if info is not None:
+        start_seconds = info.start_seconds
+    else:
+        # The container's start_time can differ from the first frame's
+        # (AVI with packed B-frames starts at pts 1): read it off the first
+        # packets, which are decoded below unless we seek.
+        packets = container.demux(stream)
+        head = list(itertools.islice(packets, 16))
+        stamps = [p.pts for p in head if p.pts is not None and p.size]
+        start_seconds = min(stamps) * tb if stamps else float((stream.start_time or 0) * tb)
+    total = info.num_frames if info is not None else int(stream.frames or 0)
+    if total <= 0 and stream.duration:
+        total = int(round(float(stream.duration * stream.time_base) * fps))
+    if total > 0 and start >= total:
+        raise ClipRangeError(f"{name}: start={start} is past the end (the video has {total} frames)")
+
+    wanted = [start + i * frame_step for i in range(num_frames)]
+    if total > 0:
+        wanted = [min(i, total - 1) for i in wanted]
+    first, last = wanted[0], max(wanted)
+    need_set = set(wanted)
+
+    bitstream = with_mv and mv_source == "bitstream"
+    estimate = with_mv and mv_source == "estimated"
+    matching = bitstream and mv_mode == "normalized" and codec not in _GOP_CODECS
+    gop_rule = bitstream and mv_mode == "normalized" and codec in _GOP_CODECS
+    lookback = MAX_REFERENCE_DISTANCE if matching else 0
+
+    if bitstream:
+        cc.options = {"flags2": "+export_mvs"}
+    stream.thread_type = "SLICE"
+    stream.codec_context.thread_count = threads
+
+    # Displayed size after rotation; decoding happens in coded orientation.
+    quarter_turn = rotation in (90, 270)
+    disp_w, disp_h = (cc.height, cc.width) if quarter_turn else (cc.width, cc.height)
+    out_h, out_w = output_size(disp_w, disp_h, size)
+    dec_h, dec_w = (out_w, out_h) if quarter_turn else (out_h, out_w)
+
+    if first > 0:
+        target = start_seconds + first / fps
+        container.seek(int(math.floor(target / tb)), stream=stream, backward=True, any_frame=False)
+        packets = container.demux(stream)
+    elif head:
+        packets = itertools.chain(head, packets)
+    else:
+        packets = container.demux(stream)
+
+    win = _Window()
+    reformatter = VideoReformatter()  # keeps one swscale context for the whole clip
+    estimator = None
+    if estimate:
+        from compvid.estimate import MotionEstimator  # deferred: builds a filter graph
+
+        estimator = MotionEstimator(cc.width, cc.height)
+    decoded = 0
+    errors = 0
+    warnings: list[str] = []
+    done = False
+    last_seen = -1
+    future_ready = not (gop_rule or matching)
+
+    def keep(idx: int, frame: av.VideoFrame, ptype: str) -> None:
+        nonlocal future_ready
+        in_window = first - lookback - frame_step <= idx <= last + MAX_REFERENCE_DISTANCE
+        if not in_window:
+            return
+        win.types[idx] = ptype
+        win.pts[idx] = float(frame.time) if frame.time is not None else start_seconds + idx / fps
+        if matching:
+            win.luma[idx] = _luma(frame).copy()
+        if bitstream:
+            side = frame.side_data.get("MOTION_VECTORS")
+            rows = side.to_ndarray() if side is not None else None
+            win.vectors[idx] = RawVectors.from_side_data(rows) if rows is not None and len(rows) else None
+        if with_rgb and idx in need_set:
+            win.rgb[idx] = reformatter.reformat(
+                frame, width=dec_w, height=dec_h, format="rgb24", interpolation="BILINEAR"
+            ).to_ndarray()
+        if estimator is not None and idx >= first - 1:
+            for j, motion in estimator.push(frame, idx):
+                win.estimated[j] = motion
+        if idx > last and ptype in _REFERENCE_TYPES:
+            future_ready = True
+
+    try:
+        for packet in packets:
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError as e:
+                errors += 1
+                log.debug("%s: corrupt packet skipped: %s", name, e)
+                continue
+            for frame in frames:
+                decoded += 1
+                if frame.time is not None:
+                    idx = int(round((frame.time - start_seconds) * fps))
+                else:
+                    idx = last_seen + 1
+                if idx <= last_seen:  # duplicate timestamp: keep display order
+                    idx = last_seen + 1
+                last_seen = idx
+                keep(idx, frame, _PICT.get(int(frame.pict_type), "?"))
+                if idx >= last and (future_ready or idx >= last + MAX_REFERENCE_DISTANCE):
+                    done = True
+                    break
+            if done:
+                break
+    except av.error.FFmpegError as e:
+        errors += 1
+        warnings.append(f"decoding stopped at display frame {last_seen + 1}: {e}")
+    if estimator is not None:
+        for j, motion in estimator.flush():
+            win.estimated[j] = motion
+    if errors:
+        warnings.append(f"{errors} corrupt packet(s) skipped")
+
+    available = sorted(i for i in win.types if i >= first)
+    if not available:
+        raise ClipRangeError(
+            f"{name}: no frame decoded at or after start={start}"
+            + (f" (the video has {total} frames)" if total else "")
+            + "; the clip lies past the end or the data is corrupt"
+        )
+    last_real = max(i for i in available if i <= last) if any(i <= last for i in available) else available[0]
+    served = []
+    for i in wanted:
+        served.append(i if i in win.types else _nearest_before(available, i, last_real))
+    num_padded = sum(1 for a, b in zip(wanted, served) if a != b) + sum(
+        1 for i in range(num_frames) if total > 0 and start + i * frame_step > total - 1
+    )
+
+    rgb = None
+    if with_rgb:
+        rgb = np.stack([win.rgb[i] if i in win.rgb else _rgb_fallback(win, i, served) for i in served])
+        rgb = _rotate_rgb(rgb, rotation)
+
+    mv = None
+    has_mv = np.zeros(num_frames, bool)
+    filled = np.zeros(num_frames, bool)
+    unsure_total = moving_total = 0
+    if with_mv:
+        fields: dict[int, np.ndarray] = {}
+        flags: dict[int, tuple[bool, bool]] = {}
+        for i in sorted(set(served)):
+            motion, present, was_filled, unsure, moving = _frame_motion(
+                i, win, codec=codec, mv_mode=mv_mode, estimated=estimate, gop_rule=gop_rule,
+                matching=matching)
+            unsure_total += unsure
+            moving_total += moving
+            fields[i] = rasterize(motion, frame_size=(cc.height, cc.width), out_size=(dec_h, dec_w))
+            flags[i] = (present, was_filled)
+        mv = np.stack([fields[i] for i in served], axis=1)  # (2, T, H, W)
+        mv = _rotate_mv(mv, rotation)
+        has_mv = np.array([flags[i][0] for i in served], bool)
+        filled = np.array([flags[i][1] for i in served], bool)
+
+    return Clip(
+        source=name,
+        rgb=rgb,
+        mv=mv,
+        has_mv=has_mv,
+        mv_filled=filled,
+        frame_indices=np.asarray(served, np.int64),
+        frame_types=tuple(win.types[i] for i in served),
+        pts_seconds=np.asarray([win.pts[i] for i in served], np.float64),
+        mv_source=mv_source,
+        mv_mode=mv_mode,
+        padded=num_padded > 0,
+        num_padded=num_padded,
+        frames_decoded=decoded,
+        unsure_fraction=unsure_total / moving_total if moving_total else 0.0,
+        decode_errors=errors,
+        warnings=tuple(warnings),
+    )
+
+
+def _nearest_before(available: list[int], i: int, fallback: int) -> int:
+    before = [a for a in available if a <= i]
+    return before[-1] if before else fallback
+
+
+def _rgb_fallback(win: _Window, i: int, served: list[int]) -> np.ndarray:  # pragma: no cover
+    raise CorruptVideoError(f"frame {i} was decoded but not converted; this is a compvid bug")
+
+
+def _frame_motion(i: int, win: _Window, *, codec: str, mv_mode: str, estimated: bool, gop_rule: bool,
+                  matching: bool) -> tuple[BlockMotion, bool, bool, int, int]:
+    """(motion, has vectors, filled from neighbours, #unsure, #moving) of display frame ``i``."""
+    if estimated:
+        motion = win.estimated.get(i)
+        if motion is None:
+            return BlockMotion.empty(), False, False, 0, 0
+        return motion, len(motion) > 0, False, int(motion.unsure.sum()), len(motion)
+    vectors = win.vectors.get(i)
+    if vectors is None or len(vectors) == 0:
+        return BlockMotion.empty(), False, False, 0, 0
+    if mv_mode == "raw":
+        return vectors.raw(), True, False, 0, 0
+    moving = int((np.hypot(vectors.mx, vectors.my) >= 0.25).sum())
+    if matching:
+        refs = {o: win.luma[i + o] for o in range(-MAX_REFERENCE_DISTANCE, MAX_REFERENCE_DISTANCE + 1)
+                if o != 0 and (i + o) in win.luma}
+        distance, unsure = match_reference_distances(vectors, win.luma[i], refs)
+        return vectors.normalise(distance, unsure), True, False, int(unsure.sum()), moving
+    # GOP rule: past reference = previous I/P/S frame, future = next one.
+    past = _reference_distance(win, i, -1)
+    future = _reference_distance(win, i, +1)
+    distance = np.where(vectors.direction < 0, past, future).astype(np.int32)
+    motion = vectors.normalise(distance)
+    if codec in _DIRECT_MODE_CODECS and win.types.get(i) == "B":
+        return _fill_direct_mode(i, vectors, motion, win, future, past)
+    return motion, True, False, 0, moving
+
+
+def _reference_distance(win: _Window, i: int, direction: int) -> int:
+    for step in range(1, MAX_REFERENCE_DISTANCE + 1):
+        t = win.types.get(i + direction * step)
+        if t in _REFERENCE_TYPES:
+            return step
+    return 1
+
+
+def _fill_direct_mode(i, vectors, motion, win, future, past):
+    """MPEG-4 Part 2 B-frames: rows exported as zero carry no motion; fill them.
+
+    FFmpeg exports zero rows for MPEG-4 B-frame blocks (direct mode and, in
+    FFmpeg 8, every B block), whatever the content does. In direct mode a B
+    block moves as the co-located block of the next reference frame, so that
+    block's motion per frame step stands in for it; when the next reference is
+    intra (no vectors), the previous reference's motion does.
+    Returns (motion, has_mv, filled, unsure, moving) like ``_frame_motion``.
+    """
+    zero = (vectors.mx == 0) & (vectors.my == 0)
+    moving = int((~zero).sum())
+    if not zero.any():
+        return motion, True, False, 0, moving
+    donor = None
+    for offset in (future, -past):
+        rows = win.vectors.get(i + offset)
+        if rows is not None and len(rows) and win.types.get(i + offset) in _REFERENCE_TYPES:
+            donor = rows.normalise(np.full(len(rows), _reference_distance(win, i + offset, -1), np.int32))
+            break
+    if donor is None:
+        # Nothing to fill from: say so instead of passing zeros off as motion.
+        return _subset(motion, ~zero), moving > 0, False, 0, moving
+    own = _subset(motion, ~zero)
+    covered = _covers(donor, _subset(motion, zero))
+    return _concat(own, _subset(donor, covered)), True, True, 0, moving
+
+
+def _subset(m: BlockMotion, mask: np.ndarray) -> BlockMotion:
+    return BlockMotion(m.x0[mask], m.y0[mask], m.w[mask], m.h[mask], m.dx[mask], m.dy[mask], m.unsure[mask])
+
+
+def _concat(a: BlockMotion, b: BlockMotion) -> BlockMotion:
+    return BlockMotion(*(np.concatenate([getattr(a, f), getattr(b, f)])
+                         for f in ("x0", "y0", "w", "h", "dx", "dy", "unsure")))
+
+
+def _covers(candidates: BlockMotion, blocks: BlockMotion) -> np.ndarray:
+    """Rows of ``candidates`` whose centre lies inside one of ``blocks``; bool (N_candidates,)."""
+    if len(blocks) == 0 or len(candidates) == 0:
+        return np.zeros(len(candidates), bool)
+    cx = candidates.x0 + candidates.w // 2
+    cy = candidates.y0 + candidates.h // 2
+    height = int(max(cy.max(), (blocks.y0 + blocks.h).max())) + 1
+    width = int(max(cx.max(), (blocks.x0 + blocks.w).max())) + 1
+    ones = BlockMotion(blocks.x0, blocks.y0, blocks.w, blocks.h, np.ones(len(blocks), np.float32),
+                       np.zeros(len(blocks), np.float32), blocks.unsure)
+    mask = rasterize(ones, frame_size=(height, width))[0] > 0.5  # (H, W) covered by a zero block
+    inside = (cx >= 0) & (cy >= 0)
+    out = np.zeros(len(candidates), bool)
+    out[inside] = mask[cy[inside], cx[inside]]
+    return out
+
+
+def _rotate_rgb(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply the display rotation (counter-clockwise degrees) to (T, H, W, 3)."""
+    k = rotation // 90
+    return np.ascontiguousarray(np.rot90(rgb, k, axes=(1, 2))) if k else rgb
+
+
+def _rotate_mv(mv: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate an MV field (2, T, H, W) counter-clockwise and its vectors with it.
+
+    In image coordinates (y down) a counter-clockwise quarter turn maps a
+    displacement (dx, dy) to (dy, -dx).
+    """
+    k = rotation // 90
+    if not k:
+        return mv
+    out = np.ascontiguousarray(np.rot90(mv, k, axes=(2, 3)))
+    dx, dy = out[0].copy(), out[1].copy()
+    for _ in range(k):
+        dx, dy = dy, -dx
+    out[0], out[1] = dx, dy
+    return out

@@ -1,0 +1,170 @@
+"""``probe``: what a video is, read from its container without decoding pictures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Literal
+
+import av
+
+from compvid.errors import CorruptVideoError
+from compvid.source import VideoSource, open_video, source_name
+
+MvSource = Literal["bitstream", "estimated"]
+
+# FFmpeg decoders that export AVMotionVector side data with flags2=+export_mvs:
+# H.264 and the MPEG-1/2 and H.263/MPEG-4 Part 2 family (mpegvideo based).
+BITSTREAM_MV_CODECS = frozenset(
+    {
+        "h264",
+        "mpeg1video",
+        "mpeg2video",
+        "mpeg4",
+        "h263",
+        "h263p",
+        "h263i",
+        "flv1",
+        "msmpeg4v1",
+        "msmpeg4v2",
+        "msmpeg4v3",
+        "wmv1",
+        "wmv2",
+    }
+)
+
+
+def mv_source_for_codec(codec: str) -> MvSource:
+    """'bitstream' where FFmpeg's decoder exports vectors, else 'estimated'."""
+    return "bitstream" if codec in BITSTREAM_MV_CODECS else "estimated"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Facts about the first video stream of a source.
+
+    Frame indices are in display order, counted from 0. ``fps`` is the stream's
+    average frame rate in frames per second; ``rotation_degrees`` is the
+    display rotation from the container's display matrix (counter-clockwise,
+    one of 0, 90, 180, 270), which ``decode_clip`` applies.
+    """
+
+    source: str
+    container: str
+    codec: str
+    profile: str | None
+    pix_fmt: str | None
+    width: int
+    height: int
+    fps: float
+    num_frames: int
+    duration_seconds: float
+    start_seconds: float
+    keyframe_indices: tuple[int, ...]
+    has_b_frames: bool
+    mv_source: MvSource
+    rotation_degrees: int = 0
+    bit_rate: int | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def max_gop(self) -> int:
+        """Largest distance in frames between consecutive key frames (or to the end)."""
+        bounds = list(self.keyframe_indices) + [self.num_frames]
+        return max((b - a for a, b in zip(bounds, bounds[1:])), default=self.num_frames)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["keyframe_indices"] = list(self.keyframe_indices)
+        d["warnings"] = list(self.warnings)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+def stream_rotation(stream: av.video.stream.VideoStream) -> int:
+    """Display rotation in degrees (0/90/180/270, counter-clockwise) of ``stream``.
+
+    Read from the display-matrix side data where PyAV exposes it, else from the
+    legacy ``rotate`` metadata tag (clockwise, hence the minus sign).
+    """
+    angle = 0.0
+    side_data = getattr(stream, "side_data", None)
+    matrix = side_data.get("DISPLAYMATRIX") if hasattr(side_data, "get") else None
+    if matrix is not None:
+        try:
+            angle = float(matrix)
+        except (TypeError, ValueError):
+            angle = 0.0
+    elif stream.metadata and stream.metadata.get("rotate"):
+        angle = -float(stream.metadata["rotate"])
+    return int(round(angle / 90.0)) % 4 * 90
+
+
+def probe(source: VideoSource) -> VideoInfo:
+    """Read container and packet headers of ``source`` (path, bytes or binary file).
+
+    Reads every packet header once (no picture decoding) to count frames and
+    find key frames. Raises the errors of :func:`compvid.source.open_video`, and
+    CorruptVideoError when the stream holds no packet at all.
+    """
+    name = source_name(source)
+    container, stream = open_video(source)
+    try:
+        cc = stream.codec_context
+        fps = _stream_fps(stream)
+        stamps: list[tuple[int, bool]] = []  # (presentation time in stream ticks, key?)
+        reordered = False
+        last_pts = None
+        warnings: list[str] = []
+        try:
+            for n, packet in enumerate(container.demux(stream)):
+                if packet.size == 0:
+                    continue
+                pts = packet.pts if packet.pts is not None else packet.dts
+                if pts is None:
+                    pts = n
+                if last_pts is not None and pts < last_pts:
+                    reordered = True
+                last_pts = pts
+                stamps.append((pts, bool(packet.is_keyframe)))
+        except av.error.FFmpegError as e:
+            warnings.append(f"demuxing stopped early after {len(stamps)} packets: {e}")
+        if not stamps:
+            raise CorruptVideoError(f"{name}: the video stream holds no packets; the file is truncated or empty")
+        stamps.sort()
+        keyframes = tuple(i for i, (_, key) in enumerate(stamps) if key)
+        tb = stream.time_base or Fraction(1, 1)
+        start = float(stamps[0][0] * tb)
+        num_frames = len(stamps)
+        duration = num_frames / fps if fps > 0 else float((stamps[-1][0] - stamps[0][0]) * tb)
+        codec = cc.name
+        return VideoInfo(
+            source=name,
+            container=container.format.name,
+            codec=codec,
+            profile=cc.profile,
+            pix_fmt=cc.pix_fmt,
+            width=int(cc.width),
+            height=int(cc.height),
+            fps=fps,
+            num_frames=num_frames,
+            duration_seconds=duration,
+            start_seconds=start,
+            keyframe_indices=keyframes or (0,),
+            has_b_frames=reordered,
+            mv_source=mv_source_for_codec(codec),
+            rotation_degrees=stream_rotation(stream),
+            bit_rate=int(cc.bit_rate) if cc.bit_rate else None,
+            warnings=tuple(warnings),
+        )
+    finally:
+        container.close()
+
+
+def _stream_fps(stream: av.video.stream.VideoStream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 0.0

@@ -222,7 +222,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     estimate = with_mv and mv_source == "estimated"
     matching = bitstream and mv_mode == "normalized" and codec not in _GOP_CODECS
     gop_rule = bitstream and mv_mode == "normalized" and codec in _GOP_CODECS
-    lookback = MAX_REFERENCE_DISTANCE if matching else 0
+    lookback = MAX_REFERENCE_DISTANCE if (matching or gop_rule) else 0
 
     if bitstream:
         cc.options = {"flags2": "+export_mvs"}
@@ -232,86 +232,52 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     # Displayed size after rotation; decoding happens in coded orientation.
     quarter_turn = rotation in (90, 270)
     disp_w, disp_h = (cc.height, cc.width) if quarter_turn else (cc.width, cc.height)
-    out_h, out_w = output_size(disp_w, disp_h, size)
+    try:
+        out_h, out_w = output_size(disp_w, disp_h, size)
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError(f"{name}: {e}") from None
     dec_h, dec_w = (out_w, out_h) if quarter_turn else (out_h, out_w)
 
-    if first > 0:
-        target = start_seconds + first / fps
-        container.seek(int(math.floor(target / tb)), stream=stream, backward=True, any_frame=False)
-        packets = container.demux(stream)
-    elif head:
-        packets = itertools.chain(head, packets)
-    else:
-        packets = container.demux(stream)
-
-    win = _Window()
     reformatter = VideoReformatter()  # keeps one swscale context for the whole clip
-    estimator = None
-    if estimate:
-        from compvid.estimate import MotionEstimator  # deferred: builds a filter graph
-
-        estimator = MotionEstimator(cc.width, cc.height)
     decoded = 0
     errors = 0
     warnings: list[str] = []
-    done = False
-    last_seen = -1
-    future_ready = not (gop_rule or matching)
+    # Seek to the key frame at or before the first needed frame. Some
+    # containers (MPEG-PS, AVI without index) land after the target: then seek
+    # again from an earlier key frame until the first decoded frame is not past it.
+    seek_points = _seek_points(first, info)
+    attempt = 0
+    while True:
+        win = _Window()
+        estimator = None
+        if estimate:
+            from compvid.estimate import MotionEstimator  # deferred: builds a filter graph
 
-    def keep(idx: int, frame: av.VideoFrame, ptype: str) -> None:
-        nonlocal future_ready
-        in_window = first - lookback - frame_step <= idx <= last + MAX_REFERENCE_DISTANCE
-        if not in_window:
-            return
-        win.types[idx] = ptype
-        win.pts[idx] = float(frame.time) if frame.time is not None else start_seconds + idx / fps
-        if matching:
-            win.luma[idx] = _luma(frame).copy()
-        if bitstream:
-            side = frame.side_data.get("MOTION_VECTORS")
-            rows = side.to_ndarray() if side is not None else None
-            win.vectors[idx] = RawVectors.from_side_data(rows) if rows is not None and len(rows) else None
-        if with_rgb and idx in need_set:
-            win.rgb[idx] = reformatter.reformat(
-                frame, width=dec_w, height=dec_h, format="rgb24", interpolation="BILINEAR"
-            ).to_ndarray()
-        if estimator is not None and idx >= first - 1:
-            for j, motion in estimator.push(frame, idx):
-                win.estimated[j] = motion
-        if idx > last and ptype in _REFERENCE_TYPES:
-            future_ready = True
-
-    try:
-        for packet in packets:
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError as e:
-                errors += 1
-                log.debug("%s: corrupt packet skipped: %s", name, e)
-                continue
-            for frame in frames:
-                decoded += 1
-                if frame.time is not None:
-                    idx = int(round((frame.time - start_seconds) * fps))
-                else:
-                    idx = last_seen + 1
-                if idx <= last_seen:  # duplicate timestamp: keep display order
-                    idx = last_seen + 1
-                last_seen = idx
-                keep(idx, frame, _PICT.get(int(frame.pict_type), "?"))
-                if idx >= last and (future_ready or idx >= last + MAX_REFERENCE_DISTANCE):
-                    done = True
-                    break
-            if done:
-                break
-    except av.error.FFmpegError as e:
-        errors += 1
-        warnings.append(f"decoding stopped at display frame {last_seen + 1}: {e}")
-    if estimator is not None:
-        for j, motion in estimator.flush():
-            win.estimated[j] = motion
-    if errors:
-        warnings.append(f"{errors} corrupt packet(s) skipped")
+            estimator = MotionEstimator(cc.width, cc.height)
+        seek_frame = seek_points[min(attempt, len(seek_points) - 1)]
+        if seek_frame > 0:
+            target = start_seconds + seek_frame / fps
+            container.seek(int(math.floor(target / tb)), stream=stream, backward=True, any_frame=False)
+            packets = container.demux(stream)
+        elif head:
+            packets, head = itertools.chain(head, packets), []
+        else:
+            if attempt:
+                container.seek(0, stream=stream, backward=True, any_frame=False)
+            packets = container.demux(stream)
+        outcome = _run_decoder(
+            packets, name=name, fps=fps, start_seconds=start_seconds, first=first, last=last,
+            frame_step=frame_step, lookback=lookback, need_set=need_set, win=win,
+            matching=matching, bitstream=bitstream, with_rgb=with_rgb, estimator=estimator,
+            rgb_size=(dec_h, dec_w), reformatter=reformatter,
+            wait_for_future=gop_rule or matching, stop_if_after_first=seek_frame > 0)
+        decoded += outcome.decoded
+        errors += outcome.errors
+        warnings.extend(outcome.warnings)
+        if not outcome.overshot:
+            break
+        cc.flush_buffers()
+        attempt += 1
 
     available = sorted(i for i in win.types if i >= first)
     if not available:
@@ -371,6 +337,99 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         decode_errors=errors,
         warnings=tuple(warnings),
     )
+
+
+@dataclass
+class _Outcome:
+    decoded: int = 0
+    errors: int = 0
+    overshot: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, lookback, need_set,
+                 win, matching, bitstream, with_rgb, estimator, rgb_size, reformatter,
+                 wait_for_future, stop_if_after_first) -> _Outcome:
+    """Decode ``packets`` in display order into ``win`` until the clip is served.
+
+    Keeps, per display index in the clip's window: picture type, pts, luma
+    (for reference matching), exported vectors, RGB of needed frames, and the
+    estimator's fields. Stops after the last needed frame once the next
+    reference frame (which B-frames may point to) has arrived.
+    """
+    out = _Outcome()
+    dec_h, dec_w = rgb_size
+    future_ready = not wait_for_future
+    last_seen = -1
+    try:
+        for packet in packets:
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError as e:
+                out.errors += 1
+                log.debug("%s: corrupt packet skipped: %s", name, e)
+                continue
+            for frame in frames:
+                out.decoded += 1
+                idx = int(round((frame.time - start_seconds) * fps)) if frame.time is not None else last_seen + 1
+                idx = max(idx, last_seen + 1)  # duplicate or missing timestamps keep display order
+                if last_seen < 0 and idx > first and stop_if_after_first:
+                    out.overshot = True
+                    return out
+                last_seen = idx
+                ptype = _PICT.get(int(frame.pict_type), "?")
+                win.types[idx] = ptype  # every frame: the GOP rule looks back to the last reference
+                if first - lookback - frame_step <= idx <= last + MAX_REFERENCE_DISTANCE:
+                    _keep(win, idx, frame, ptype, fps=fps, start_seconds=start_seconds, matching=matching,
+                          bitstream=bitstream, rgb=with_rgb and idx in need_set, size=(dec_h, dec_w),
+                          reformatter=reformatter)
+                    if estimator is not None and idx >= first - 1:
+                        for j, motion in estimator.push(frame, idx):
+                            win.estimated[j] = motion
+                if idx > last and ptype in _REFERENCE_TYPES:
+                    future_ready = True
+                if idx >= last and (future_ready or idx >= last + MAX_REFERENCE_DISTANCE):
+                    raise StopIteration
+    except StopIteration:
+        pass
+    except av.error.FFmpegError as e:
+        out.errors += 1
+        out.warnings.append(f"decoding stopped at display frame {last_seen + 1}: {e}")
+    if estimator is not None:
+        for j, motion in estimator.flush():
+            win.estimated[j] = motion
+    if out.errors:
+        out.warnings.append(f"{out.errors} corrupt packet(s) skipped")
+    return out
+
+
+def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, bitstream, rgb, size, reformatter) -> None:
+    win.types[idx] = ptype
+    win.pts[idx] = float(frame.time) if frame.time is not None else start_seconds + idx / fps
+    if matching:
+        win.luma[idx] = _luma(frame).copy()
+    if bitstream:
+        side = frame.side_data.get("MOTION_VECTORS")
+        rows = side.to_ndarray() if side is not None else None
+        win.vectors[idx] = RawVectors.from_side_data(rows) if rows is not None and len(rows) else None
+    if rgb:
+        height, width = size
+        win.rgb[idx] = reformatter.reformat(
+            frame, width=width, height=height, format="rgb24", interpolation="BILINEAR"
+        ).to_ndarray()
+
+
+def _seek_points(first: int, info: VideoInfo | None) -> list[int]:
+    """Display frames to seek to, best first: the key frame at or before ``first``,
+    then earlier ones (for containers whose seeking overshoots), ending at 0."""
+    if first <= 0:
+        return [0]
+    if info is not None and info.keyframe_indices:
+        keys = [k for k in info.keyframe_indices if k <= first]
+        points = keys[::-1][:3] if keys else []
+    else:
+        points = [first, max(first - MAX_REFERENCE_DISTANCE, 0), max(first - 8 * MAX_REFERENCE_DISTANCE, 0)]
+    return [p for p in dict.fromkeys(points) if p > 0] + [0]
 
 
 def _nearest_before(available: list[int], i: int, fallback: int) -> int:

@@ -46,3 +46,7 @@ class InvalidArgumentError(CompvidError, ValueError):
 
 class ShardError(CompvidError, ValueError):
     """A shard or its index is missing, truncated or inconsistent."""
+
+
+class LayoutError(CompvidError, ValueError):
+    """A source folder does not fit the dataset layout asked for (or several fit)."""

@@ -22,8 +22,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from compvid.errors import ClipRangeError, CorruptVideoError, InvalidArgumentError
-from compvid.motion import BlockMotion, RawVectors, match_reference_distances, rasterize
-from compvid.probe import MvSource, VideoInfo, mv_source_for_codec, stream_rotation
+from compvid.motion import BlockMotion, RawVectors, match_reference_distances, rasterize, unused_list_rows
+from compvid.probe import MvSource, VideoInfo, frame_rotation, mv_source_for_codec
 from compvid.source import VideoSource, open_video, source_name
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,8 @@ def _luma(frame: av.VideoFrame) -> np.ndarray:
 class _Window:
     """What the decode loop keeps per display index inside the clip's window."""
 
-    def __init__(self) -> None:
+    def __init__(self, rotation: int | None) -> None:
+        self.rotation = rotation  # display rotation, counter-clockwise degrees
         self.types: dict[int, str] = {}
         self.pts: dict[int, float] = {}
         self.luma: dict[int, np.ndarray] = {}
@@ -190,7 +191,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     cc = stream.codec_context
     codec = cc.name
     mv_source: MvSource = info.mv_source if info is not None else mv_source_for_codec(codec)
-    rotation = info.rotation_degrees if info is not None else stream_rotation(stream)
+    win_rotation = info.rotation_degrees if info is not None else None  # else: from the first frame
     fps = info.fps if info is not None else float(stream.average_rate or stream.guessed_rate or 0)
     if fps <= 0:
         raise CorruptVideoError(f"{name}: the stream declares no frame rate; cannot index frames")
@@ -229,14 +230,18 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     stream.thread_type = "SLICE"
     stream.codec_context.thread_count = threads
 
-    # Displayed size after rotation; decoding happens in coded orientation.
-    quarter_turn = rotation in (90, 270)
-    disp_w, disp_h = (cc.height, cc.width) if quarter_turn else (cc.width, cc.height)
-    try:
-        out_h, out_w = output_size(disp_w, disp_h, size)
-    except InvalidArgumentError as e:
-        raise InvalidArgumentError(f"{name}: {e}") from None
-    dec_h, dec_w = (out_w, out_h) if quarter_turn else (out_h, out_w)
+    def decoded_size(rotation: int) -> tuple[int, int]:
+        """(H, W) to convert to in coded orientation, so that after the display
+        rotation the picture has the requested size."""
+        quarter_turn = rotation in (90, 270)
+        disp_w, disp_h = (cc.height, cc.width) if quarter_turn else (cc.width, cc.height)
+        try:
+            out_h, out_w = output_size(disp_w, disp_h, size)
+        except InvalidArgumentError as e:
+            raise InvalidArgumentError(f"{name}: {e}") from None
+        return (out_w, out_h) if quarter_turn else (out_h, out_w)
+
+    decoded_size(0)  # validate ``size`` before decoding anything
 
     reformatter = VideoReformatter()  # keeps one swscale context for the whole clip
     decoded = 0
@@ -248,7 +253,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     seek_points = _seek_points(first, info)
     attempt = 0
     while True:
-        win = _Window()
+        win = _Window(rotation=win_rotation)
         estimator = None
         if estimate:
             from compvid.estimate import MotionEstimator  # deferred: builds a filter graph
@@ -269,7 +274,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
             packets, name=name, fps=fps, start_seconds=start_seconds, first=first, last=last,
             frame_step=frame_step, lookback=lookback, need_set=need_set, win=win,
             matching=matching, bitstream=bitstream, with_rgb=with_rgb, estimator=estimator,
-            rgb_size=(dec_h, dec_w), reformatter=reformatter,
+            decoded_size=decoded_size, reformatter=reformatter,
             wait_for_future=gop_rule or matching, stop_if_after_first=seek_frame > 0)
         decoded += outcome.decoded
         errors += outcome.errors
@@ -297,7 +302,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     rgb = None
     if with_rgb:
         rgb = np.stack([win.rgb[i] if i in win.rgb else _rgb_fallback(win, i, served) for i in served])
-        rgb = _rotate_rgb(rgb, rotation)
+        rgb = _rotate_rgb(rgb, win.rotation or 0)
 
     mv = None
     has_mv = np.zeros(num_frames, bool)
@@ -312,10 +317,11 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
                 matching=matching)
             unsure_total += unsure
             moving_total += moving
-            fields[i] = rasterize(motion, frame_size=(cc.height, cc.width), out_size=(dec_h, dec_w))
+            fields[i] = rasterize(motion, frame_size=(cc.height, cc.width),
+                                  out_size=decoded_size(win.rotation or 0))
             flags[i] = (present, was_filled)
         mv = np.stack([fields[i] for i in served], axis=1)  # (2, T, H, W)
-        mv = _rotate_mv(mv, rotation)
+        mv = _rotate_mv(mv, win.rotation or 0)
         has_mv = np.array([flags[i][0] for i in served], bool)
         filled = np.array([flags[i][1] for i in served], bool)
 
@@ -348,7 +354,7 @@ class _Outcome:
 
 
 def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, lookback, need_set,
-                 win, matching, bitstream, with_rgb, estimator, rgb_size, reformatter,
+                 win, matching, bitstream, with_rgb, estimator, decoded_size, reformatter,
                  wait_for_future, stop_if_after_first) -> _Outcome:
     """Decode ``packets`` in display order into ``win`` until the clip is served.
 
@@ -358,7 +364,6 @@ def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, 
     reference frame (which B-frames may point to) has arrived.
     """
     out = _Outcome()
-    dec_h, dec_w = rgb_size
     future_ready = not wait_for_future
     last_seen = -1
     try:
@@ -377,11 +382,13 @@ def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, 
                     out.overshot = True
                     return out
                 last_seen = idx
+                if win.rotation is None:
+                    win.rotation = frame_rotation(frame)
                 ptype = _PICT.get(int(frame.pict_type), "?")
                 win.types[idx] = ptype  # every frame: the GOP rule looks back to the last reference
                 if first - lookback - frame_step <= idx <= last + MAX_REFERENCE_DISTANCE:
                     _keep(win, idx, frame, ptype, fps=fps, start_seconds=start_seconds, matching=matching,
-                          bitstream=bitstream, rgb=with_rgb and idx in need_set, size=(dec_h, dec_w),
+                          bitstream=bitstream, rgb=with_rgb and idx in need_set, size=decoded_size(win.rotation),
                           reformatter=reformatter)
                     if estimator is not None and idx >= first - 1:
                         for j, motion in estimator.push(frame, idx):
@@ -458,8 +465,12 @@ def _frame_motion(i: int, win: _Window, *, codec: str, mv_mode: str, estimated: 
     if matching:
         refs = {o: win.luma[i + o] for o in range(-MAX_REFERENCE_DISTANCE, MAX_REFERENCE_DISTANCE + 1)
                 if o != 0 and (i + o) in win.luma}
-        distance, unsure = match_reference_distances(vectors, win.luma[i], refs)
-        return vectors.normalise(distance, unsure), True, False, int(unsure.sum()), moving
+        distance, unsure, cost = match_reference_distances(vectors, win.luma[i], refs)
+        motion = vectors.normalise(distance, unsure)
+        unused = unused_list_rows(vectors, cost)
+        if unused.any():
+            motion = _subset(motion, ~unused)
+        return motion, True, False, int(unsure.sum()), moving
     # GOP rule: past reference = previous I/P/S frame, future = next one.
     past = _reference_distance(win, i, -1)
     future = _reference_distance(win, i, +1)

@@ -40,7 +40,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Callable, Iterable, Literal
 
 from compvid.errors import InvalidArgumentError, LayoutError
 
@@ -217,7 +217,7 @@ def _find_files(root: Path, pattern: re.Pattern) -> list[Path]:
     out = []
     for place in _top_and_children(root):
         try:
-            out += sorted(p for p in place.iterdir() if p.is_file() and pattern.fullmatch(p.name))
+            out += sorted(p for p in place.iterdir() if pattern.fullmatch(p.name) and p.is_file())
         except OSError:
             continue
     return out
@@ -346,7 +346,7 @@ class _Builder:
             if s.problem is not None:
                 self.assigned[s.path] = Problem(s.path, s.problem, s.detail)
 
-    def reference(self, rel: str, make: "callable", where: str) -> None:
+    def reference(self, rel: str, make: Callable[[str], Entry | Problem], where: str) -> None:
         """An annotation line naming ``rel``; ``make(found_path)`` builds its Entry/Problem."""
         found = self.resolver.find(rel)
         if found is None:
@@ -359,7 +359,9 @@ class _Builder:
             return
         self.assigned[found] = make(found)
 
-    def finish(self, layout: str, classes: list[str], leftover: "callable", fold: int | None = None) -> ParsedLayout:
+    def finish(
+        self, layout: str, classes: list[str], leftover: Callable[[str], Entry | Problem], fold: int | None = None
+    ) -> ParsedLayout:
         for path in self.resolver.by_path:
             if path not in self.assigned:
                 self.assigned[path] = leftover(path)

@@ -134,20 +134,23 @@ def match_reference_distances(
     candidates differ by less than ``min_gap`` grey levels are *unsure* and
     take the frame's most common confident distance.
 
-    Returns ``distance`` int32 (N,) >= 1 and ``unsure`` bool (N,).
+    Returns ``distance`` int32 (N,) >= 1, ``unsure`` bool (N,), and the best
+    match ``cost`` float32 (N,) in grey levels (inf where no candidate exists).
     """
     n = len(vectors)
     distance = np.ones(n, np.int32)
     unsure = np.zeros(n, bool)
+    best_cost = np.full(n, np.inf, np.float32)
     if n == 0:
-        return distance, unsure
+        return distance, unsure, best_cost
     height, width = luma.shape
-    moving = np.hypot(vectors.mx, vectors.my) >= 0.25
+    moving_all = np.hypot(vectors.mx, vectors.my) >= 0.25
     for direction in (-1, 1):
         offsets = np.array(sorted((o for o in reference_luma if np.sign(o) == direction), key=abs))
-        rows = np.flatnonzero(moving & (vectors.direction == direction))
+        rows = np.flatnonzero(vectors.direction == direction)
         if rows.size == 0 or offsets.size == 0:
             continue
+        moving = moving_all[rows]  # (n,)
         px = vectors.cx[rows, None] + _GX[None, :] * vectors.w[rows, None]  # (n, 16) pixels
         py = vectors.cy[rows, None] + _GY[None, :] * vectors.h[rows, None]  # (n, 16)
         cur_idx = (np.clip(np.rint(py), 0, height - 1).astype(np.intp) * width
@@ -162,33 +165,67 @@ def match_reference_distances(
                 for o in cands
             ])
 
-        # Pass 1: a spread sample of rows against every candidate.
-        sample = np.linspace(0, rows.size - 1, min(sample_rows, rows.size)).astype(np.intp)
-        c1 = costs(sample, offsets)  # (C, s)
-        best1 = c1.argmin(axis=0)
-        gap1 = np.partition(c1, 1, axis=0)[1] - c1.min(axis=0) if offsets.size > 1 else np.full(sample.size, np.inf)
-        votes = np.bincount(best1[gap1 >= min_gap], minlength=offsets.size)
-        usual = offsets[votes >= max(1, 0.1 * votes.sum())] if votes.sum() else offsets[:1]
-        typical = np.median(c1.min(axis=0))
+        # Pass 1: a spread sample of moving rows against every candidate.
+        movers = np.flatnonzero(moving)
+        usual, typical = offsets[:1], np.inf
+        if movers.size:
+            sample = movers[np.linspace(0, movers.size - 1, min(sample_rows, movers.size)).astype(np.intp)]
+            c1 = costs(sample, offsets)  # (C, s)
+            best1 = c1.argmin(axis=0)
+            gap1 = (np.partition(c1, 1, axis=0)[1] - c1.min(axis=0) if offsets.size > 1
+                    else np.full(sample.size, np.inf))
+            votes = np.bincount(best1[gap1 >= min_gap], minlength=offsets.size)
+            if votes.sum():
+                usual = offsets[votes >= max(1, 0.1 * votes.sum())]
+            typical = float(np.median(c1.min(axis=0)))
         # Pass 2: every row against the usual distances; poor matches try all.
         c2 = costs(np.arange(rows.size), usual)  # (U, n)
         chosen = np.abs(usual[c2.argmin(axis=0)])
-        best_cost = c2.min(axis=0)
+        cost = c2.min(axis=0)
         gap = np.full(rows.size, np.inf)
         if usual.size > 1:
-            gap = np.partition(c2, 1, axis=0)[1] - best_cost
-        poor = np.flatnonzero(best_cost > 2.0 * typical + 4.0)
+            gap = np.partition(c2, 1, axis=0)[1] - cost
+        poor = np.flatnonzero(moving & (cost > 2.0 * typical + 4.0))
         if poor.size and offsets.size > usual.size:
             cp = costs(poor, offsets)  # (C, p)
             chosen[poor] = np.abs(offsets[cp.argmin(axis=0)])
+            cost[poor] = cp.min(axis=0)
             gap[poor] = np.partition(cp, 1, axis=0)[1] - cp.min(axis=0)
-        doubt = gap < min_gap
-        confident = chosen[~doubt]
+        doubt = moving & (gap < min_gap)
+        confident = chosen[moving & ~doubt]
         if confident.size and doubt.any():
             chosen[doubt] = np.bincount(confident).argmax()
         distance[rows] = chosen
         unsure[rows] = doubt
-    return distance, unsure
+        best_cost[rows] = cost
+    return distance, unsure, best_cost
+
+
+def unused_list_rows(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.0, margin: float = 4.0) -> np.ndarray:
+    """Rows of a bi-directional block that its prediction does not use; bool (N,).
+
+    FFmpeg's H.264 exporter writes a row for both lists of every partition of
+    a macroblock that uses both lists somewhere, so a partition predicted from
+    one list also gets a zero row for the other. Such a row matches the
+    picture far worse than its partner: when a block has one row per direction
+    and one row's match cost (``cost`` from :func:`match_reference_distances`,
+    grey levels) exceeds ``ratio`` times the other's plus ``margin``, it is
+    dropped. Genuine bi-prediction matches well both ways and is kept.
+    """
+    n = len(vectors)
+    drop = np.zeros(n, bool)
+    if n < 2:
+        return drop
+    key = ((vectors.cx.astype(np.int64) * 65536 + vectors.cy) * 1024 + vectors.w) * 1024 + vectors.h
+    order = np.lexsort((vectors.direction, key))
+    k, d, c = key[order], vectors.direction[order], cost[order]
+    pair = (k[:-1] == k[1:]) & (d[:-1] < 0) & (d[1:] > 0)  # sorted: past row, then future row
+    first, second = np.flatnonzero(pair), np.flatnonzero(pair) + 1
+    worse_first = c[first] > ratio * c[second] + margin
+    worse_second = c[second] > ratio * c[first] + margin
+    drop[order[first[worse_first]]] = True
+    drop[order[second[worse_second]]] = True
+    return drop
 
 
 # ----------------------------------------------------------------------------

@@ -85,23 +85,14 @@ class VideoInfo:
         return json.dumps(self.to_dict())
 
 
-def stream_rotation(stream: av.video.stream.VideoStream) -> int:
-    """Display rotation in degrees (0/90/180/270, counter-clockwise) of ``stream``.
+def frame_rotation(frame: av.VideoFrame) -> int:
+    """Display rotation of a decoded frame: 0, 90, 180 or 270 degrees counter-clockwise.
 
-    Read from the display-matrix side data where PyAV exposes it, else from the
-    legacy ``rotate`` metadata tag (clockwise, hence the minus sign).
+    From the frame's display matrix (containers store it per stream; FFmpeg
+    hands it on with every frame). Other angles are rounded to quarter turns.
     """
-    angle = 0.0
-    side_data = getattr(stream, "side_data", None)
-    matrix = side_data.get("DISPLAYMATRIX") if hasattr(side_data, "get") else None
-    if matrix is not None:
-        try:
-            angle = float(matrix)
-        except (TypeError, ValueError):
-            angle = 0.0
-    elif stream.metadata and stream.metadata.get("rotate"):
-        angle = -float(stream.metadata["rotate"])
-    return int(round(angle / 90.0)) % 4 * 90
+    angle = getattr(frame, "rotation", 0) or 0
+    return int(round(float(angle) / 90.0)) % 4 * 90
 
 
 def probe(source: VideoSource) -> VideoInfo:
@@ -118,6 +109,8 @@ def probe(source: VideoSource) -> VideoInfo:
         fps = _stream_fps(stream)
         stamps: list[tuple[int, bool]] = []  # (presentation time in stream ticks, key?)
         reordered = False
+        rotation = None  # read off the first decoded frame
+        tried = 0
         last_pts = None
         warnings: list[str] = []
         try:
@@ -131,10 +124,27 @@ def probe(source: VideoSource) -> VideoInfo:
                     reordered = True
                 last_pts = pts
                 stamps.append((pts, bool(packet.is_keyframe)))
+                if rotation is None and tried < 32:
+                    # The display rotation travels with decoded frames: decode
+                    # the first packets until one comes out.
+                    tried += 1
+                    try:
+                        frames = packet.decode()
+                    except av.error.FFmpegError:
+                        frames = []
+                    if frames:
+                        rotation = frame_rotation(frames[0])
+
         except av.error.FFmpegError as e:
             warnings.append(f"demuxing stopped early after {len(stamps)} packets: {e}")
         if not stamps:
             raise CorruptVideoError(f"{name}: the video stream holds no packets; the file is truncated or empty")
+        listed = int(stream.frames or 0)
+        if listed > len(stamps):
+            warnings.append(
+                f"the container lists {listed} frames but only {len(stamps)} could be read: "
+                "the file is truncated; clips past the readable part cannot be decoded"
+            )
         stamps.sort()
         keyframes = tuple(i for i, (_, key) in enumerate(stamps) if key)
         tb = stream.time_base or Fraction(1, 1)
@@ -157,7 +167,7 @@ def probe(source: VideoSource) -> VideoInfo:
             keyframe_indices=keyframes or (0,),
             has_b_frames=reordered,
             mv_source=mv_source_for_codec(codec),
-            rotation_degrees=stream_rotation(stream),
+            rotation_degrees=rotation or 0,
             bit_rate=int(cc.bit_rate) if cc.bit_rate else None,
             warnings=tuple(warnings),
         )

@@ -377,10 +377,12 @@ def _write_shard(root: Path, out: Path, shard: _Shard, on_sample: Callable[[], N
             writer = wds.TarWriter(
                 hashing, encoder=False, mtime=_TAR_MTIME, user="compvid", group="compvid", mode=0o444
             )
-            for s in shard.samples:
-                writer.write({"__key__": s.key, s.ext: _read_source(root, s), "json": s.record_bytes})
-                on_sample()
-            writer.close()
+            try:
+                for s in shard.samples:
+                    writer.write({"__key__": s.key, s.ext: _read_source(root, s), "json": s.record_bytes})
+                    on_sample()
+            finally:  # also on failure, so the tar stream never writes into a closed file later
+                writer.close()
             raw.flush()
             os.fsync(raw.fileno())
         if hashing.size != shard.expected_bytes:
@@ -596,9 +598,12 @@ def iter_shard(shard: str | os.PathLike | IO[bytes]) -> Iterator[ShardSample]:
     key = None
     members: dict[str, bytes] = {}
     try:
-        with (
-            tarfile.open(name, mode="r|") if isinstance(shard, (str, os.PathLike)) else tarfile.open(fileobj=shard, mode="r|")
-        ) as tar:
+        opened = (
+            tarfile.open(name, mode="r|")
+            if isinstance(shard, (str, os.PathLike))
+            else tarfile.open(fileobj=shard, mode="r|")
+        )
+        with opened as tar:
             for info in tar:
                 if not info.isfile():
                     continue

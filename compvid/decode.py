@@ -78,6 +78,7 @@ class Clip:
     num_padded: int
     frames_decoded: int
     unsure_fraction: float
+    vector_counts: np.ndarray | None = None  # int32 (T,) block vectors behind each field
     decode_errors: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
@@ -305,12 +306,14 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         rgb = _rotate_rgb(rgb, win.rotation or 0)
 
     mv = None
+    vector_counts = None
     has_mv = np.zeros(num_frames, bool)
     filled = np.zeros(num_frames, bool)
     unsure_total = moving_total = 0
     if with_mv:
         fields: dict[int, np.ndarray] = {}
         flags: dict[int, tuple[bool, bool]] = {}
+        counts: dict[int, int] = {}
         for i in sorted(set(served)):
             motion, present, was_filled, unsure, moving = _frame_motion(
                 i, win, codec=codec, mv_mode=mv_mode, estimated=estimate, gop_rule=gop_rule,
@@ -320,10 +323,12 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
             fields[i] = rasterize(motion, frame_size=(cc.height, cc.width),
                                   out_size=decoded_size(win.rotation or 0))
             flags[i] = (present, was_filled)
+            counts[i] = len(motion)
         mv = np.stack([fields[i] for i in served], axis=1)  # (2, T, H, W)
         mv = _rotate_mv(mv, win.rotation or 0)
         has_mv = np.array([flags[i][0] for i in served], bool)
         filled = np.array([flags[i][1] for i in served], bool)
+        vector_counts = np.array([counts[i] for i in served], np.int32)
 
     return Clip(
         source=name,
@@ -340,6 +345,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         num_padded=num_padded,
         frames_decoded=decoded,
         unsure_fraction=unsure_total / moving_total if moving_total else 0.0,
+        vector_counts=vector_counts,
         decode_errors=errors,
         warnings=tuple(warnings),
     )
@@ -376,8 +382,7 @@ def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, 
                 continue
             for frame in frames:
                 out.decoded += 1
-                idx = int(round((frame.time - start_seconds) * fps)) if frame.time is not None else last_seen + 1
-                idx = max(idx, last_seen + 1)  # duplicate or missing timestamps keep display order
+                idx = _display_index(frame, start_seconds, fps, last_seen)
                 if last_seen < 0 and idx > first and stop_if_after_first:
                     out.overshot = True
                     return out
@@ -408,6 +413,22 @@ def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, 
     if out.errors:
         out.warnings.append(f"{out.errors} corrupt packet(s) skipped")
     return out
+
+
+def _display_index(frame: av.VideoFrame, start_seconds: float, fps: float, last_seen: int) -> int:
+    """Display index of a decoded frame: the next in output order unless its
+    timestamp says frames were skipped.
+
+    Frames come out of the decoder in display order. Timestamps alone are not
+    enough: AVI with packed B-frames swaps neighbouring pts (3, 5, 4), and a
+    missing pts says nothing. A timestamp that jumps ahead by two or more
+    frames does count: the decoder dropped frames (corrupt data).
+    """
+    following = last_seen + 1
+    if frame.time is None or last_seen < 0:
+        return int(round((frame.time - start_seconds) * fps)) if frame.time is not None else following
+    by_time = int(round((frame.time - start_seconds) * fps))
+    return by_time if by_time > following + 1 else following
 
 
 def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, bitstream, rgb, size, reformatter) -> None:

@@ -1,0 +1,98 @@
+"""Self-describing checkpoints: atomic writes, safe loads, and encoders rebuilt from the file alone.
+
+A checkpoint is a dict of plain types and tensors (loadable with ``weights_only=True``):
+
+- ``format`` / ``format_version``: ``"mvcgc.checkpoint"`` / 1
+- ``arch``, ``views``, ``encoders`` (per view: ``in_channels``, ``input_norm``, ``feature_dim``),
+  ``embed_dim``, ``input_spec`` (per view: channels, num_frames, height, width, units)
+- ``stage``, ``preset``, ``step``, ``epoch``, ``config`` (resolved run options), ``versions``
+- ``model`` (MoCo state: query/key encoders, heads, queues, pointer), and for resuming
+  ``optimizer``, ``scheduler``, ``rng``, ``trainer``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mvcgc.errors import CheckpointError, CheckpointNotFoundError
+from mvcgc.models import VideoEncoder, create_encoder
+
+FORMAT = "mvcgc.checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+
+    A crash mid-write leaves the previous checkpoint untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate an mvcgc checkpoint with ``torch.load(weights_only=True)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"checkpoint {path} does not exist (or is not a file)")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
+        raise CheckpointError(f"{path} is not a readable mvcgc checkpoint: {e}") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not an mvcgc checkpoint (no format={FORMAT!r} field); "
+            "for a bare state_dict, create the encoder with mvcgc.models.create_encoder and call load_state_dict"
+        )
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {ckpt.get('format_version')!r}; this mvcgc reads {FORMAT_VERSION}"
+        )
+    return ckpt
+
+
+def module_state(ckpt: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    """The part of ``ckpt["model"]`` under ``prefix`` (e.g. ``"encoder_q.rgb.encoder."``), prefix removed."""
+    return {name[len(prefix) :]: t for name, t in ckpt["model"].items() if name.startswith(prefix)}
+
+
+def check_compatible(ckpt: dict[str, Any], *, view: str, arch: str | None, source: str) -> None:
+    """Raise :class:`CheckpointError` unless ``ckpt`` holds ``view`` built with ``arch``."""
+    if view not in ckpt["views"]:
+        raise CheckpointError(f"{source} holds view(s) {ckpt['views']}, not {view!r}")
+    if arch is not None and ckpt["arch"] != arch:
+        raise CheckpointError(f"{source} holds a {ckpt['arch']!r} encoder, but {arch!r} was asked for")
+
+
+def load_encoder(
+    path: str | os.PathLike, view: str = "rgb", *, arch: str | None = None, map_location: str | torch.device = "cpu"
+) -> VideoEncoder:
+    """Rebuild the pretrained ``view`` encoder (``"rgb"`` or ``"mv"``) from a checkpoint file alone.
+
+    Returns the query encoder in eval mode; its ``forward_features`` gives the pooled features
+    used for evaluation. ``arch``, when given, must match the checkpoint's architecture.
+    """
+    ckpt = load_checkpoint(path, map_location=map_location)
+    check_compatible(ckpt, view=view, arch=arch, source=str(path))
+    spec = ckpt["encoders"][view]
+    encoder = create_encoder(ckpt["arch"], spec["in_channels"], input_norm=spec["input_norm"])
+    try:
+        encoder.load_state_dict(module_state(ckpt, f"encoder_q.{view}.encoder."))
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit a {ckpt['arch']!r} {view} encoder: {e}") from e
+    return encoder.eval()

@@ -1,0 +1,92 @@
+"""Pretraining batches: the contract the trainer consumes, a synthetic source, and the compvid seam.
+
+A pretraining batch is a dict:
+
+- ``"rgb"``: float32 ``(B, 2, 3, T, H, W)`` -- clips A and B of each video, normalised RGB;
+- ``"mv"``: float32 ``(B, 2, 2, T, H', W')`` -- the same clips' motion vectors in pixels per frame
+  step (channel 0 = x, right +; channel 1 = y, down +);
+- ``"key"``: ``list[str]`` (B,) and ``"label"``: int64 ``(B,)``.
+
+A view the stage does not train may be absent. The trainer iterates the source once per epoch;
+if it has ``set_epoch(epoch)``, that is called first (as with a DistributedSampler).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+
+
+class SyntheticClips:
+    """RANDOM TENSORS shaped like pretraining batches -- for tests, smoke runs and benchmarks only.
+
+    Nothing here is video: the clips are Gaussian noise, so nothing meaningful is learnt. Batches
+    are a deterministic function of ``(seed, epoch, batch index)``, so a resumed run sees exactly
+    the batches an uninterrupted one would. ``rank``/``world_size`` give each process its own
+    disjoint share of the ``num_videos`` videos; incomplete batches are dropped.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_videos: int = 64,
+        batch_size: int = 8,
+        num_frames: int = 8,
+        size: tuple[int, int] = (32, 32),
+        mv_size: tuple[int, int] | None = None,
+        views: Sequence[str] = ("rgb", "mv"),
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 1 or num_videos < 0 or num_frames < 1:
+            raise ValueError(
+                f"need batch_size >= 1, num_videos >= 0, num_frames >= 1; got {batch_size}, {num_videos}, {num_frames}"
+            )
+        unknown = set(views) - {"rgb", "mv"}
+        if unknown or not views:
+            raise ValueError(f"views must be a non-empty subset of rgb, mv; got {list(views)}")
+        self.num_videos = num_videos
+        self.batch_size = batch_size
+        self.num_frames = num_frames
+        self.size = tuple(size)
+        self.mv_size = tuple(mv_size) if mv_size is not None else self.size
+        self.views = tuple(views)
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return (self.num_videos // self.world_size) // self.batch_size
+
+    def __iter__(self) -> Iterator[dict]:
+        t = self.num_frames
+        for index in range(len(self)):
+            g = torch.Generator().manual_seed(hash((self.seed, self.epoch, self.rank, index)) % (2**63))
+            first = (index * self.world_size + self.rank) * self.batch_size
+            batch: dict = {
+                "key": [f"synthetic{first + i:06d}" for i in range(self.batch_size)],
+                "label": torch.randint(0, 10, (self.batch_size,), generator=g),
+            }
+            if "rgb" in self.views:
+                batch["rgb"] = torch.randn(self.batch_size, 2, 3, t, *self.size, generator=g)  # (B, 2, 3, T, H, W)
+            if "mv" in self.views:
+                batch["mv"] = 2.0 * torch.randn(self.batch_size, 2, 2, t, *self.mv_size, generator=g)  # pixels
+            yield batch
+
+
+def shard_stream(urls: str | Sequence[str], **kwargs) -> Iterator[dict]:
+    """Seam for compvid's WebDataset pretraining stream (shards -> decoded RGB + MV clip pairs).
+
+    Not wired yet: compvid's data pipeline is being written. Once it exists this returns an
+    iterable of batches in the contract above, split by node and worker.
+    """
+    raise NotImplementedError(
+        f"training from shards ({urls!r}) needs compvid's pretraining stream, which is not available yet; "
+        "use --data synthetic for a smoke run, or pass any iterable of batches to mvcgc.train.pretrain"
+    )

@@ -1,0 +1,57 @@
+"""The few torch.distributed helpers the trainer needs; each works in a single process too."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+@torch.no_grad()
+def concat_all_gather(t: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``t`` ``(N, ...)`` from every rank in rank order -> ``(world * N, ...)``.
+
+    No gradient flows through (keys only). In a single process this returns ``t``.
+    """
+    if not is_distributed() or world_size() == 1:
+        return t
+    gathered = [torch.empty_like(t) for _ in range(world_size())]  # world x (N, ...)
+    dist.all_gather(gathered, t.contiguous())
+    return torch.cat(gathered, dim=0)  # (world * N, ...)
+
+
+def mean_across_ranks(value: torch.Tensor) -> torch.Tensor:
+    """Average a scalar tensor over ranks (so a NaN on any rank stops every rank)."""
+    if not is_distributed() or world_size() == 1:
+        return value
+    value = value.detach().clone()
+    dist.all_reduce(value)
+    return value / world_size()
+
+
+def init_from_env(*, backend: str | None = None) -> bool:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    Returns True when running distributed. Backend: NCCL with CUDA, Gloo otherwise.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
+        return is_distributed()
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend)
+    return True

@@ -1,0 +1,151 @@
+"""Video encoders behind one registry.
+
+Every entry builds a :class:`VideoEncoder`: ``forward_features(x)`` maps a clip batch
+``float32 (B, C, T, H, W)`` to pooled features ``(B, feature_dim)``. ``C`` is 3 for RGB and 2
+for motion vectors. Motion vectors arrive in pixels (compvid's convention); their scaling is
+learnt here by a BatchNorm on the input, so data never need a hand-picked normaliser.
+
+    >>> enc = create_encoder("tiny", 2)
+    >>> enc.forward_features(torch.randn(2, 2, 8, 32, 32)).shape
+    torch.Size([2, 128])
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, get_args
+
+import torch
+from torch import nn
+from torchvision.models import video as tv_video
+
+InputNorm = Literal["batchnorm", "none"]
+
+_REGISTRY: dict[str, Callable[[int], tuple[nn.Module, int]]] = {}
+
+
+def register_encoder(name: str):
+    """Register ``builder(in_channels) -> (backbone, feature_dim)`` under ``name``.
+
+    The backbone maps ``(B, C, T, H, W)`` to a feature map ``(B, D, T', H', W')``;
+    :class:`VideoEncoder` adds input scaling and global average pooling.
+    """
+
+    def decorator(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"encoder {name!r} is already registered")
+        _REGISTRY[name] = builder
+        return builder
+
+    return decorator
+
+
+def list_encoders() -> list[str]:
+    """Names accepted by :func:`create_encoder`, sorted."""
+    return sorted(_REGISTRY)
+
+
+class VideoEncoder(nn.Module):
+    """Input scaling -> backbone -> global average pooling -> ``(B, feature_dim)``."""
+
+    def __init__(
+        self, backbone: nn.Module, *, arch: str, in_channels: int, feature_dim: int, input_norm: InputNorm
+    ) -> None:
+        super().__init__()
+        self.arch = arch
+        self.in_channels = in_channels
+        self.feature_dim = feature_dim
+        self.input_norm = input_norm
+        # Motion vectors are pixels with a content-dependent range; a BatchNorm on the input
+        # learns their scale (and keeps running statistics for evaluation).
+        self.norm = nn.BatchNorm3d(in_channels) if input_norm == "batchnorm" else nn.Identity()
+        self.backbone = backbone
+        self.pool = nn.AdaptiveAvgPool3d(1)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: float32 ``(B, C, T, H, W)`` -> pooled features ``(B, feature_dim)``."""
+        if x.dim() != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self.arch} encoder expects (B, {self.in_channels}, T, H, W), got {tuple(x.shape)}"
+            )
+        x = self.norm(x)  # (B, C, T, H, W)
+        x = self.backbone(x)  # (B, D, T', H', W')
+        return self.pool(x).flatten(1)  # (B, D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)
+
+
+def create_encoder(name: str, in_channels: int, *, input_norm: InputNorm | None = None) -> VideoEncoder:
+    """Build the registered encoder ``name`` for ``in_channels`` input channels (3 RGB, 2 MV).
+
+    ``input_norm`` defaults to ``"batchnorm"`` for 2 channels (motion vectors in pixels) and
+    ``"none"`` otherwise (RGB is normalised by the data pipeline). Weights are random; nothing
+    is downloaded.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown encoder {name!r}; allowed: {', '.join(list_encoders())}")
+    if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
+        raise ValueError(f"in_channels must be a positive int (3 for RGB, 2 for MV), got {in_channels!r}")
+    if input_norm is None:
+        input_norm = "batchnorm" if in_channels == 2 else "none"
+    if input_norm not in get_args(InputNorm):
+        raise ValueError(f"input_norm must be one of {', '.join(get_args(InputNorm))}; got {input_norm!r}")
+    backbone, feature_dim = _REGISTRY[name](in_channels)
+    return VideoEncoder(backbone, arch=name, in_channels=in_channels, feature_dim=feature_dim, input_norm=input_norm)
+
+
+def _with_in_channels(conv: nn.Conv3d, in_channels: int) -> nn.Conv3d:
+    """A fresh conv like ``conv`` but reading ``in_channels`` channels."""
+    return nn.Conv3d(
+        in_channels,
+        conv.out_channels,
+        kernel_size=conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        bias=conv.bias is not None,
+    )
+
+
+@register_encoder("s3d")
+def _s3d(in_channels: int) -> tuple[nn.Module, int]:
+    """torchvision S3D features (Mixed_5c, 1024 channels), 7.9 M parameters."""
+    features = tv_video.s3d(weights=None).features
+    stem = features[0][0]  # Conv3dNormActivation: conv, bn, relu
+    stem[0] = _with_in_channels(stem[0], in_channels)
+    return features, 1024
+
+
+def _resnet_backbone(model: nn.Module, in_channels: int) -> nn.Module:
+    model.stem[0] = _with_in_channels(model.stem[0], in_channels)
+    return nn.Sequential(model.stem, model.layer1, model.layer2, model.layer3, model.layer4)
+
+
+@register_encoder("r3d_18")
+def _r3d_18(in_channels: int) -> tuple[nn.Module, int]:
+    """torchvision R3D-18 without its pooling and classifier, 512 channels."""
+    return _resnet_backbone(tv_video.r3d_18(weights=None), in_channels), 512
+
+
+@register_encoder("r2plus1d_18")
+def _r2plus1d_18(in_channels: int) -> tuple[nn.Module, int]:
+    """torchvision R(2+1)D-18 without its pooling and classifier, 512 channels."""
+    return _resnet_backbone(tv_video.r2plus1d_18(weights=None), in_channels), 512
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel, stride, padding) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv3d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
+        nn.BatchNorm3d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+@register_encoder("tiny")
+def _tiny(in_channels: int) -> tuple[nn.Module, int]:
+    """Three-layer 3-D CNN (~0.3 M parameters) for CPU demos and tests, 128 channels."""
+    backbone = nn.Sequential(
+        _conv_bn_relu(in_channels, 32, (3, 5, 5), (1, 2, 2), (1, 2, 2)),
+        _conv_bn_relu(32, 64, 3, 2, 1),
+        _conv_bn_relu(64, 128, 3, 2, 1),
+    )
+    return backbone, 128

@@ -1,0 +1,354 @@
+"""The one pretraining loop, for either stage (:mod:`mvcgc.stages`).
+
+``pretrain(data, stage="init", view="rgb", ...)`` or ``pretrain(data, stage="cross", init_rgb=...,
+init_mv=...)``. Single CPU process, one GPU, or DistributedDataParallel under ``torchrun`` (call
+:func:`mvcgc.distributed.init_from_env` first); only rank 0 writes. The run directory receives
+``config.json`` (resolved options + package versions), ``metrics.jsonl`` (one line per step),
+``last.pt`` (atomic, every ``checkpoint_every`` steps and at each epoch end) and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal, Mapping, get_args
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from mvcgc import distributed as dist_utils
+from mvcgc.checkpoint import FORMAT, FORMAT_VERSION, check_compatible, load_checkpoint, module_state, save_checkpoint
+from mvcgc.errors import CheckpointError, EmptyDataError, NonFiniteLossError
+from mvcgc.losses import MiningMode
+from mvcgc.models import create_encoder
+from mvcgc.moco import MoCo
+from mvcgc.plots import save_loss_curve
+from mvcgc.provenance import package_versions
+from mvcgc.queue import check_queue_size
+from mvcgc.stages import IN_CHANNELS, Stage, StageName, View, make_stage
+
+Device = Literal["auto", "cpu", "cuda"]
+CHECKPOINT_NAME = "last.pt"
+_UNITS = {"rgb": "normalised RGB", "mv": "pixels per frame step (x right +, y down +)"}
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """What the loop reports after every step (the CLI turns it into a progress bar)."""
+
+    step: int
+    total_steps: int | None
+    epoch: int
+    loss: float
+    lr: float
+    queue_fill: float
+    samples_per_s: float
+
+
+@dataclass
+class PretrainResult:
+    run_dir: Path
+    checkpoint: Path | None
+    step: int
+    epoch: int
+    losses: list[float] = field(default_factory=list)  # this call's per-step losses
+
+
+def pretrain(
+    data: Iterable[Mapping[str, Any]],
+    *,
+    stage: StageName,
+    out_dir: str | os.PathLike,
+    view: View | None = None,
+    arch: str = "s3d",
+    epochs: int | None = None,
+    steps: int | None = None,
+    queue_size: int = 2048,
+    dim: int = 128,
+    momentum: float = 0.999,
+    temperature: float = 0.07,
+    topk: int = 5,
+    mode: MiningMode = "intersection",
+    lr: float = 1e-4,
+    weight_decay: float = 1e-5,
+    plateau_patience: int = 10,
+    lr_drops: int = 2,
+    grad_clip: float | None = None,
+    init_rgb: str | os.PathLike | None = None,
+    init_mv: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    checkpoint_every: int = 0,
+    seed: int = 0,
+    device: Device = "auto",
+    amp: bool = True,
+    preset: str | None = None,
+    data_info: Mapping[str, Any] | None = None,
+    on_progress: Callable[[TrainProgress], None] | None = None,
+) -> PretrainResult:
+    """Pretrain with MoCo for ``epochs`` passes over ``data`` and/or ``steps`` optimiser steps.
+
+    ``data``: re-iterable batches (see :mod:`mvcgc.data`). Stage ``init`` trains ``view`` alone with
+    InfoNCE; stage ``cross`` trains RGB and MV with the cross-guidance loss, starting from stage-1
+    checkpoints ``init_rgb`` / ``init_mv`` (random weights where absent). Adam(``lr``,
+    ``weight_decay``); the LR drops by 10 when the epoch-mean loss has not improved for
+    ``plateau_patience`` epochs, at most ``lr_drops`` times. ``amp``: bf16 autocast, CUDA only.
+    ``resume``: a checkpoint of the same stage, views, architecture and queue size.
+    ``preset`` and ``data_info`` (a JSON-able description of the data source) are only recorded.
+    """
+    st = make_stage(stage, view=view, topk=topk, mode=mode, temperature=temperature)
+    _check_options(st, epochs=epochs, steps=steps, init_rgb=init_rgb, init_mv=init_mv, device=device,
+                   checkpoint_every=checkpoint_every, lr_drops=lr_drops)
+    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    is_main = dist_utils.rank() == 0
+    run_dir = Path(out_dir)
+    config = {
+        "stage": stage, "view": view, "views": list(st.views), "arch": arch, "epochs": epochs, "steps": steps,
+        "queue_size": queue_size, "dim": dim, "momentum": momentum, "temperature": temperature, "topk": topk,
+        "mode": mode, "lr": lr, "weight_decay": weight_decay, "plateau_patience": plateau_patience,
+        "lr_drops": lr_drops, "grad_clip": grad_clip, "init_rgb": _str(init_rgb), "init_mv": _str(init_mv),
+        "resume": _str(resume), "checkpoint_every": checkpoint_every, "seed": seed, "device": str(dev),
+        "amp": amp, "preset": preset, "world_size": dist_utils.world_size(),
+        "data": dict(data_info) if data_info is not None else None,
+    }
+
+    torch.manual_seed(seed)
+    moco = MoCo({v: create_encoder(arch, IN_CHANNELS[v]) for v in st.views}, queue_size=queue_size, dim=dim, m=momentum)
+    if resume is None:
+        _init_from_stage1(moco, {"rgb": init_rgb, "mv": init_mv}, arch=arch)
+    moco.to(dev)
+    model = moco
+    if dist_utils.world_size() > 1:
+        model = DistributedDataParallel(moco, device_ids=[dev.index] if dev.type == "cuda" else None)
+    optimizer = torch.optim.Adam([p for p in moco.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=0.1, patience=plateau_patience, min_lr=lr * 0.1**lr_drops
+    )
+    t = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "epoch_loss_sum": 0.0, "input_spec": None}
+    if resume is not None:
+        t = _restore(resume, moco, optimizer, scheduler, st=st, arch=arch)
+    metrics_path = run_dir / "metrics.jsonl"
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(run_dir / "config.json", {"config": config, "versions": package_versions()})
+        _truncate_metrics(metrics_path, after_step=t["step"])
+
+    def save() -> Path | None:
+        if not is_main:
+            return None
+        return save_checkpoint(
+            _payload(moco, optimizer, scheduler, st=st, arch=arch, config=config, preset=preset, trainer=t),
+            run_dir / CHECKPOINT_NAME,
+        )
+
+    last_ckpt: Path | None = Path(resume) if resume is not None else None
+    saved_step = t["step"] if resume is not None else -1
+    losses: list[float] = []
+    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda")
+    total_steps = steps
+    if epochs is not None and hasattr(data, "__len__"):
+        total_steps = min(steps or math.inf, epochs * len(data))
+    done = _finished(t, epochs=epochs, steps=steps)
+    model.train()
+    with open(metrics_path, "a") if is_main else _NullFile() as metrics:
+        while not done:
+            if hasattr(data, "set_epoch"):
+                data.set_epoch(t["epoch"])
+            stream = iter(data)
+            for _ in range(t["batch_in_epoch"]):  # resume mid-epoch: replay the consumed batches
+                next(stream, None)
+            tick = time.perf_counter()
+            for batch in stream:
+                x_q, x_k = _split_clips(batch, st.views, dev)
+                if t["input_spec"] is None:
+                    t["input_spec"] = _input_spec(x_q)
+                global_batch = next(iter(x_q.values())).shape[0] * dist_utils.world_size()
+                check_queue_size(queue_size, global_batch)
+                with autocast:
+                    q, k = model(x_q, x_k)  # {v: (B, dim)} each
+                loss = st.loss(q, k, moco.queue)
+                loss_value = dist_utils.mean_across_ranks(loss.detach()).item()
+                if not math.isfinite(loss_value):
+                    raise NonFiniteLossError(
+                        f"loss became {loss_value} at step {t['step'] + 1} (epoch {t['epoch']}); training stopped. "
+                        f"Last good checkpoint: {last_ckpt if last_ckpt is not None else 'none written yet'}. "
+                        "Try a lower --lr or --grad-clip."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(moco.encoder_q.parameters(), grad_clip)
+                optimizer.step()
+                moco.dequeue_and_enqueue(k)
+
+                t["step"] += 1
+                t["batch_in_epoch"] += 1
+                t["epoch_loss_sum"] += loss_value
+                losses.append(loss_value)
+                now = time.perf_counter()
+                report = TrainProgress(
+                    step=t["step"], total_steps=total_steps, epoch=t["epoch"], loss=loss_value,
+                    lr=optimizer.param_groups[0]["lr"], queue_fill=moco.queue.fill,
+                    samples_per_s=global_batch / max(now - tick, 1e-9),
+                )
+                tick = now
+                metrics.write(json.dumps({"event": "step", **report.__dict__}) + "\n")
+                if on_progress is not None:
+                    on_progress(report)
+                if checkpoint_every and t["step"] % checkpoint_every == 0:
+                    last_ckpt, saved_step = save(), t["step"]
+                if steps is not None and t["step"] >= steps:
+                    break
+            else:
+                if t["batch_in_epoch"] == 0:
+                    raise EmptyDataError(
+                        f"the data stream yielded no complete batch in epoch {t['epoch']}; "
+                        "check the data source (and that it holds at least one batch per process)"
+                    )
+                mean_loss = t["epoch_loss_sum"] / t["batch_in_epoch"]
+                scheduler.step(mean_loss)
+                metrics.write(json.dumps({"event": "epoch_end", "epoch": t["epoch"], "mean_loss": mean_loss,
+                                          "step": t["step"]}) + "\n")
+                t.update(epoch=t["epoch"] + 1, batch_in_epoch=0, epoch_loss_sum=0.0)
+                last_ckpt, saved_step = save(), t["step"]
+            done = _finished(t, epochs=epochs, steps=steps)
+    if saved_step != t["step"]:
+        last_ckpt = save()
+    if is_main:
+        save_loss_curve(metrics_path, run_dir / "loss.png", title=f"mvcgc pretrain, stage {stage}")
+    return PretrainResult(run_dir=run_dir, checkpoint=last_ckpt, step=t["step"], epoch=t["epoch"], losses=losses)
+
+
+def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, checkpoint_every, lr_drops) -> None:
+    if epochs is None and steps is None:
+        raise ValueError("give epochs, steps or both")
+    for name, value in (("epochs", epochs), ("steps", steps)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if st.name == "init" and (init_rgb is not None or init_mv is not None):
+        raise ValueError("init_rgb/init_mv start the cross stage; stage 'init' starts from random weights")
+    if device not in get_args(Device):
+        raise ValueError(f"device must be one of {', '.join(get_args(Device))}; got {device!r}")
+    if checkpoint_every < 0 or lr_drops < 0:
+        raise ValueError(f"checkpoint_every and lr_drops must be >= 0, got {checkpoint_every}, {lr_drops}")
+
+
+def _finished(t: dict, *, epochs: int | None, steps: int | None) -> bool:
+    return (epochs is not None and t["epoch"] >= epochs) or (steps is not None and t["step"] >= steps)
+
+
+def _init_from_stage1(moco: MoCo, paths: Mapping[str, str | os.PathLike | None], *, arch: str) -> None:
+    """Query and key encoders (backbone + head) of each view start from the stage-1 query weights."""
+    for v, path in paths.items():
+        if path is None:
+            continue
+        ckpt = load_checkpoint(path)
+        check_compatible(ckpt, view=v, arch=arch, source=str(path))
+        try:
+            moco.encoder_q[v].load_state_dict(module_state(ckpt, f"encoder_q.{v}."))
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: weights do not fit this {arch!r} {v} model: {e}") from e
+        moco.encoder_k[v].load_state_dict(moco.encoder_q[v].state_dict())
+
+
+def _restore(path, moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str) -> dict:
+    ckpt = load_checkpoint(path)
+    if ckpt["stage"] != st.name or tuple(ckpt["views"]) != st.views or ckpt["arch"] != arch:
+        raise CheckpointError(
+            f"cannot resume from {path}: it is stage {ckpt['stage']!r}, views {ckpt['views']}, arch {ckpt['arch']!r}; "
+            f"this run is stage {st.name!r}, views {list(st.views)}, arch {arch!r}"
+        )
+    try:
+        moco.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"cannot resume from {path} (different queue size or dim?): {e}") from e
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    if torch.cuda.is_available() and ckpt["rng"]["cuda"]:
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    return dict(ckpt["trainer"])
+
+
+def _payload(moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str, config: dict, preset, trainer: dict) -> dict:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "views": list(st.views),
+        "encoders": {
+            v: {"in_channels": e.encoder.in_channels, "input_norm": e.encoder.input_norm,
+                "feature_dim": e.encoder.feature_dim}
+            for v, e in moco.encoder_q.items()
+        },
+        "embed_dim": moco.dim,
+        "input_spec": trainer["input_spec"],
+        "stage": st.name,
+        "preset": preset,
+        "step": trainer["step"],
+        "epoch": trainer["epoch"],
+        "config": config,
+        "versions": package_versions(),
+        "model": moco.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        "trainer": dict(trainer),
+    }
+
+
+def _split_clips(batch: Mapping[str, Any], views: tuple[str, ...], dev: torch.device):
+    """``batch[v]`` ``(B, 2, C, T, H, W)`` -> clip A ``{v: (B, C, T, H, W)}``, clip B likewise."""
+    x_q, x_k = {}, {}
+    for v in views:
+        if v not in batch:
+            raise KeyError(f"batch has no {v!r} clips (keys: {sorted(batch)}); stage needs {list(views)}")
+        x = batch[v]
+        if x.dim() != 6 or x.shape[1] != 2 or x.shape[2] != IN_CHANNELS[v]:
+            raise ValueError(f"batch[{v!r}] must be (B, 2, {IN_CHANNELS[v]}, T, H, W), got {tuple(x.shape)}")
+        x = x.to(dev, non_blocking=True).float()
+        x_q[v], x_k[v] = x[:, 0], x[:, 1]  # (B, C, T, H, W) each
+    return x_q, x_k
+
+
+def _input_spec(x_q: Mapping[str, torch.Tensor]) -> dict:
+    return {
+        v: {"channels": x.shape[1], "num_frames": x.shape[2], "height": x.shape[3], "width": x.shape[4],
+            "units": _UNITS[v]}
+        for v, x in x_q.items()
+    }
+
+
+def _truncate_metrics(path: Path, *, after_step: int) -> None:
+    """On resume, drop lines logged after the checkpoint (they will be logged again)."""
+    if not path.exists():
+        return
+    lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= after_step]
+    path.write_text("".join(ln + "\n" for ln in lines))
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _str(path) -> str | None:
+    return None if path is None else str(path)
+
+
+class _NullFile:
+    """Stands in for the metrics file on ranks other than 0."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def write(self, _: str) -> None:
+        pass

@@ -1,0 +1,94 @@
+"""Checkpoints: atomic writes, safe loads, encoders rebuilt from the file alone, clear errors; hubconf."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mvcgc.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint, load_encoder, save_checkpoint
+from mvcgc.errors import CheckpointError, CheckpointNotFoundError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_package_exports_load_encoder():
+    # In a fresh interpreter outside tests/ (where tests/mvcgc would shadow the package name).
+    code = "import mvcgc; print(mvcgc.load_encoder.__module__, sorted(mvcgc.list_encoders()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO.parent, check=True)
+    assert out.stdout.split()[0] == "mvcgc.checkpoint" and "s3d" in out.stdout
+
+
+def test_load_encoder_rebuilds_the_trained_query_encoder(stage1_rgb):
+    enc = load_encoder(stage1_rgb, view="rgb")
+    assert enc.arch == "tiny" and enc.in_channels == 3 and not enc.training
+    state = load_checkpoint(stage1_rgb)["model"]
+    torch.testing.assert_close(enc.backbone[0][0].weight, state["encoder_q.rgb.encoder.backbone.0.0.weight"])
+    assert enc.forward_features(torch.randn(2, 3, 4, 16, 16)).shape == (2, 128)
+
+
+def test_incompatible_or_missing_checkpoints_are_clear(tmp_path, stage1_rgb):
+    with pytest.raises(CheckpointError, match=r"holds view\(s\) \['rgb'\], not 'mv'"):
+        load_encoder(stage1_rgb, view="mv")
+    with pytest.raises(CheckpointError, match="'tiny' encoder, but 's3d'"):
+        load_encoder(stage1_rgb, view="rgb", arch="s3d")
+    with pytest.raises(CheckpointNotFoundError, match="does not exist"):
+        load_encoder(tmp_path / "nope.pt")
+    assert issubclass(CheckpointNotFoundError, FileNotFoundError)
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(256))
+    with pytest.raises(CheckpointError, match="not a readable mvcgc checkpoint"):
+        load_checkpoint(garbage)
+
+    bare = tmp_path / "bare.pt"
+    torch.save({"weight": torch.zeros(2)}, bare)
+    with pytest.raises(CheckpointError, match="not an mvcgc checkpoint"):
+        load_checkpoint(bare)
+
+    old = tmp_path / "old.pt"
+    torch.save({"format": FORMAT, "format_version": 99}, old)
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_checkpoint(old)
+
+
+class NotWeights:
+    """An arbitrary pickled object: weights_only loading must refuse it."""
+
+
+def test_loading_is_safe(tmp_path):
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "x": NotWeights()}, evil)
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(evil)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"format": FORMAT, "format_version": FORMAT_VERSION, "step": 1}, path)
+
+    def crash(obj, f, *a, **kw):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"format": FORMAT, "format_version": FORMAT_VERSION, "step": 2}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1  # the previous checkpoint survives
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temp file left
+
+
+def test_hubconf_builds_and_loads(tmp_path, stage1_rgb):
+    enc = torch.hub.load(str(REPO), "tiny", source="local", in_channels=2)
+    assert enc.in_channels == 2 and enc.input_norm == "batchnorm"
+    trained = torch.hub.load(str(REPO), "tiny", source="local", checkpoint=str(stage1_rgb), view="rgb")
+    torch.testing.assert_close(trained.backbone[0][0].weight, load_encoder(stage1_rgb).backbone[0][0].weight)
+    bare = tmp_path / "bare.pt"
+    torch.save(trained.state_dict(), bare)  # weights trained elsewhere: a plain state_dict
+    again = torch.hub.load(str(REPO), "tiny", source="local", checkpoint=str(bare))
+    torch.testing.assert_close(again.backbone[0][0].weight, trained.backbone[0][0].weight)
+    with pytest.raises(CheckpointError, match="neither"):
+        torch.hub.load(str(REPO), "r3d_18", source="local", checkpoint=str(bare))

@@ -28,11 +28,12 @@ test-all: $(STAMP)
 
 demo: $(STAMP)
 	mkdir -p demo
-	$(BIN)/python examples/moving_texture.py demo/moving_texture.mp4 --codec h264
+	$(BIN)/python examples/moving_texture.py demo/moving_texture.mp4 --recipe h264
 	$(BIN)/compvid inspect demo/moving_texture.mp4 --png demo/moving_texture.png
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_decode.py
+	$(BIN)/python bench/bench_train.py --arch tiny --steps 5
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -208,9 +208,10 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         head = list(itertools.islice(packets, 16))
         stamps = [p.pts for p in head if p.pts is not None and p.size]
         start_seconds = min(stamps) * tb if stamps else float((stream.start_time or 0) * tb)
+    # Without a probe, trust only a frame count the container lists (MPEG-PS
+    # lists none and estimates its duration from the bit rate): an unknown
+    # length shows up as frames that never arrive.
     total = info.num_frames if info is not None else int(stream.frames or 0)
-    if total <= 0 and stream.duration:
-        total = int(round(float(stream.duration * stream.time_base) * fps))
     if total > 0 and start >= total:
         raise ClipRangeError(f"{name}: start={start} is past the end (the video has {total} frames)")
 
@@ -407,6 +408,11 @@ def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, 
     except av.error.FFmpegError as e:
         out.errors += 1
         out.warnings.append(f"decoding stopped at display frame {last_seen + 1}: {e}")
+    if stop_if_after_first and last_seen < first and out.errors == 0:
+        # The seek landed past every packet of the clip (MPEG-PS near the
+        # end): retry from an earlier key frame.
+        out.overshot = True
+        return out
     if estimator is not None:
         for j, motion in estimator.flush():
             win.estimated[j] = motion
@@ -533,6 +539,8 @@ def _fill_direct_mode(i, vectors, motion, win, future, past):
     if donor is None:
         # Nothing to fill from: say so instead of passing zeros off as motion.
         return _subset(motion, ~zero), moving > 0, False, 0, moving
+    if zero.all():  # FFmpeg 8 exports only zero rows for MPEG-4 B-frames: take the donor whole
+        return donor, True, True, 0, moving
     own = _subset(motion, ~zero)
     covered = _covers(donor, _subset(motion, zero))
     return _concat(own, _subset(donor, covered)), True, True, 0, moving
@@ -553,8 +561,9 @@ def _covers(candidates: BlockMotion, blocks: BlockMotion) -> np.ndarray:
         return np.zeros(len(candidates), bool)
     cx = candidates.x0 + candidates.w // 2
     cy = candidates.y0 + candidates.h // 2
-    height = int(max(cy.max(), (blocks.y0 + blocks.h).max())) + 1
-    width = int(max(cx.max(), (blocks.x0 + blocks.w).max())) + 1
+    # Round up to the macroblock grid so rasterize paints 8-16 px cells, not pixels.
+    height = -(-int(max(cy.max() + 1, (blocks.y0 + blocks.h).max())) // 16) * 16
+    width = -(-int(max(cx.max() + 1, (blocks.x0 + blocks.w).max())) // 16) * 16
     ones = BlockMotion(blocks.x0, blocks.y0, blocks.w, blocks.h, np.ones(len(blocks), np.float32),
                        np.zeros(len(blocks), np.float32), blocks.unsure)
     mask = rasterize(ones, frame_size=(height, width))[0] > 0.5  # (H, W) covered by a zero block

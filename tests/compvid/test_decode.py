@@ -140,3 +140,13 @@ def test_sampling_helpers():
     assert any(a != b for a, b in pairs)
     with pytest.raises(InvalidArgumentError):
         sliding_window_starts(0, num_frames=8)
+
+
+@pytest.mark.parametrize("recipe", ["h264", "mpeg4", "mpeg2"])
+def test_the_last_frame_decodes_with_and_without_probe_info(moving_video, recipe):
+    # MPEG-PS seeking near the end can land past every packet: compvid retries.
+    path = moving_video(recipe, num_frames=24, width=64, height=48)
+    info = probe(path)
+    for kw in ({}, {"info": info}):
+        clip = decode_clip(path, start=info.num_frames - 1, num_frames=1, **kw)
+        assert clip.frame_indices.tolist() == [info.num_frames - 1] and not clip.padded

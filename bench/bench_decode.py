@@ -1,0 +1,114 @@
+"""Clip decoding throughput: compvid against plain PyAV, one thread, same windows.
+
+    python bench/bench_decode.py [--repeat 3]
+
+32-frame clips from 320x240 videos (H.264 with B-frames, MPEG-4 Part 2 with
+B-frames), every sliding window of a 128-frame video. Baselines, measured in
+the same process on the same windows:
+  floor   PyAV seek + decode with MV export, no colour conversion
+  pyav    PyAV seek + decode + rgb24 conversion at native size
+  torchcodec   RGB only, if it is installed
+Printed: ms per clip and the ratio to the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from compvid import decode_clip, probe
+from compvid.sampling import sliding_window_starts
+from compvid.synthetic import RECIPES, write_moving_video
+
+NUM_FRAMES = 32
+
+
+def pyav_windows(path, info, starts, *, rgb: bool, export_mvs: bool) -> None:
+    """Seek to each window and decode its frames with PyAV alone."""
+    for start in starts:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            s.thread_type = "SLICE"
+            s.codec_context.thread_count = 1
+            if export_mvs:
+                s.codec_context.options = {"flags2": "+export_mvs"}
+            if start:
+                c.seek(int((info.start_seconds + start / info.fps) / s.time_base), stream=s, backward=True)
+            got = 0
+            for f in c.decode(s):
+                idx = round((f.time - info.start_seconds) * info.fps)
+                if idx < start:
+                    continue
+                if export_mvs:
+                    f.side_data.get("MOTION_VECTORS")
+                if rgb:
+                    f.to_ndarray(format="rgb24")
+                got += 1
+                if got == NUM_FRAMES:
+                    break
+
+
+def compvid_windows(path, info, starts, **kw) -> None:
+    for start in starts:
+        decode_clip(path, start=start, num_frames=NUM_FRAMES, info=info, **kw)
+
+
+def torchcodec_windows(path, info, starts):  # pragma: no cover - optional
+    from torchcodec.decoders import VideoDecoder
+
+    for start in starts:
+        VideoDecoder(str(path), num_ffmpeg_threads=1).get_frames_in_range(start, start + NUM_FRAMES)
+
+
+def timed(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    try:
+        import torchcodec  # noqa: F401
+        have_torchcodec = True
+    except Exception:
+        have_torchcodec = False
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe in ("h264", "mpeg4"):
+            path = write_moving_video(Path(tmp) / f"bench{RECIPES[recipe].suffix}", recipe=recipe, num_frames=128,
+                                      width=320, height=240, motion="pan")
+            info = probe(path)
+            starts = sliding_window_starts(info.num_frames, num_frames=NUM_FRAMES)
+            cases = {
+                "floor: PyAV decode + MV export": lambda: pyav_windows(path, info, starts, rgb=False, export_mvs=True),
+                "PyAV RGB decode (native size)": lambda: pyav_windows(path, info, starts, rgb=True, export_mvs=False),
+                "compvid RGB+MV, 128 px": lambda: compvid_windows(path, info, starts, size=128),
+                "compvid MV only, 128 px": lambda: compvid_windows(path, info, starts, size=128, with_rgb=False),
+                "compvid RGB only, 128 px": lambda: compvid_windows(path, info, starts, size=128, with_mv=False),
+            }
+            if have_torchcodec:
+                cases["torchcodec RGB"] = lambda: torchcodec_windows(path, info, starts)
+            times = {name: timed(fn, args.repeat) / len(starts) for name, fn in cases.items()}
+            floor = times["floor: PyAV decode + MV export"]
+            for name, t in times.items():
+                rows.append((recipe, name, t * 1e3, t / floor))
+    print(f"{'video':8s} {'case':34s} {'ms/clip':>9s} {'x floor':>8s}")
+    for recipe, name, ms, ratio in rows:
+        print(f"{recipe:8s} {name:34s} {ms:9.1f} {ratio:8.2f}")
+    if not have_torchcodec:
+        print("torchcodec: not installed (pip install torchcodec needs a matching torch and system FFmpeg)")
+
+
+if __name__ == "__main__":
+    main()

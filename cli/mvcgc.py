@@ -180,3 +180,7 @@ class _ProgressBar:
         self.bar.update(1)
         self.bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.4f}", lr=f"{p.lr:.1e}", queue=f"{p.queue_fill:.0%}",
                              samples_s=f"{p.samples_per_s:.1f}", refresh=False)
+
+
+if __name__ == "__main__":  # pragma: no cover - torchrun -m cli.mvcgc
+    main()

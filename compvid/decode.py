@@ -22,7 +22,14 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from compvid.errors import ClipRangeError, CorruptVideoError, InvalidArgumentError
-from compvid.motion import BlockMotion, RawVectors, match_reference_distances, rasterize, unused_list_rows
+from compvid.motion import (
+    BlockMotion,
+    RawVectors,
+    match_reference_distances,
+    rasterize,
+    rasterize_frames,
+    unused_list_rows,
+)
 from compvid.probe import MvSource, VideoInfo, frame_rotation, mv_source_for_codec
 from compvid.source import VideoSource, open_video, source_name
 
@@ -185,6 +192,14 @@ class _Window:
         self.vectors: dict[int, RawVectors | None] = {}
         self.rgb: dict[int, np.ndarray] = {}
         self.estimated: dict[int, BlockMotion] = {}
+        self._stack: tuple[np.ndarray, dict[int, int]] | None = None
+
+    def luma_stack(self) -> tuple[np.ndarray, dict[int, int]]:
+        """All kept luma planes as uint8 (F, H, W) and display index -> row (built once)."""
+        if self._stack is None:
+            order = sorted(self.luma)
+            self._stack = (np.stack([self.luma[i] for i in order]), {i: r for r, i in enumerate(order)})
+        return self._stack
 
 
 def _decode(container, stream, name, *, start, num_frames, frame_step, size, with_rgb, with_mv,
@@ -312,20 +327,22 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     filled = np.zeros(num_frames, bool)
     unsure_total = moving_total = 0
     if with_mv:
-        fields: dict[int, np.ndarray] = {}
+        unique = sorted(set(served))
         flags: dict[int, tuple[bool, bool]] = {}
-        counts: dict[int, int] = {}
-        for i in sorted(set(served)):
+        motions: list[BlockMotion] = []
+        for i in unique:
             motion, present, was_filled, unsure, moving = _frame_motion(
                 i, win, codec=codec, mv_mode=mv_mode, estimated=estimate, gop_rule=gop_rule,
                 matching=matching)
             unsure_total += unsure
             moving_total += moving
-            fields[i] = rasterize(motion, frame_size=(cc.height, cc.width),
-                                  out_size=decoded_size(win.rotation or 0))
+            motions.append(motion)
             flags[i] = (present, was_filled)
-            counts[i] = len(motion)
-        mv = np.stack([fields[i] for i in served], axis=1)  # (2, T, H, W)
+        fields = rasterize_frames(motions, frame_size=(cc.height, cc.width),
+                                  out_size=decoded_size(win.rotation or 0))  # (2, U, H, W)
+        position = {i: n for n, i in enumerate(unique)}
+        mv = fields[:, [position[i] for i in served]] if unique != served else fields  # (2, T, H, W)
+        counts = {i: len(m) for i, m in zip(unique, motions)}
         mv = _rotate_mv(mv, win.rotation or 0)
         has_mv = np.array([flags[i][0] for i in served], bool)
         filled = np.array([flags[i][1] for i in served], bool)
@@ -441,7 +458,7 @@ def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, bitstream, rg
     win.types[idx] = ptype
     win.pts[idx] = float(frame.time) if frame.time is not None else start_seconds + idx / fps
     if matching:
-        win.luma[idx] = _luma(frame).copy()
+        win.luma[idx] = _luma(frame)  # a view into the frame's buffer; stacked (copied) once
     if bitstream:
         side = frame.side_data.get("MOTION_VECTORS")
         rows = side.to_ndarray() if side is not None else None
@@ -490,9 +507,10 @@ def _frame_motion(i: int, win: _Window, *, codec: str, mv_mode: str, estimated: 
         return vectors.raw(), True, False, 0, 0
     moving = int((np.hypot(vectors.mx, vectors.my) >= 0.25).sum())
     if matching:
-        refs = {o: win.luma[i + o] for o in range(-MAX_REFERENCE_DISTANCE, MAX_REFERENCE_DISTANCE + 1)
-                if o != 0 and (i + o) in win.luma}
-        distance, unsure, cost = match_reference_distances(vectors, win.luma[i], refs)
+        stack, row_of = win.luma_stack()
+        candidates = {o: row_of[i + o] for o in range(-MAX_REFERENCE_DISTANCE, MAX_REFERENCE_DISTANCE + 1)
+                      if o != 0 and (i + o) in row_of}
+        distance, unsure, cost = match_reference_distances(vectors, stack, row_of[i], candidates)
         motion = vectors.normalise(distance, unsure)
         unused = unused_list_rows(vectors, cost)
         if unused.any():

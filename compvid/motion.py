@@ -8,6 +8,7 @@ content at p in frame t-1 sits at p + d in frame t.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -113,24 +114,28 @@ _GY = np.repeat(_GRID, 4)  # (16,)
 
 def match_reference_distances(
     vectors: RawVectors,
-    luma: np.ndarray,
-    reference_luma: dict[int, np.ndarray],
+    frames: np.ndarray,
+    current: int,
+    candidates: dict[int, int],
     *,
     min_gap: float = 1.0,
-    sample_rows: int = 64,
-) -> tuple[np.ndarray, np.ndarray]:
+    sample_rows: int = 48,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Find each vector's reference frame by motion compensation on the luma.
 
-    A vector (FFmpeg sense, src = dst + m) points into its reference frame; the
-    candidate reference at signed display offset ``o`` (o < 0 past, o > 0
-    future, matching the row's direction) is scored by the mean absolute
-    difference between the block's 16 grid samples in ``luma`` (H, W uint8) and
-    the samples displaced by m in ``reference_luma[o]`` (whole-pixel rounding).
+    ``frames``: uint8 (F, H, W) luma planes of the decoded window; ``current``:
+    the row of the frame the vectors belong to; ``candidates``: signed display
+    offset -> row of a candidate reference (o < 0 past, o > 0 future). A vector
+    (FFmpeg sense, src = dst + m) points into its reference; the candidate at
+    offset ``o`` (same sign as the row's direction) is scored by the mean
+    absolute difference between the block's 16 grid samples in the current
+    frame and the samples displaced by m in the candidate (whole-pixel
+    rounding), all candidates in one gather.
 
     Two passes keep it cheap: up to ``sample_rows`` moving rows try every
     candidate and elect the frame's usual distances; then every row tries only
-    those, and rows that match none of them well try every candidate. Rows
-    shorter than a quarter pixel need no distance. Rows whose best two
+    those, and moving rows that match none of them well try every candidate.
+    Rows shorter than a quarter pixel need no distance. Rows whose best two
     candidates differ by less than ``min_gap`` grey levels are *unsure* and
     take the frame's most common confident distance.
 
@@ -143,13 +148,15 @@ def match_reference_distances(
     best_cost = np.full(n, np.inf, np.float32)
     if n == 0:
         return distance, unsure, best_cost
-    height, width = luma.shape
+    _, height, width = frames.shape
+    flat = frames.reshape(frames.shape[0], -1)  # (F, H*W)
     moving_all = np.hypot(vectors.mx, vectors.my) >= 0.25
     for direction in (-1, 1):
-        offsets = np.array(sorted((o for o in reference_luma if np.sign(o) == direction), key=abs))
+        offsets = np.array(sorted((o for o in candidates if np.sign(o) == direction), key=abs), np.int64)
         rows = np.flatnonzero(vectors.direction == direction)
         if rows.size == 0 or offsets.size == 0:
             continue
+        planes = np.array([candidates[o] for o in offsets], np.intp)  # (C,) rows of ``frames``
         moving = moving_all[rows]  # (n,)
         px = vectors.cx[rows, None] + _GX[None, :] * vectors.w[rows, None]  # (n, 16) pixels
         py = vectors.cy[rows, None] + _GY[None, :] * vectors.h[rows, None]  # (n, 16)
@@ -157,37 +164,35 @@ def match_reference_distances(
                    + np.clip(np.rint(px), 0, width - 1).astype(np.intp))  # (n, 16) flat
         ref_idx = (np.clip(np.rint(py + vectors.my[rows, None]), 0, height - 1).astype(np.intp) * width
                    + np.clip(np.rint(px + vectors.mx[rows, None]), 0, width - 1).astype(np.intp))
-        current = luma.ravel()[cur_idx].astype(np.int16)  # (n, 16) grey levels
+        cur = flat[current][cur_idx].astype(np.int16)  # (n, 16) grey levels
 
-        def costs(sel: np.ndarray, cands: np.ndarray) -> np.ndarray:  # (C, len(sel))
-            return np.stack([
-                np.abs(current[sel] - reference_luma[o].ravel()[ref_idx[sel]]).sum(axis=1) / 16.0
-                for o in cands
-            ])
+        def costs(sel: np.ndarray, which: np.ndarray) -> np.ndarray:  # (C', len(sel)) grey levels
+            ref = flat[which[:, None, None], ref_idx[None, sel]]  # (C', s, 16) uint8
+            return np.abs(ref - cur[None, sel]).sum(axis=2) / 16.0
 
         # Pass 1: a spread sample of moving rows against every candidate.
         movers = np.flatnonzero(moving)
-        usual, typical = offsets[:1], np.inf
+        usual, typical = np.arange(1), np.inf  # positions in ``offsets``
         if movers.size:
             sample = movers[np.linspace(0, movers.size - 1, min(sample_rows, movers.size)).astype(np.intp)]
-            c1 = costs(sample, offsets)  # (C, s)
-            best1 = c1.argmin(axis=0)
-            gap1 = (np.partition(c1, 1, axis=0)[1] - c1.min(axis=0) if offsets.size > 1
-                    else np.full(sample.size, np.inf))
-            votes = np.bincount(best1[gap1 >= min_gap], minlength=offsets.size)
-            if votes.sum():
-                usual = offsets[votes >= max(1, 0.1 * votes.sum())]
-            typical = float(np.median(c1.min(axis=0)))
+            c1 = costs(sample, planes)  # (C, s)
+            low = c1.min(axis=0)  # (s,)
+            if offsets.size > 1:
+                gap1 = np.partition(c1, 1, axis=0)[1] - low
+                votes = np.bincount(c1.argmin(axis=0)[gap1 >= min_gap], minlength=offsets.size)
+                if votes.sum():
+                    usual = np.flatnonzero(votes >= max(1, 0.1 * votes.sum()))
+            typical = float(np.partition(low, low.size // 2)[low.size // 2])
         # Pass 2: every row against the usual distances; poor matches try all.
-        c2 = costs(np.arange(rows.size), usual)  # (U, n)
-        chosen = np.abs(usual[c2.argmin(axis=0)])
+        c2 = costs(np.arange(rows.size), planes[usual])  # (U, n)
+        chosen = np.abs(offsets[usual][c2.argmin(axis=0)])
         cost = c2.min(axis=0)
         gap = np.full(rows.size, np.inf)
         if usual.size > 1:
             gap = np.partition(c2, 1, axis=0)[1] - cost
         poor = np.flatnonzero(moving & (cost > 2.0 * typical + 4.0))
         if poor.size and offsets.size > usual.size:
-            cp = costs(poor, offsets)  # (C, p)
+            cp = costs(poor, planes)  # (C, p)
             chosen[poor] = np.abs(offsets[cp.argmin(axis=0)])
             cost[poor] = cp.min(axis=0)
             gap[poor] = np.partition(cp, 1, axis=0)[1] - cp.min(axis=0)
@@ -239,49 +244,67 @@ def rasterize(
     frame_size: tuple[int, int],
     out_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Paint block vectors into a dense field; float32 (2, H_out, W_out).
+    """Dense field of one frame; float32 (2, H_out, W_out). See :func:`rasterize_frames`."""
+    return rasterize_frames([motion], frame_size=frame_size, out_size=out_size)[:, 0]
 
-    ``frame_size`` = (H, W) of the decoded frame in pixels; blocks are clipped
+
+def rasterize_frames(
+    motions: Sequence[BlockMotion],
+    *,
+    frame_size: tuple[int, int],
+    out_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Paint the block vectors of T frames into dense fields; float32 (2, T, H_out, W_out).
+
+    ``frame_size`` = (H, W) of the decoded frames in pixels; blocks are clipped
     to it (border blocks included, coded padding dropped). ``out_size`` (H', W')
-    samples the field at the output pixel centres (nearest) and scales the
+    samples the fields at the output pixel centres (nearest) and scales the
     vectors by (W'/W, H'/H), so values are pixels of the output. Pixels covered
     by several rows (bi-prediction) get their mean; uncovered pixels (intra)
-    are 0. Vectorised: blocks are painted on the grid of their common divisor
-    (4 px for H.264, 8-16 px for MPEG) with 2-D difference arrays, O(N + cells),
-    then gathered to the output; no loop per vector.
+    are 0. Vectorised over all frames at once: blocks are painted on the grid
+    of their common divisor (4 px for H.264, 8-16 px for MPEG) with 2-D
+    difference arrays, O(N + cells), then gathered to the output; no loop per
+    vector.
     """
     height, width = frame_size
     out_h, out_w = out_size if out_size is not None else frame_size
-    if len(motion) == 0:
-        return np.zeros((2, out_h, out_w), np.float32)
-    x0 = np.clip(motion.x0, 0, width)
-    x1 = np.clip(motion.x0 + motion.w, 0, width)
-    y0 = np.clip(motion.y0, 0, height)
-    y1 = np.clip(motion.y0 + motion.h, 0, height)
+    t = len(motions)
+    field = np.zeros((2, t, out_h, out_w), np.float32)
+    sizes = [len(m) for m in motions]
+    if t == 0 or sum(sizes) == 0:
+        return field
+    frame = np.repeat(np.arange(t), sizes)  # (N,) frame of each row
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(m, name) for m in motions])
+
+    x0, w, y0, h = cat("x0"), cat("w"), cat("y0"), cat("h")
+    x1, y1 = np.clip(x0 + w, 0, width), np.clip(y0 + h, 0, height)
+    x0, y0 = np.clip(x0, 0, width), np.clip(y0, 0, height)
     keep = (x1 > x0) & (y1 > y0)
-    x0, x1, y0, y1 = x0[keep], x1[keep], y0[keep], y1[keep]
+    x0, x1, y0, y1, frame = x0[keep], x1[keep], y0[keep], y1[keep], frame[keep]
     # Cell size: the largest grid every clipped block edge lies on.
-    g = int(np.gcd.reduce(np.concatenate([x0, x1, y0, y1, [width, height]]).astype(np.int64)))
-    g = max(g, 1)
+    g = max(int(np.gcd.reduce(np.concatenate([x0, x1, y0, y1, [width, height]]).astype(np.int64))), 1)
     gw, gh = -(-width // g), -(-height // g)
     cx0, cx1, cy0, cy1 = x0 // g, -(-x1 // g), y0 // g, -(-y1 // g)
-    stride = gw + 1
+    stride, plane = gw + 1, (gh + 1) * (gw + 1)
+    base = frame * plane
     # +1 at (y0,x0) and (y1,x1), -1 at (y0,x1) and (y1,x0): cumsum over both
     # axes turns the corners into the rectangle's indicator.
-    corners = np.concatenate([cy0 * stride + cx0, cy1 * stride + cx1, cy0 * stride + cx1, cy1 * stride + cx0])
+    corners = np.concatenate([base + cy0 * stride + cx0, base + cy1 * stride + cx1,
+                              base + cy0 * stride + cx1, base + cy1 * stride + cx0])
     k = x0.size
     sign = np.concatenate([np.ones(2 * k), -np.ones(2 * k)])
-    cells = (gh + 1) * stride
     sx, sy = out_w / width, out_h / height
 
-    def paint(values: np.ndarray) -> np.ndarray:  # (gh, gw) float64
-        diff = np.bincount(corners, weights=np.concatenate([values] * 4) * sign, minlength=cells)
-        return diff.reshape(gh + 1, stride).cumsum(0).cumsum(1)[:gh, :gw]
+    def paint(values: np.ndarray) -> np.ndarray:  # (T, gh, gw) float64
+        diff = np.bincount(corners, weights=np.tile(values, 4) * sign, minlength=t * plane)
+        return diff.reshape(t, gh + 1, stride).cumsum(1).cumsum(2)[:, :gh, :gw]
 
     count = np.rint(paint(np.ones(k)))
     inv = np.divide(1.0, count, out=np.zeros_like(count), where=count > 0)
-    grid = np.stack([paint(motion.dx[keep] * sx) * inv, paint(motion.dy[keep] * sy) * inv])  # (2, gh, gw)
+    grid = np.stack([paint(cat("dx")[keep] * sx) * inv, paint(cat("dy")[keep] * sy) * inv])  # (2, T, gh, gw)
     # Output pixel centre -> source pixel -> cell.
     rows = np.minimum(((np.arange(out_h) + 0.5) / sy).astype(np.intp), height - 1) // g
     cols = np.minimum(((np.arange(out_w) + 0.5) / sx).astype(np.intp), width - 1) // g
-    return grid.astype(np.float32).take(rows, axis=1).take(cols, axis=2)  # (2, H_out, W_out)
+    return grid.astype(np.float32).take(rows, axis=2).take(cols, axis=3)  # (2, T, H_out, W_out)

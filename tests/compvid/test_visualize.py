@@ -1,0 +1,208 @@
+"""compvid.visualize: MV colour maps, arrows and the PNG grid."""
+
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from compvid.errors import InvalidArgumentError
+from compvid.visualize import (
+    ARROW_COLOR,
+    LABEL_HEIGHT,
+    NO_MV_LABEL_COLOR,
+    draw_arrows,
+    mv_to_color,
+    save_mv_png,
+)
+
+
+def const_field(dx: float, dy: float, h: int = 8, w: int = 8) -> np.ndarray:
+    mv = np.zeros((2, h, w), np.float32)
+    mv[0], mv[1] = dx, dy
+    return mv
+
+
+def hue_of(rgb_pixel) -> float:
+    r, g, b = (float(c) / 255 for c in rgb_pixel)
+    return colorsys.rgb_to_hsv(r, g, b)[0]
+
+
+def hue_distance(a: float, b: float) -> float:
+    d = abs(a - b) % 1.0
+    return min(d, 1.0 - d)
+
+
+# ------------------------------------------------------------------ mv_to_color
+
+
+def test_zero_field_is_white():
+    img = mv_to_color(np.zeros((2, 12, 20), np.float32))
+    assert img.dtype == np.uint8 and img.shape == (12, 20, 3)
+    assert (img == 255).all()
+
+
+def test_constant_field_is_uniform_and_coloured():
+    img = mv_to_color(const_field(3, -2))
+    assert (img == img[0, 0]).all()
+    assert img[0, 0].min() < 200, "a moving field must not be white"
+
+
+def test_direction_changes_hue():
+    dirs = [(4, 0), (0, 4), (-4, 0), (0, -4)]
+    hues = [hue_of(mv_to_color(const_field(*d))[0, 0]) for d in dirs]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert hue_distance(hues[i], hues[j]) > 0.08, (dirs[i], dirs[j], hues)
+
+
+def test_scale_is_fixed_across_frames():
+    # With flow_to_image's own normalisation, (2, 0) would turn fully saturated when
+    # it is the largest vector of its frame; with a fixed scale it keeps its colour.
+    alone = mv_to_color(const_field(2, 0), 8.0)
+    for big in (6, 30):  # below and beyond max_magnitude
+        mixed = const_field(2, 0)
+        mixed[0, :, 4:] = big
+        assert (alone[:, :4] == mv_to_color(mixed, 8.0)[:, :4]).all(), big
+    # Longer vectors are more saturated (further from white), same hue.
+    weak, strong = mv_to_color(const_field(2, 0), 8.0)[0, 0], mv_to_color(const_field(6, 0), 8.0)[0, 0]
+    assert int(strong.astype(int).sum()) < int(weak.astype(int).sum())
+    assert hue_distance(hue_of(weak), hue_of(strong)) < 0.03
+    # Beyond max_magnitude: clipped, same colour as exactly max_magnitude.
+    assert (mv_to_color(const_field(30, 0), 8.0) == mv_to_color(const_field(8, 0), 8.0)).all()
+
+
+def test_mv_to_color_rejects_bad_input():
+    with pytest.raises(InvalidArgumentError):
+        mv_to_color(np.zeros((3, 4, 4), np.float32))
+    with pytest.raises(InvalidArgumentError):
+        mv_to_color(np.zeros((2, 4, 4), np.float32), max_magnitude=0)
+
+
+# -------------------------------------------------------------------- draw_arrows
+
+
+def is_arrow(img: np.ndarray) -> np.ndarray:
+    return (img == np.array(ARROW_COLOR, np.uint8)).all(axis=-1)
+
+
+def test_arrows_only_where_motion_is():
+    rgb = np.full((64, 96, 3), 90, np.uint8)
+    mv = np.zeros((2, 64, 96), np.float32)
+    mv[0, :, :48] = 6  # left half moves right
+    out = draw_arrows(rgb, mv, step=16)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    assert (rgb == 90).all(), "input must not be modified"
+    changed = (out != rgb).any(axis=-1)
+    assert changed[:, :48].sum() > 6 * 4 * 3, "an arrow per moving cell"
+    assert not changed[:, 52:].any(), "no arrows where nothing moves"
+    # Every moving cell has its arrow.
+    for cy in range(8, 64, 16):
+        for cx in range(8, 48, 16):
+            assert is_arrow(out[cy - 8 : cy + 8, cx - 8 : cx + 8]).any()
+
+
+@pytest.mark.parametrize("d, side", [((6, 0), "right"), ((-6, 0), "left"), ((0, 6), "down"), ((0, -6), "up")])
+def test_arrow_points_along_displacement(d, side):
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    out = draw_arrows(rgb, const_field(*d, 16, 16), step=16)
+    ys, xs = np.nonzero(is_arrow(out))
+    assert len(xs) >= 5
+    c = 8.0
+    if side == "right":
+        assert xs.min() >= c - 1 and xs.max() >= c + 5
+    elif side == "left":
+        assert xs.max() <= c + 1 and xs.min() <= c - 5
+    elif side == "down":
+        assert ys.min() >= c - 1 and ys.max() >= c + 5
+    else:
+        assert ys.max() <= c + 1 and ys.min() <= c - 5
+
+
+def test_arrow_scale():
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    short = is_arrow(draw_arrows(rgb, const_field(2, 0, 32, 32), step=32, scale=1.0))
+    long = is_arrow(draw_arrows(rgb, const_field(2, 0, 32, 32), step=32, scale=5.0))
+    assert np.nonzero(long)[1].max() >= 16 + 9 > np.nonzero(short)[1].max()
+
+
+def test_arrows_survive_absurd_vectors():
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    mv = const_field(1e30, -1e30, 32, 32)
+    mv[0, :16] = np.nan
+    out = draw_arrows(rgb, mv, step=16)
+    assert is_arrow(out[16:]).any()
+
+
+def test_draw_arrows_rejects_mismatch():
+    with pytest.raises(InvalidArgumentError):
+        draw_arrows(np.zeros((8, 8, 3), np.uint8), np.zeros((2, 8, 9), np.float32))
+
+
+# -------------------------------------------------------------------- save_mv_png
+
+
+def clip(t=4, h=48, w=64):
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 255, (t, h, w, 3), dtype=np.uint8)
+    mv = np.zeros((2, t, h, w), np.float32)
+    mv[0, 1:] = 3
+    mv[1, 1:] = -2
+    has_mv = np.array([False] + [True] * (t - 1))
+    return rgb, mv, has_mv
+
+
+def test_save_png_grid(tmp_path):
+    rgb, mv, has_mv = clip()
+    path = tmp_path / "grid.png"
+    save_mv_png(path, rgb, mv, has_mv, frames=[0, 2])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"], "no temporary file left behind"
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        img = np.asarray(im.convert("RGB"))
+    h, w = 48, 64
+    assert img.shape == (LABEL_HEIGHT + 2 * (LABEL_HEIGHT + h), 3 * w, 3)
+    row0 = LABEL_HEIGHT + LABEL_HEIGHT  # first row's pictures start below header and label
+    row1 = row0 + h + LABEL_HEIGHT
+    # Column 0: the RGB frames themselves.
+    assert (img[row0 : row0 + h, :w] == rgb[0]).all()
+    assert (img[row1 : row1 + h, :w] == rgb[2]).all()
+    # Column 1: colour map; frame 0 (I-frame) is white, frame 2 coloured and uniform.
+    assert (img[row0 : row0 + h, w : 2 * w] == 255).all()
+    tile = img[row1 : row1 + h, w : 2 * w]
+    assert (tile == tile[0, 0]).all() and tile[0, 0].min() < 200
+    # Column 2: arrows only on the moving frame.
+    assert (img[row0 : row0 + h, 2 * w :] == rgb[0]).all()
+    assert is_arrow(img[row1 : row1 + h, 2 * w :]).any()
+    # The I-frame row is labelled "no MV" (in its label colour); the other is not.
+    label0 = img[LABEL_HEIGHT:row0]
+    label1 = img[row0 + h : row1]
+    no_mv = np.array(NO_MV_LABEL_COLOR, np.uint8)
+    assert (label0 == no_mv).all(axis=-1).any()
+    assert not (label1 == no_mv).all(axis=-1).any()
+
+
+def test_save_png_without_rgb_and_default_frames(tmp_path):
+    _, mv, has_mv = clip(t=3, h=20, w=30)
+    path = tmp_path / "mv.png"
+    save_mv_png(str(path), None, mv, has_mv)
+    with Image.open(path) as im:
+        assert im.size == (2 * 30, LABEL_HEIGHT + 3 * (LABEL_HEIGHT + 20))
+
+
+def test_save_png_overwrites_and_rejects_bad_input(tmp_path):
+    rgb, mv, has_mv = clip()
+    path = tmp_path / "x.png"
+    path.write_bytes(b"old")
+    save_mv_png(path, rgb, mv, has_mv, frames=[1])
+    with Image.open(path) as im:
+        assert im.size == (3 * 64, LABEL_HEIGHT + LABEL_HEIGHT + 48)
+    with pytest.raises(InvalidArgumentError):
+        save_mv_png(path, rgb, mv, has_mv, frames=[9])
+    with pytest.raises(InvalidArgumentError):
+        save_mv_png(path, rgb, mv, has_mv[:2])
+    with pytest.raises(InvalidArgumentError):
+        save_mv_png(path, rgb[:2], mv, has_mv)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]

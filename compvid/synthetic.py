@@ -45,6 +45,8 @@ RECIPES: dict[str, EncoderRecipe] = {
     "mpeg2": EncoderRecipe("mpeg2video", ".mpg", {"bf": "2", "g": "12"}, container_format="mpeg"),
     "mpeg1": EncoderRecipe("mpeg1video", ".mpg", {"bf": "2", "g": "12"}, container_format="mpeg"),
     "h263p": EncoderRecipe("h263p", ".avi", {"g": "12"}),
+    # Baseline H.263 codes only 128x96, 176x144, 352x288, 704x576 and 1408x1152.
+    "h263": EncoderRecipe("h263", ".avi", {"g": "12"}),
     "hevc": EncoderRecipe("libx265", ".mp4", {"x265-params": "log-level=error"}),
     "vp9": EncoderRecipe("libvpx-vp9", ".webm", {"deadline": "realtime", "cpu-used": "8"}),
     "av1": EncoderRecipe("libsvtav1", ".mkv", {"preset": "12"}),

@@ -65,6 +65,12 @@ def test_estimated_vectors_recover_motion(moving_video, recipe):
     assert np.all(np.abs(med[0] - DX) <= 1.0) and np.all(np.abs(med[1] - DY) <= 1.0), med
 
 
+def test_baseline_h263_at_qcif(moving_video):
+    clip = decode_clip(moving_video("h263", dx=DX, dy=DY, num_frames=16, width=176, height=144),
+                       start=0, num_frames=16)
+    check_recovers(clip, 0.5, "P")
+
+
 def test_mpeg4_b_frames_are_filled_not_zero(moving_video):
     # FFmpeg exports zero rows for MPEG-4 Part 2 B-frames whatever moves.
     clip = decode_clip(moving_video("mpeg4", dx=DX, dy=DY), start=0, num_frames=32)

@@ -1,0 +1,132 @@
+"""Clips per second of the pretraining stream (compvid.datasets.PairStream) with 0 and N workers.
+
+Generated textured pans (``compvid.synthetic``, 320×240 by default, libx264 and MPEG-4 alternating)
+are sharded with ``compvid.shards.write_shards``, then read in one process by:
+
+- ``decode floor``: ``decode_clip`` alone on the same bytes, two clips per video at random starts,
+  no augmentation, in this process (the named baseline);
+- ``decode + augment``: :class:`compvid.pipeline.PairClips` (decode and paired augmentation) alone;
+- ``stream, 0 workers``: ``pair_loader(..., num_workers=0)`` (decode + paired augmentation + batching);
+- ``stream, N workers``: the same with ``N`` DataLoader worker processes.
+
+A clip is one of the two clips (A, B) of a video, with every view asked for. Figures are ratios
+against the decode floor and against 0 workers, measured in the same run.
+
+    python bench/bench_data.py                                    # 16 videos, 16×128×128, 2 workers
+    python bench/bench_data.py --frames 32 --videos 32 --workers 2 --views both
+    python bench/bench_data.py --shards 'out/train-{000000..000009}.tar' --videos 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compvid.datasets import expand_urls, pair_loader
+from compvid.decode import decode_clip
+from compvid.pipeline import PairClips, info_from_record, video_member
+from compvid.shards import iter_shard, shard_paths, write_shards
+from compvid.synthetic import RECIPES, write_moving_video
+
+
+def make_shards(root: Path, *, videos: int, width: int, height: int, frames: int) -> list[str]:
+    src = root / "videos"
+    for i in range(videos):
+        recipe = ("h264", "mpeg4")[i % 2]
+        path = src / f"class{i % 2}" / f"v{i:03d}{RECIPES[recipe].suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_moving_video(path, recipe=recipe, num_frames=frames, width=width, height=height, seed=i)
+    write_shards(src, root / "shards", max_count=max(1, videos // 4), workers=0)
+    return [str(p) for p in shard_paths(root / "shards")]
+
+
+def decode_floor(urls: list[str], clips: PairClips, limit: int, *, augment: bool = False) -> tuple[int, float]:
+    """Clips decoded (and, with ``augment``, paired-augmented by PairClips) in this process."""
+    rng = np.random.default_rng(0)
+    with_rgb, with_mv = clips.views in ("rgb", "both"), clips.views in ("mv", "both")
+    n = 0
+    t0 = time.perf_counter()
+    for url in urls:
+        for s in iter_shard(url):
+            if n >= limit:
+                break
+            sample = {"json": None, s.record["ext"]: s.data}
+            info = info_from_record(s.record, data=video_member(sample, s.record))
+            if augment:
+                clips(s.data, info, rng)
+                n += 2
+                continue
+            for _ in range(2):
+                start = int(rng.integers(0, max(1, info.num_frames - clips.num_frames + 1)))
+                decode_clip(s.data, start=start, num_frames=clips.num_frames, frame_step=clips.frame_step,
+                            size=clips.short_side, with_rgb=with_rgb, with_mv=with_mv, info=info)
+            n += 2
+    return n, time.perf_counter() - t0
+
+
+def stream_rate(urls: list[str], *, workers: int, batch: int, limit: int, **opts) -> tuple[int, float]:
+    loader = pair_loader(urls, batch_size=batch, num_workers=workers, drop_last=False, **opts)
+    n = 0
+    t0 = time.perf_counter()
+    for b in loader:  # worker start-up is part of the cost of an epoch
+        n += 2 * len(b["key"])
+        if n >= limit:
+            break
+    return n, time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--shards", help="existing shard URLs (brace pattern); default: generate videos")
+    p.add_argument("--videos", type=int, default=16, help="videos to generate / to read at most")
+    p.add_argument("--width", type=int, default=320)
+    p.add_argument("--height", type=int, default=240)
+    p.add_argument("--video-frames", type=int, default=64, help="frames per generated video")
+    p.add_argument("--frames", type=int, default=16, help="frames per clip (T)")
+    p.add_argument("--size", type=int, default=128, help="crop size")
+    p.add_argument("--views", choices=("rgb", "mv", "both"), default="both")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--repeat", type=int, default=2, help="rounds; each row keeps its fastest (shared CPUs are noisy)")
+    args = p.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        if args.shards:
+            urls = expand_urls(args.shards)
+        else:
+            urls = make_shards(Path(tmp), videos=args.videos, width=args.width, height=args.height,
+                               frames=args.video_frames)
+        opts = dict(num_frames=args.frames, size=args.size, views=args.views, shuffle=0)
+        clips = PairClips(num_frames=args.frames, size=args.size, views=args.views)
+        limit = 2 * args.videos
+        runs = {
+            "decode floor (decode_clip only)": lambda: decode_floor(urls, clips, limit),
+            "decode + augment, no DataLoader": lambda: decode_floor(urls, clips, limit, augment=True),
+        }
+        for workers in sorted({0, args.workers}):
+            runs[f"stream, {workers} workers"] = lambda w=workers: stream_rate(
+                urls, workers=w, batch=args.batch, limit=limit, **opts)
+        best: dict[str, tuple[int, float]] = {}
+        for _ in range(max(1, args.repeat)):  # rounds interleave the rows, so load drift hits all alike
+            for name, run in runs.items():
+                n, secs = run()
+                if name not in best or secs < best[name][1]:
+                    best[name] = (n, secs)
+        rows = [(name, *best[name]) for name in runs]
+
+    floor = rows[0][1] / rows[0][2]
+    zero = rows[2][1] / rows[2][2]
+    print(f"clips of {args.frames}x{args.size}x{args.size}, views={args.views}, "
+          f"source {args.width}x{args.height} (two clips per video)")
+    print(f"{'pipeline':34s} {'clips':>6s} {'seconds':>8s} {'clips/s':>8s} {'/floor':>7s} {'/0 workers':>10s}")
+    for name, n, secs in rows:
+        rate = n / secs
+        print(f"{name:34s} {n:6d} {secs:8.2f} {rate:8.1f} {rate / floor:7.2f} {rate / zero:10.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,463 @@
+"""Datasets over shards and file lists: pretraining pairs and evaluation windows (DESIGN §3.2, §5).
+
+- :class:`PairStream` (iterable, WebDataset shards): per video
+  ``{"rgb": float32 (2, 3, T, S, S), "mv": float32 (2, 2, T, S, S), "key": str, "label": int}``,
+  clips A and B at independent random starts. Shards are split by node and by
+  DataLoader worker (``wds.split_by_node`` / ``wds.split_by_worker``). Batched by
+  :func:`pair_loader` into the trainer's contract ``rgb (B, 2, 3, T, S, S)``,
+  ``mv (B, 2, 2, T, S, S)``, ``key`` list, ``label (B,)`` (see ``mvcgc.data``).
+- :class:`PairFiles` (map-style, a file list or class folders): the same dict per video.
+- :class:`WindowStream` (iterable, shards) and :class:`WindowFiles` (map-style, a file list):
+  every sliding window × crops of each video, in a fixed order, one item per window:
+  ``{"rgb": (N, 3, T, S, S), "mv": (N, 2, T, S, S), "key", "label", "video_index",
+  "window_index", "num_windows", "start"}`` with N = 1, 3 or 10 crops (crop n of the window
+  is ``rgb[n]``). Average predictions per ``video_index``.
+
+Randomness is a function of ``(seed, epoch, rank, worker)`` (streams) or
+``(seed, epoch, index)`` (map-style); call ``set_epoch(epoch)`` before each
+epoch (DataLoader workers must not be persistent for it to reach them).
+A bad sample goes through ``handler`` (see :func:`compvid.pipeline.resolve_handler`):
+training defaults to 'skip' (warn, count in ``.skipped``, go on), evaluation to 'raise'.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import random
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal, Sequence, Union
+
+import numpy as np
+import webdataset as wds
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from compvid.errors import InvalidArgumentError
+from compvid.layouts import parse_layout
+from compvid.pipeline import (
+    HandlerPolicy,
+    PairClips,
+    Views,
+    WindowClips,
+    describe_error,
+    info_from_record,
+    resolve_handler,
+    skipped_count,
+    video_member,
+)
+from compvid.probe import VideoInfo, probe
+from compvid.transforms import ClipAugment, CropMode
+
+log = logging.getLogger(__name__)
+
+StreamMode = Literal["epoch", "resampled"]
+Urls = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+FileItems = Union[str, os.PathLike, Sequence[tuple[Union[str, os.PathLike], int]]]
+# A worker that meets this many bad samples in a row without one good one stops:
+# every sample failing means a bug or a wrong path, not a bad video.
+MAX_FAILURES_WITHOUT_SUCCESS = 50
+
+
+def expand_urls(urls: Urls) -> list[str]:
+    """Shard URLs: a path, a brace pattern (``shards/train-{000000..000009}.tar``), a
+    ``::``-separated string, or a sequence of them."""
+    if isinstance(urls, (str, os.PathLike)):
+        out = wds.shardlists.expand_urls(os.fspath(urls))
+    else:
+        out = [u for url in urls for u in wds.shardlists.expand_urls(os.fspath(url))]
+    if not out:
+        raise InvalidArgumentError(f"no shard URLs in {urls!r}")
+    return out
+
+
+def _mix(*parts: int) -> np.random.Generator:
+    return np.random.default_rng([int(p) & (2**63 - 1) for p in parts])
+
+
+class _Guard:
+    """Counts consecutive failures; raises once every sample seems to fail."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.failures, self.successes = what, 0, 0
+
+    def ok(self) -> None:
+        self.successes += 1
+
+    def failed(self, exn: BaseException) -> None:
+        self.failures += 1
+        if self.successes == 0 and self.failures >= MAX_FAILURES_WITHOUT_SUCCESS:
+            raise RuntimeError(
+                f"{self.what}: the first {self.failures} samples all failed (last: {describe_error(exn)}); "
+                "check the shard URLs and options"
+            ) from exn
+
+
+def _samples(urls: Iterable[str], handler) -> Iterator[dict[str, Any]]:
+    """WebDataset samples (``__key__``, ``__url__``, ``json``, ``<ext>``) of ``urls`` in order."""
+    return wds.tarfile_to_samples(handler=handler)({"url": u} for u in urls)
+
+
+def _decode_record(sample: dict[str, Any]) -> tuple[dict, bytes, VideoInfo]:
+    try:
+        record = json.loads(sample["json"])
+    except (KeyError, ValueError) as e:
+        raise InvalidArgumentError(f"{sample.get('__key__')}: sample has no readable JSON record ({e!r})") from e
+    data = video_member(sample, record)
+    info = info_from_record(record, data=data, source=f"{sample.get('__url__')}/{sample.get('__key__')}")
+    return record, data, info
+
+
+def _label(record: dict) -> int:
+    label = record.get("label")
+    return -1 if label is None else int(label)
+
+
+# --------------------------------------------------------------------------- pretraining pairs
+
+
+class PairStream(IterableDataset):
+    """Pretraining stream over WebDataset shards: two augmented clips (A, B) per video.
+
+    Yields ``{"rgb": float32 (2, 3, T, S, S), "mv": float32 (2, 2, T, S, S), "key": str,
+    "label": int}`` (a view not in ``views`` is absent; only the views asked for are decoded).
+
+    ``mode``: 'epoch' (each shard once per epoch, in an order shuffled by
+    ``(seed, epoch)`` identically on every rank, then split by node and by
+    worker) or 'resampled' (each worker draws shards with replacement, forever,
+    or ``epoch_size`` videos per rank per epoch). Epoch mode gives ranks the
+    videos of different shards, so their counts can differ; multi-GPU training
+    wants resampled mode with ``epoch_size``. ``shuffle``: samples buffered for
+    shuffling (0 or 1 = none). ``handler``: 'skip' (default: warn, count in
+    :attr:`skipped`, go on), 'raise', or ``callable(exn) -> bool``.
+    """
+
+    def __init__(
+        self,
+        urls: Urls,
+        *,
+        num_frames: int = 16,
+        frame_step: int = 1,
+        size: int = 128,
+        decode_short_side: int | None = None,
+        views: Views = "both",
+        augment: ClipAugment | None = None,
+        normalize: bool = True,
+        shuffle: int = 100,
+        mode: StreamMode = "epoch",
+        epoch_size: int | None = None,
+        handler: HandlerPolicy = "skip",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if mode not in ("epoch", "resampled"):
+            raise InvalidArgumentError(f"mode={mode!r}: allowed values are epoch, resampled")
+        if epoch_size is not None and (mode != "resampled" or epoch_size < 1):
+            raise InvalidArgumentError("epoch_size is a positive number of videos per rank, for mode='resampled' only")
+        if shuffle < 0:
+            raise InvalidArgumentError(f"shuffle={shuffle}: a buffer size >= 0")
+        self.urls = expand_urls(urls)
+        self.clips = PairClips(num_frames=num_frames, frame_step=frame_step, size=size,
+                               decode_short_side=decode_short_side, views=views, augment=augment,
+                               normalize=normalize)
+        self.shuffle, self.mode, self.epoch_size = shuffle, mode, epoch_size
+        self.handler = resolve_handler(handler)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    @property
+    def skipped(self) -> int | None:
+        """Bad samples skipped so far, all workers together (None unless handler='skip')."""
+        return skipped_count(self.handler)
+
+    def _shard_urls(self, rank: int, worker: int, world: int, workers: int) -> Iterator[str]:
+        if self.mode == "resampled":
+            rng = random.Random(f"{self.seed}/{self.epoch}/{rank}/{worker}")
+            return (rng.choice(self.urls) for _ in itertools.count())
+        order = list(self.urls)
+        random.Random(f"{self.seed}/{self.epoch}").shuffle(order)  # the same order on every rank
+        if len(order) < world * workers and worker == 0 and rank == 0:
+            log.warning("%d shards for %d ranks × %d workers: some workers get no shard", len(order), world, workers)
+        src = wds.split_by_worker(wds.split_by_node({"url": u} for u in order))
+        return (s["url"] for s in src)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        rank, world, worker, workers = wds.utils.pytorch_worker_info()
+        rng = _mix(self.seed, self.epoch, rank, worker)
+        samples = _samples(self._shard_urls(rank, worker, world, workers), self.handler)
+        if self.shuffle > 1:
+            samples = wds.shuffle(self.shuffle, min(self.shuffle, 100), rng=random.Random(int(rng.integers(2**63))))(
+                samples
+            )
+        limit = None
+        if self.epoch_size is not None:
+            limit = self.epoch_size // workers + (1 if worker < self.epoch_size % workers else 0)
+        guard = _Guard("PairStream")
+        served = 0
+        for sample in samples:
+            if limit is not None and served >= limit:
+                break
+            try:
+                record, data, info = _decode_record(sample)
+                out = self.clips(data, info, rng)
+            except Exception as e:  # noqa: BLE001 - the handler policy decides
+                e.add_note(f"sample {sample.get('__key__')} of {sample.get('__url__')}")
+                if not self.handler(e):
+                    return
+                guard.failed(e)
+                continue
+            guard.ok()
+            served += 1
+            yield {**out, "key": str(sample["__key__"]), "label": _label(record)}
+
+
+class EpochLoader(DataLoader):
+    """A DataLoader whose ``set_epoch`` reaches its dataset (workers are started per epoch)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    @property
+    def skipped(self) -> int | None:
+        return getattr(self.dataset, "skipped", None)
+
+
+def pair_loader(
+    dataset: Dataset | Urls,
+    *,
+    batch_size: int,
+    num_workers: int = 0,
+    drop_last: bool = True,
+    pin_memory: bool = False,
+    **stream_options: Any,
+) -> EpochLoader:
+    """Batches of the trainer's contract: ``rgb (B, 2, 3, T, S, S)``, ``mv (B, 2, 2, T, S, S)``,
+    ``key`` list[str], ``label`` int64 (B,).
+
+    ``dataset``: a :class:`PairStream`/:class:`PairFiles`, or shard URLs (then a
+    :class:`PairStream` is built with ``stream_options``). Incomplete batches are
+    dropped by default (MoCo queues want a fixed batch).
+    """
+    if not isinstance(dataset, Dataset):
+        dataset = PairStream(dataset, **stream_options)
+    elif stream_options:
+        raise InvalidArgumentError(f"options {sorted(stream_options)} apply only when shard URLs are given")
+    shuffle = None if isinstance(dataset, IterableDataset) else True
+    return EpochLoader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=drop_last,
+                       pin_memory=pin_memory, shuffle=shuffle, persistent_workers=False)
+
+
+def file_items(items: FileItems) -> list[tuple[str, int]]:
+    """``[(path, label)]`` from a list of ``(path, label)`` or a folder ``<class>/<video>``
+    (classes sorted, labels 0..C-1; files that are not videos are left out with a warning)."""
+    if isinstance(items, (str, os.PathLike)):
+        root = Path(items)
+        parsed = parse_layout(root, layout="generic")
+        for p in parsed.problems:
+            log.warning("%s: left out (%s: %s)", root / p.path, p.reason, p.detail)
+        out = [(os.fspath(root / e.path), int(e.label)) for e in parsed.entries]
+    else:
+        out = [(os.fspath(path), int(label)) for path, label in items]
+    if not out:
+        raise InvalidArgumentError(f"no videos in {items!r}")
+    return out
+
+
+class PairFiles(Dataset):
+    """Map-style pretraining pairs over video files: the same dict per video as :class:`PairStream`.
+
+    ``items``: ``[(path, label)]`` or a folder of class subfolders. Clip starts
+    and augmentations are a function of ``(seed, epoch, index)``. With
+    handler='skip' (default) a bad video is warned about, counted in
+    :attr:`skipped`, and the next index is served instead.
+    """
+
+    def __init__(
+        self,
+        items: FileItems,
+        *,
+        num_frames: int = 16,
+        frame_step: int = 1,
+        size: int = 128,
+        decode_short_side: int | None = None,
+        views: Views = "both",
+        augment: ClipAugment | None = None,
+        normalize: bool = True,
+        handler: HandlerPolicy = "skip",
+        seed: int = 0,
+    ) -> None:
+        self.items = file_items(items)
+        self.clips = PairClips(num_frames=num_frames, frame_step=frame_step, size=size,
+                               decode_short_side=decode_short_side, views=views, augment=augment,
+                               normalize=normalize)
+        self.handler = resolve_handler(handler)
+        self.seed, self.epoch = int(seed), 0
+        self._infos: dict[int, VideoInfo] = {}  # per process: probing reads every packet header
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    @property
+    def skipped(self) -> int | None:
+        return skipped_count(self.handler)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _info(self, index: int) -> VideoInfo:
+        if index not in self._infos:
+            self._infos[index] = probe(self.items[index][0])
+        return self._infos[index]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        n = len(self.items)
+        for attempt in range(n):
+            i = (index + attempt) % n
+            path, label = self.items[i]
+            try:
+                out = self.clips(path, self._info(i), _mix(self.seed, self.epoch, i))
+            except Exception as e:  # noqa: BLE001 - the handler policy decides
+                e.add_note(f"video {path}")
+                if not self.handler(e):
+                    raise
+                continue
+            return {**out, "key": path, "label": label}
+        raise RuntimeError(f"PairFiles: none of the {n} videos could be decoded")
+
+
+# --------------------------------------------------------------------------- evaluation windows
+
+
+def _window_item(out: dict, *, key: str, label: int, video_index: int, window_index: int, num_windows: int,
+                 start: int) -> dict[str, Any]:
+    return {**out, "key": key, "label": label, "video_index": video_index, "window_index": window_index,
+            "num_windows": num_windows, "start": start}
+
+
+class WindowStream(IterableDataset):
+    """Evaluation over shards: every sliding window × crops of every video, in shard order.
+
+    One item per window (see the module docstring). ``video_index`` counts the
+    videos of ``urls`` in order, from 0. Every worker of every rank reads all
+    shards and keeps videos ``video_index % (ranks × workers) == its slot``, so
+    indices are exact and the split is even whatever the shard sizes (only the
+    tar bytes are read more than once; decoding is not repeated).
+    ``handler``: 'raise' (default), 'skip' or a callable; a skipped window
+    simply yields nothing.
+    """
+
+    def __init__(
+        self,
+        urls: Urls,
+        *,
+        num_frames: int = 16,
+        frame_step: int = 1,
+        size: int = 128,
+        short_side: int | None = None,
+        crops: CropMode = "center",
+        stride: int | None = None,
+        views: Views = "both",
+        normalize: bool = True,
+        handler: HandlerPolicy = "raise",
+    ) -> None:
+        super().__init__()
+        self.urls = expand_urls(urls)
+        self.clips = WindowClips(num_frames=num_frames, frame_step=frame_step, size=size, short_side=short_side,
+                                 crops=crops, stride=stride, views=views, normalize=normalize)
+        self.handler = resolve_handler(handler)
+
+    @property
+    def skipped(self) -> int | None:
+        return skipped_count(self.handler)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        rank, world, worker, workers = wds.utils.pytorch_worker_info()
+        slot, slots = rank * workers + worker, world * workers
+        for video_index, sample in enumerate(_samples(self.urls, self.handler)):
+            if video_index % slots != slot:
+                continue
+            key = str(sample.get("__key__"))
+            try:
+                record, data, info = _decode_record(sample)
+                starts = self.clips.windows(info)
+            except Exception as e:  # noqa: BLE001 - the handler policy decides
+                e.add_note(f"sample {key} of {sample.get('__url__')}")
+                if not self.handler(e):
+                    return
+                continue
+            for w, start in enumerate(starts):
+                try:
+                    out = self.clips(data, info, start)
+                except Exception as e:  # noqa: BLE001
+                    e.add_note(f"window {w} (start {start}) of sample {key} of {sample.get('__url__')}")
+                    if not self.handler(e):
+                        return
+                    continue
+                yield _window_item(out, key=key, label=_label(record), video_index=video_index, window_index=w,
+                                   num_windows=len(starts), start=start)
+
+
+class WindowFiles(Dataset):
+    """Evaluation over video files, map-style: item i is one window (see the module docstring).
+
+    ``items``: ``[(path, label)]`` or a folder of class subfolders; ``video_index``
+    is the position in that list. Every video is probed once here to count its
+    windows (pass ``infos`` to reuse probe results). A video that cannot be
+    probed raises (handler 'raise', default) or, with 'skip', gets no windows.
+    """
+
+    def __init__(
+        self,
+        items: FileItems,
+        *,
+        num_frames: int = 16,
+        frame_step: int = 1,
+        size: int = 128,
+        short_side: int | None = None,
+        crops: CropMode = "center",
+        stride: int | None = None,
+        views: Views = "both",
+        normalize: bool = True,
+        handler: HandlerPolicy = "raise",
+        infos: Sequence[VideoInfo] | None = None,
+    ) -> None:
+        self.items = file_items(items)
+        self.clips = WindowClips(num_frames=num_frames, frame_step=frame_step, size=size, short_side=short_side,
+                                 crops=crops, stride=stride, views=views, normalize=normalize)
+        self.handler = resolve_handler(handler)
+        if infos is not None and len(infos) != len(self.items):
+            raise InvalidArgumentError(f"{len(infos)} infos for {len(self.items)} videos")
+        self.infos: list[VideoInfo | None] = []
+        self.windows: list[tuple[int, int, int]] = []  # (video_index, window_index, start)
+        self.num_windows: list[int] = []
+        for v, (path, _) in enumerate(self.items):
+            try:
+                info = infos[v] if infos is not None else probe(path)
+                starts = self.clips.windows(info)
+            except Exception as e:  # noqa: BLE001 - the handler policy decides
+                e.add_note(f"video {path}")
+                if not self.handler(e):
+                    raise
+                info, starts = None, []
+            self.infos.append(info)
+            self.num_windows.append(len(starts))
+            self.windows.extend((v, w, s) for w, s in enumerate(starts))
+
+    @property
+    def skipped(self) -> int | None:
+        return skipped_count(self.handler)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        v, w, start = self.windows[index]
+        path, label = self.items[v]
+        out = self.clips(path, self.infos[v], start)
+        return _window_item(out, key=path, label=label, video_index=v, window_index=w,
+                            num_windows=self.num_windows[v], start=start)

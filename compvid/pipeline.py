@@ -1,0 +1,324 @@
+"""Per-video work of the datasets: shard records, clip pairs, evaluation windows, error policy.
+
+Nothing here iterates over a dataset (that is :mod:`compvid.datasets`); these
+are the pieces each sample goes through:
+
+- :func:`info_from_record`: a :class:`~compvid.probe.VideoInfo` rebuilt from a
+  shard's JSON record, so decoding neither re-probes nor guesses.
+- :class:`PairClips`: two clips (A, B) of one video at independent random
+  starts, each augmented on its own (RGB and MV of one clip share crop and flip):
+  ``rgb float32 (2, 3, T, S, S)``, ``mv float32 (2, 2, T, S, S)``.
+- :class:`WindowClips`: the deterministic sliding windows × crops of evaluation:
+  ``rgb float32 (N, 3, T, S, S)``, ``mv float32 (N, 2, T, S, S)`` per window.
+- :func:`resolve_handler` / :class:`SkipLog`: the handler policy (DESIGN §6), in
+  WebDataset's convention ``handler(exn) -> bool`` (True = go on).
+
+MV values are pixels (of the output clip) per source frame step; RGB is
+normalised by ``rgb_mean``/``rgb_std`` unless ``normalize=False`` (then [0, 1]).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import multiprocessing.context
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Union
+
+import numpy as np
+import torch
+
+from compvid.decode import decode_clip
+from compvid.errors import CorruptVideoError, InvalidArgumentError
+from compvid.probe import VideoInfo, mv_source_for_codec
+from compvid.sampling import sliding_window_starts, two_clip_starts
+from compvid.source import VideoSource, open_video
+from compvid.transforms import ClipAugment, CropMode, eval_crops
+
+log = logging.getLogger(__name__)
+
+Views = Literal["rgb", "mv", "both"]
+VIEWS: tuple[str, ...] = ("rgb", "mv", "both")
+CROP_MODES: tuple[str, ...] = ("center", "three", "ten")
+HandlerPolicy = Union[Literal["raise", "skip"], Callable[[BaseException], bool]]
+
+# Mean and std of Kinetics-400 RGB in [0, 1] (those of torchvision's video models).
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+# Decode a little larger than the crop so random-resized-crop has pixels to choose from.
+DECODE_MARGIN = 1.15
+CROPS_PER_WINDOW = {"center": 1, "three": 3, "ten": 10}
+
+
+# --------------------------------------------------------------------------- handler policy
+
+
+class SkipLog:
+    """Handler policy 'skip': log a warning naming the sample and the reason, count it, go on.
+
+    The count lives in shared memory, so DataLoader workers (fork or spawn)
+    add to the count the main process reads through :attr:`count`. Copies
+    made other than by starting a worker process count on their own.
+    """
+
+    def __init__(self, start: int = 0) -> None:
+        self._count = multiprocessing.get_context("spawn").Value("q", start)
+
+    def __call__(self, exn: BaseException) -> bool:
+        with self._count.get_lock():
+            self._count.value += 1
+            n = self._count.value
+        log.warning("skipped a bad sample (%d so far): %s", n, describe_error(exn))
+        return True
+
+    @property
+    def count(self) -> int:
+        return int(self._count.value)
+
+    def __getstate__(self) -> dict:
+        if multiprocessing.context.get_spawning_popen() is not None:
+            return {"shared": self._count}  # starting a worker: share the counter
+        return {"start": self.count}
+
+    def __setstate__(self, state: dict) -> None:
+        if "shared" in state:
+            self._count = state["shared"]
+        else:
+            self.__init__(state["start"])
+
+    def __repr__(self) -> str:
+        return f"SkipLog(count={self.count})"
+
+
+def _reraise(exn: BaseException) -> bool:
+    raise exn
+
+
+def resolve_handler(handler: HandlerPolicy) -> Callable[[BaseException], bool]:
+    """'raise' (stop at the first bad sample), 'skip' (a fresh :class:`SkipLog`) or a callable
+    ``handler(exn) -> bool`` as in WebDataset (True: skip the sample and go on; False: stop)."""
+    if handler == "raise":
+        return _reraise
+    if handler == "skip":
+        return SkipLog()
+    if callable(handler):
+        return handler
+    raise InvalidArgumentError(f"handler={handler!r}: allowed values are 'raise', 'skip' or a callable(exn) -> bool")
+
+
+def describe_error(exn: BaseException) -> str:
+    """``Type: message`` plus the notes that name the sample (added with ``add_note``)."""
+    notes = "; ".join(getattr(exn, "__notes__", ()))
+    return f"{type(exn).__name__}: {exn}" + (f" [{notes}]" if notes else "")
+
+
+def skipped_count(handler: Callable[[BaseException], bool]) -> int | None:
+    """Samples a :class:`SkipLog` handler skipped so far (None for other handlers)."""
+    return handler.count if isinstance(handler, SkipLog) else None
+
+
+# --------------------------------------------------------------------------- records
+
+
+def first_pts_seconds(source: VideoSource, packets: int = 16) -> float:
+    """Presentation time of the first frame, read off the first ``packets`` packets.
+
+    MPEG-PS and AVI with packed B-frames do not start at 0; frame indices
+    count from this time, as :func:`compvid.probe` does.
+    """
+    container, stream = open_video(source)
+    try:
+        stamps = [p.pts for p in itertools.islice(container.demux(stream), packets) if p.pts is not None and p.size]
+        tb = float(stream.time_base)
+        return min(stamps) * tb if stamps else float((stream.start_time or 0) * tb)
+    finally:
+        container.close()
+
+
+def info_from_record(record: dict[str, Any], *, data: VideoSource | None = None, source: str = "") -> VideoInfo:
+    """The :class:`VideoInfo` of a shard sample, from its JSON record.
+
+    Records carry the probe facts except the first frame's time; when the
+    record lacks ``start_seconds`` it is read from ``data`` (a few packets),
+    else taken as 0. Raises CorruptVideoError for a record without the facts.
+    """
+    name = source or str(record.get("key", "<record>"))
+    try:
+        codec = str(record["codec"])
+        num_frames = int(record["num_frames"])
+        fps = float(record["fps"])
+        width, height = int(record["width"]), int(record["height"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CorruptVideoError(f"{name}: shard record lacks the probe facts ({e!r}); re-shard with compvid shard") from e
+    if "start_seconds" in record:
+        start = float(record["start_seconds"])
+    elif data is not None:
+        start = first_pts_seconds(data)
+    else:
+        start = 0.0
+    return VideoInfo(
+        source=name,
+        container=str(record.get("container", "")),
+        codec=codec,
+        profile=record.get("profile"),
+        pix_fmt=record.get("pix_fmt"),
+        width=width,
+        height=height,
+        fps=fps,
+        num_frames=num_frames,
+        duration_seconds=float(record.get("duration_seconds", num_frames / fps if fps > 0 else 0.0)),
+        start_seconds=start,
+        keyframe_indices=tuple(int(k) for k in record.get("keyframe_indices") or (0,)),
+        has_b_frames=bool(record.get("has_b_frames", False)),
+        mv_source=record.get("mv_source") or mv_source_for_codec(codec),
+        rotation_degrees=int(record.get("rotation_degrees", 0) or 0),
+    )
+
+
+def video_member(sample: dict[str, Any], record: dict[str, Any]) -> bytes:
+    """The video bytes of a WebDataset sample (``<key>.<ext>`` beside ``<key>.json``)."""
+    ext = str(record.get("ext", "")).lower()
+    if ext in sample:
+        return sample[ext]
+    others = [k for k in sample if not k.startswith("__") and k != "json"]
+    if len(others) != 1:
+        raise CorruptVideoError(
+            f"{sample.get('__key__')}: expected one video member beside the JSON record, found {sorted(others)}"
+        )
+    return sample[others[0]]
+
+
+# --------------------------------------------------------------------------- clip builders
+
+
+def _check_common(num_frames: int, frame_step: int, size: int, views: str) -> None:
+    for name, value in (("num_frames", num_frames), ("frame_step", frame_step), ("size", size)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise InvalidArgumentError(f"{name}={value!r}: must be a positive int")
+    if views not in VIEWS:
+        raise InvalidArgumentError(f"views={views!r}: allowed values are {', '.join(VIEWS)}")
+
+
+def _normalize(rgb: torch.Tensor, normalize: bool, mean, std) -> torch.Tensor:
+    """``(..., 3, T, H, W)`` in [0, 1] → ``(rgb - mean) / std`` per channel (or unchanged)."""
+    if not normalize:
+        return rgb
+    m = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1, 1)
+    return (rgb - m) / s
+
+
+@dataclass(frozen=True)
+class PairClips:
+    """Pretraining pairs: clips A and B at independent random starts, augmented independently.
+
+    Each clip of ``num_frames`` frames every ``frame_step`` frames is decoded at
+    short side ``decode_short_side`` (default ``round(1.15 * size)``), then
+    ``augment`` (default ``ClipAugment(size)``: random resized crop, flip
+    negating MV x, RGB-only colour changes) draws its parameters once for the
+    clip. Only the ``views`` asked for are decoded.
+
+    ``pairs(source, info, rng)`` → ``{"rgb": float32 (2, 3, T, S, S), "mv": float32 (2, 2, T, S, S)}``
+    (a view not asked for is absent).
+    """
+
+    num_frames: int = 16
+    frame_step: int = 1
+    size: int = 128
+    decode_short_side: int | None = None
+    views: Views = "both"
+    augment: ClipAugment | None = None
+    normalize: bool = True
+    rgb_mean: tuple[float, float, float] = KINETICS_MEAN
+    rgb_std: tuple[float, float, float] = KINETICS_STD
+
+    def __post_init__(self) -> None:
+        _check_common(self.num_frames, self.frame_step, self.size, self.views)
+        if self.decode_short_side is not None and self.decode_short_side < 1:
+            raise InvalidArgumentError(f"decode_short_side={self.decode_short_side!r}: must be a positive int")
+        if self.augment is None:
+            object.__setattr__(self, "augment", ClipAugment(size=self.size))
+
+    @property
+    def short_side(self) -> int:
+        return self.decode_short_side or max(self.size, round(DECODE_MARGIN * self.size))
+
+    def __call__(self, source: VideoSource, info: VideoInfo, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        with_rgb, with_mv = self.views in ("rgb", "both"), self.views in ("mv", "both")
+        starts = two_clip_starts(info.num_frames, num_frames=self.num_frames, frame_step=self.frame_step, rng=rng)
+        rgbs, mvs = [], []
+        for start in starts:
+            clip = decode_clip(source, start=start, num_frames=self.num_frames, frame_step=self.frame_step,
+                               size=self.short_side, with_rgb=with_rgb, with_mv=with_mv, info=info)
+            g = torch.Generator().manual_seed(int(rng.integers(2**63)))
+            rgb, mv = self.augment(rgb=torch.from_numpy(clip.rgb) if with_rgb else None,
+                                   mv=torch.from_numpy(clip.mv) if with_mv else None, generator=g)
+            if rgb is not None:
+                rgbs.append(_normalize(rgb, self.normalize, self.rgb_mean, self.rgb_std))  # (3, T, S, S)
+            if mv is not None:
+                mvs.append(mv)  # (2, T, S, S)
+        out = {}
+        if rgbs:
+            out["rgb"] = torch.stack(rgbs)  # (2, 3, T, S, S)
+        if mvs:
+            out["mv"] = torch.stack(mvs)  # (2, 2, T, S, S)
+        return out
+
+
+@dataclass(frozen=True)
+class WindowClips:
+    """Evaluation windows: every sliding window × deterministic crops of a video.
+
+    Windows start every ``stride`` source frames (default half a clip's span,
+    ``num_frames // 2`` at frame_step 1; the last one is aligned to the end, see :func:`compvid.sampling.sliding_window_starts`).
+    Each window is decoded at short side ``short_side`` (default ``size``) and
+    cut into ``crops``: 'center' (1), 'three' (3) or 'ten' (10: 4 corners +
+    centre, then the same flipped with MV x negated).
+
+    ``windows(info)`` → list of starts; ``clips(source, info, start)`` →
+    ``{"rgb": float32 (N, 3, T, S, S), "mv": float32 (N, 2, T, S, S)}``.
+    """
+
+    num_frames: int = 16
+    frame_step: int = 1
+    size: int = 128
+    short_side: int | None = None
+    crops: CropMode = "center"
+    stride: int | None = None
+    views: Views = "both"
+    normalize: bool = True
+    rgb_mean: tuple[float, float, float] = KINETICS_MEAN
+    rgb_std: tuple[float, float, float] = KINETICS_STD
+
+    def __post_init__(self) -> None:
+        _check_common(self.num_frames, self.frame_step, self.size, self.views)
+        if self.crops not in CROP_MODES:
+            raise InvalidArgumentError(f"crops={self.crops!r}: allowed values are {', '.join(CROP_MODES)}")
+        if self.stride is not None and self.stride < 1:
+            raise InvalidArgumentError(f"stride={self.stride!r}: must be a positive int")
+        if self.short_side is not None and self.short_side < self.size:
+            raise InvalidArgumentError(f"short_side={self.short_side} is smaller than the crop size {self.size}")
+
+    @property
+    def num_crops(self) -> int:
+        return CROPS_PER_WINDOW[self.crops]
+
+    def windows(self, info: VideoInfo) -> list[int]:
+        return sliding_window_starts(info.num_frames, num_frames=self.num_frames, frame_step=self.frame_step,
+                                     stride=self.stride)
+
+    def __call__(self, source: VideoSource, info: VideoInfo, start: int) -> dict[str, torch.Tensor]:
+        with_rgb, with_mv = self.views in ("rgb", "both"), self.views in ("mv", "both")
+        side = self.short_side or self.size
+        clip = decode_clip(source, start=start, num_frames=self.num_frames, frame_step=self.frame_step,
+                           size=side, with_rgb=with_rgb, with_mv=with_mv, info=info)
+        rgb, mv = eval_crops(rgb=torch.from_numpy(clip.rgb) if with_rgb else None,
+                             mv=torch.from_numpy(clip.mv) if with_mv else None,
+                             size=self.size, resize=side, mode=self.crops)
+        out = {}
+        if rgb is not None:
+            out["rgb"] = _normalize(rgb, self.normalize, self.rgb_mean, self.rgb_std)  # (N, 3, T, S, S)
+        if mv is not None:
+            out["mv"] = mv  # (N, 2, T, S, S)
+        return out

@@ -1,0 +1,266 @@
+"""compvid.datasets / compvid.pipeline: pretraining pairs, evaluation windows, file lists, bad samples."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+import webdataset as wds
+
+import compvid.pipeline as pipeline_mod
+from compvid.datasets import PairFiles, PairStream, WindowFiles, WindowStream, expand_urls, pair_loader
+from compvid.errors import CorruptVideoError, InvalidArgumentError
+from compvid.pipeline import info_from_record
+from compvid.probe import probe
+from compvid.shards import iter_shard, shard_paths, write_shards
+from compvid.synthetic import RECIPES, write_moving_video
+from compvid.transforms import ClipAugment
+
+# Generated set: textured 64×48 pans of 20 frames at 25 fps moving (+3, -2) px/frame, one seed per
+# file; compvid.synthetic recipes "h264" (libx264 defaults, .mp4) and "mpeg4" (bf=2 g=12, .avi).
+# Two classes × 3 videos, sharded 2 per shard (3 shards).
+DX, DY, W, H, FRAMES = 3, -2, 64, 48, 20
+T = 4  # frames per clip in these tests
+S = 32  # crop size
+
+
+@pytest.fixture(scope="module")
+def video_tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "videos"
+    for i in range(6):
+        recipe = ("h264", "mpeg4")[i % 2]
+        path = root / f"class{i % 2}" / f"v{i}{RECIPES[recipe].suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_moving_video(path, recipe=recipe, dx=DX, dy=DY, num_frames=FRAMES, width=W, height=H, seed=i)
+    return root
+
+
+@pytest.fixture(scope="module")
+def urls(video_tree, tmp_path_factory) -> list[str]:
+    out = tmp_path_factory.mktemp("data") / "shards"
+    write_shards(video_tree, out, max_count=2, seed=0, workers=0)
+    return [str(p) for p in shard_paths(out)]
+
+
+@pytest.fixture(scope="module")
+def records(urls) -> dict[str, dict]:
+    return {s.key: s.record for u in urls for s in iter_shard(u)}
+
+
+@pytest.fixture(scope="module")
+def bad_shard(urls, tmp_path_factory) -> str:
+    """A shard holding a good video, a corrupt one (garbage bytes, valid record), and another good one."""
+    good = list(iter_shard(urls[0]))
+    path = tmp_path_factory.mktemp("bad") / "bad-000000.tar"
+    with wds.TarWriter(str(path), encoder=False) as w:
+        w.write({"__key__": good[0].key, good[0].record["ext"]: good[0].data, "json": json.dumps(good[0].record).encode()})
+        rec = dict(good[0].record, key="broken")
+        w.write({"__key__": "broken", rec["ext"]: b"\x00garbage, not a video" * 50, "json": json.dumps(rec).encode()})
+        w.write({"__key__": good[1].key, good[1].record["ext"]: good[1].data, "json": json.dumps(good[1].record).encode()})
+    return str(path)
+
+
+def test_stream_yields_pairs_of_the_right_shapes(urls, records):
+    stream = PairStream(urls, num_frames=T, size=S, shuffle=0)
+    items = list(stream)
+    assert sorted(i["key"] for i in items) == sorted(records)
+    for item in items:
+        assert item["rgb"].shape == (2, 3, T, S, S) and item["rgb"].dtype == torch.float32
+        assert item["mv"].shape == (2, 2, T, S, S) and item["mv"].dtype == torch.float32
+        assert isinstance(item["key"], str) and item["label"] == records[item["key"]]["label"]
+        assert torch.isfinite(item["rgb"]).all() and torch.isfinite(item["mv"]).all()
+    assert stream.skipped == 0
+
+
+def test_stream_is_deterministic_per_seed_and_epoch(urls):
+    def first(seed, epoch):
+        s = PairStream(urls, num_frames=T, size=S, seed=seed)
+        s.set_epoch(epoch)
+        item = next(iter(s))
+        return item["key"], item["rgb"]
+
+    k1, r1 = first(0, 0)
+    k2, r2 = first(0, 0)
+    assert k1 == k2 and torch.equal(r1, r2)
+    assert any(first(0, e)[0] != k1 or not torch.equal(first(0, e)[1], r1) for e in (1, 2))
+
+
+def test_expand_urls_takes_brace_patterns(urls):
+    folder = Path(urls[0]).parent
+    assert expand_urls(f"{folder}/all-{{000000..000002}}.tar") == urls
+    with pytest.raises(InvalidArgumentError):
+        PairStream(urls, mode="sometimes")
+
+
+def test_loader_with_two_workers_yields_every_video_once_per_epoch(urls, records):
+    loader = pair_loader(urls, batch_size=2, num_workers=2, drop_last=False, num_frames=T, size=S)
+    for epoch in (0, 1):
+        loader.set_epoch(epoch)
+        keys = []
+        for batch in loader:
+            b = len(batch["key"])
+            assert batch["rgb"].shape == (b, 2, 3, T, S, S)
+            assert batch["mv"].shape == (b, 2, 2, T, S, S)
+            assert batch["label"].shape == (b,) and batch["label"].dtype == torch.int64
+            keys += batch["key"]
+        assert sorted(keys) == sorted(records)
+
+
+def test_resampled_mode_serves_epoch_size_videos(urls, records):
+    stream = PairStream(urls, num_frames=T, size=S, mode="resampled", epoch_size=5, views="rgb")
+    keys = [item["key"] for item in stream]
+    assert len(keys) == 5 and set(keys) <= set(records)
+
+
+def test_a_corrupt_video_is_skipped_with_a_warning_and_counted(urls, bad_shard, records, caplog):
+    stream = PairStream([bad_shard, *urls], num_frames=T, size=S, views="mv")
+    with caplog.at_level(logging.WARNING, logger="compvid.pipeline"):
+        keys = [item["key"] for item in stream]
+    good_in_bad = [s.key for s in iter_shard(bad_shard) if s.key != "broken"]
+    assert sorted(keys) == sorted(list(records) + good_in_bad)  # the epoch went on past the bad video
+    assert stream.skipped == 1
+    assert any("broken" in r.getMessage() for r in caplog.records)
+
+    loader = pair_loader([bad_shard, *urls], batch_size=1, num_workers=2, num_frames=T, size=S, views="mv")
+    assert len([b for b in loader]) == len(records) + 2
+    assert loader.skipped == 1  # counted across worker processes
+
+    with pytest.raises(CorruptVideoError, match="not a readable video"):
+        list(PairStream([bad_shard], num_frames=T, size=S, handler="raise"))
+
+
+def test_eval_stream_yields_every_window_and_crop_with_video_indices(urls):
+    order = [s.key for u in urls for s in iter_shard(u)]
+    stream = WindowStream(urls, num_frames=8, size=S, crops="ten")
+    items = list(stream)
+    windows = 4  # 20 frames, clips of 8, stride 4: starts 0, 4, 8, 12
+    assert len(items) == len(order) * windows
+    for n, item in enumerate(items):
+        assert item["video_index"] == n // windows and item["key"] == order[n // windows]
+        assert item["window_index"] == n % windows and item["num_windows"] == windows
+        assert item["start"] == 4 * (n % windows)
+        assert item["rgb"].shape == (10, 3, 8, S, S) and item["mv"].shape == (10, 2, 8, S, S)
+    again = list(WindowStream(urls, num_frames=8, size=S, crops="ten"))
+    assert all(torch.equal(a["rgb"], b["rgb"]) and torch.equal(a["mv"], b["mv"]) for a, b in zip(items, again))
+    # 10-crop: the last five are the first five flipped, MV x negated.
+    mv = items[1]["mv"]
+    assert torch.allclose(mv[5:, 0], -mv[:5, 0].flip(-1)) and torch.allclose(mv[5:, 1], mv[:5, 1].flip(-1))
+
+
+def test_eval_stream_with_two_workers_covers_each_window_once(urls):
+    stream = WindowStream(urls, num_frames=8, size=S, crops="three", views="rgb")
+    loader = torch.utils.data.DataLoader(stream, batch_size=3, num_workers=2)
+    seen = []
+    for batch in loader:
+        assert batch["rgb"].shape[1:] == (3, 3, 8, S, S) and "mv" not in batch
+        seen += list(zip(batch["video_index"].tolist(), batch["window_index"].tolist()))
+    assert sorted(seen) == [(v, w) for v in range(6) for w in range(4)]
+
+
+def test_eval_files_match_the_stream_and_count_windows(video_tree, urls, records):
+    items = [(str(video_tree / r["path"]), r["label"]) for r in records.values()]
+    files = WindowFiles(items, num_frames=8, size=S, crops="center")
+    assert len(files) == len(items) * 4 and files.num_windows == [4] * len(items)
+    item = files[5]
+    assert (item["video_index"], item["window_index"], item["start"]) == (1, 1, 4)
+    assert item["rgb"].shape == (1, 3, 8, S, S) and item["label"] == items[1][1]
+    key = list(records)[1]
+    from_stream = next(i for i in WindowStream(urls, num_frames=8, size=S) if i["key"] == key and i["window_index"] == 1)
+    assert torch.equal(item["rgb"], from_stream["rgb"]) and torch.equal(item["mv"], from_stream["mv"])
+
+
+def _median_motion(mv: torch.Tensor) -> tuple[float, float] | None:
+    """Median (x, y) over the frames of a (2, T, H, W) field mostly covered by vectors.
+
+    Frames without vectors (key frames; the tiny MPEG-4 pans also end in intra-only
+    frames, and B-frames between them are flagged has_mv=False) are left out; None if none is left.
+    """
+    covered = (mv.abs().sum(dim=0) > 0).float().mean(dim=(1, 2)) > 0.5  # (T,)
+    if not covered.any():
+        return None
+    return float(mv[0, covered].median()), float(mv[1, covered].median())
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_mv_follows_the_rgb_geometry(urls, flip):
+    # Whole 48×64 frame (aspect 4/3) resized to 32×32: vectors scale by (32/64, 32/48).
+    augment = ClipAugment(size=S, scale=(1.0, 1.0), ratio=(4 / 3, 4 / 3), flip_p=float(flip))
+    stream = PairStream(urls, num_frames=8, size=S, decode_short_side=H, augment=augment, normalize=False)
+    sx, sy = S / W, S / H
+    checked = 0
+    for item in stream:
+        for clip in item["mv"]:
+            median = _median_motion(clip)
+            if median is None:
+                continue
+            checked += 1
+            mx, my = median
+            assert mx == pytest.approx((-DX if flip else DX) * sx, abs=0.3), item["key"]
+            assert my == pytest.approx(DY * sy, abs=0.3), item["key"]
+        assert item["rgb"].min() >= 0 and item["rgb"].max() <= 1  # normalize=False: [0, 1]
+    assert checked >= 6
+
+
+def test_views_decode_only_what_is_asked(urls, monkeypatch):
+    calls = []
+    real = pipeline_mod.decode_clip
+
+    def spy(*args, **kw):
+        calls.append((kw["with_rgb"], kw["with_mv"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipeline_mod, "decode_clip", spy)
+    item = next(iter(PairStream(urls, num_frames=T, size=S, views="rgb")))
+    assert "mv" not in item and item["rgb"].shape == (2, 3, T, S, S)
+    assert calls and all(c == (True, False) for c in calls)
+    calls.clear()
+    item = next(iter(PairStream(urls, num_frames=T, size=S, views="mv")))
+    assert "rgb" not in item and item["mv"].shape == (2, 2, T, S, S)
+    assert calls and all(c == (False, True) for c in calls)
+
+
+def test_file_list_dataset_from_class_folders(video_tree, tmp_path):
+    ds = PairFiles(video_tree, num_frames=T, size=S, seed=3)
+    assert len(ds) == 6 and sorted({label for _, label in ds.items}) == [0, 1]
+    item = ds[2]
+    assert item["rgb"].shape == (2, 3, T, S, S) and item["mv"].shape == (2, 2, T, S, S)
+    assert item["key"] == ds.items[2][0] and item["label"] == ds.items[2][1]
+    assert torch.equal(ds[2]["rgb"], item["rgb"])  # a function of (seed, epoch, index)
+    batch = next(iter(pair_loader(ds, batch_size=3, num_workers=0)))
+    assert batch["rgb"].shape == (3, 2, 3, T, S, S) and batch["label"].shape == (3,)
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 20)
+    listed = PairFiles([(broken, 0), ds.items[0]], num_frames=T, size=S)
+    assert listed[0]["key"] == ds.items[0][0] and listed.skipped == 1  # the next video stands in
+
+
+def test_record_info_matches_probe(video_tree, records):
+    for rec in records.values():
+        path = video_tree / rec["path"]
+        expected = probe(path)
+        got = info_from_record(rec, data=path.read_bytes())
+        for name in ("codec", "width", "height", "fps", "num_frames", "keyframe_indices", "mv_source",
+                     "start_seconds", "rotation_degrees"):
+            assert getattr(got, name) == getattr(expected, name), (rec["path"], name)
+
+
+def test_rgb_and_mv_of_a_clip_share_the_flip(video_tree):
+    # Same seed, same draws: the two augmentations differ only in the flip decision.
+    from compvid.pipeline import PairClips
+    import numpy as np
+
+    path = next(video_tree.rglob("*.mp4"))
+    info = probe(path)
+
+    def pair(flip_p: float):
+        aug = ClipAugment(size=S, flip_p=flip_p, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
+        return PairClips(num_frames=T, size=S, augment=aug)(str(path), info, np.random.default_rng(7))
+
+    plain, flipped = pair(0.0), pair(1.0)
+    assert torch.allclose(flipped["rgb"], plain["rgb"].flip(-1))
+    assert torch.allclose(flipped["mv"][:, 0], -plain["mv"][:, 0].flip(-1))
+    assert torch.allclose(flipped["mv"][:, 1], plain["mv"][:, 1].flip(-1))

@@ -5,7 +5,9 @@ Presets (``mvcgc/presets/*.toml``) are read here; the library only sees plain ke
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 import tomllib
 from importlib import resources
@@ -106,14 +108,17 @@ def main(verbose: bool) -> None:
 @click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this value.")
 @click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps (0: epoch ends only).")
 @click.option("--synthetic-videos", type=int, default=64, show_default=True, help="Videos in --data synthetic.")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
+              help="DataLoader worker processes decoding shards (each its own decoders).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")
-def pretrain(stage, view, data_source, out_dir, preset, init_rgb, init_mv, resume, synthetic_videos, seed, device,
-             no_amp, **flags) -> None:
+def pretrain(stage, view, data_source, out_dir, preset, init_rgb, init_mv, resume, synthetic_videos, workers, seed,
+             device, no_amp, **flags) -> None:
     """Pretrain encoders: stage 1 (--stage init --view rgb|mv) or stage 2 (--stage cross)."""
     from mvcgc import distributed
     from mvcgc.data import SyntheticClips, shard_stream
+    from compvid.errors import CompvidError
     from mvcgc.errors import MvcgcError
     from mvcgc.train import pretrain as run_pretrain
 
@@ -136,8 +141,10 @@ def pretrain(stage, view, data_source, out_dir, preset, init_rgb, init_mv, resum
                                   size=size, views=views, seed=seed, rank=distributed.rank(),
                                   world_size=distributed.world_size())
         else:
-            data = shard_stream(data_source.split(), batch_size=batch_size, num_frames=num_frames, size=size)
-        data_info = {"source": data_source, "batch_size": batch_size, "num_frames": num_frames, "size": list(size)}
+            data = shard_stream(data_source.split(), batch_size=batch_size, num_frames=num_frames, size=size,
+                                views=views, num_workers=workers, seed=seed)
+        data_info = {"source": data_source, "batch_size": batch_size, "num_frames": num_frames, "size": list(size),
+                     "workers": workers}
         if data_source == "synthetic":
             data_info["synthetic_videos"] = synthetic_videos
         with _ProgressBar(enabled=is_main, stage=stage) as bar:
@@ -146,7 +153,7 @@ def pretrain(stage, view, data_source, out_dir, preset, init_rgb, init_mv, resum
                 seed=seed, device=device, amp=not no_amp, preset=preset, data_info=data_info,
                 on_progress=bar.update, **opts,
             )
-    except (MvcgcError, ValueError, KeyError, OSError, NotImplementedError) as e:
+    except (MvcgcError, CompvidError, ValueError, KeyError, OSError, NotImplementedError) as e:
         raise click.ClickException(str(e)) from e
     if is_main:
         click.echo(f"stage {stage}: {result.step} steps, {result.epoch} epochs; checkpoint {result.checkpoint}; "
@@ -180,6 +187,226 @@ class _ProgressBar:
         self.bar.update(1)
         self.bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.4f}", lr=f"{p.lr:.1e}", queue=f"{p.queue_fill:.0%}",
                              samples_s=f"{p.samples_per_s:.1f}", refresh=False)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+_DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mvcgc" / "features"
+
+
+def _eval_options(f):
+    """Options shared by retrieve and linear: checkpoints, view, data, protocol, cache."""
+    options = [
+        click.option("--ckpt", "checkpoints", multiple=True, required=True,
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="mvcgc checkpoint; repeat to take RGB and MV from two files (--view both)."),
+        click.option("--view", type=click.Choice(["rgb", "mv", "both"]), default="rgb", show_default=True),
+        click.option("--train", "train", required=True,
+                     help="Train videos: a folder of <class>/<video> files, or WebDataset shard URLs."),
+        click.option("--test", "test", required=True, help="Test videos, as --train."),
+        click.option("--num-frames", type=int, default=None, help="Frames per window [default: the checkpoint's]."),
+        click.option("--size", type=int, default=None, help="Crop side in pixels [default: the checkpoint's]."),
+        click.option("--stride", type=int, default=None, help="Frames between window starts [default: half a clip]."),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=_DEFAULT_CACHE,
+                     show_default=True, help="Feature cache (keyed by checkpoint sha256, data files and options)."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache."),
+        click.option("--workers", "num_workers", type=int, default=0, show_default=True, help="DataLoader workers."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Also write the numbers, with the checkpoint, data and choices behind them."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _report_failed(failed: list[dict], split: str) -> None:
+    if failed:
+        click.echo(f"left out {len(failed)} {split} video(s) that failed to decode (excluded from every figure):")
+        for f in failed:
+            click.echo(f"  {f['key']}: {f['reason']}")
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    click.echo(f"wrote {path}")
+
+
+class _FeatureBar:
+    """tqdm bar per split fed by the feature extractor's on_progress callback."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for bar in self.bars.values():
+            bar.close()
+        return False
+
+    def update(self, split: str, p) -> None:
+        from tqdm import tqdm
+
+        key = f"{split} {p.view}"
+        if key not in self.bars:
+            self.bars[key] = tqdm(total=p.windows_total, desc=f"features {key}", unit="window", file=sys.stderr,
+                                  dynamic_ncols=True, leave=False)
+        bar = self.bars[key]
+        bar.update(p.windows_done - bar.n)
+
+
+_EVAL_ERRORS = (ValueError, LookupError, OSError, RuntimeError)
+
+
+@main.command()
+@_eval_options
+@click.option("--crops", type=click.Choice(["center", "three", "ten"]), default="center", show_default=True,
+              help="Crops per window averaged into the video feature.")
+@click.option("--ks", default="1,5,10,20,50", show_default=True, help="Comma-separated k of R@k.")
+def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir, no_cache, num_workers, device,
+             json_out, crops, ks) -> None:
+    """Nearest-neighbour retrieval: test videos query train videos; prints R@k."""
+    from mvcgc.evaluate import run_retrieval
+
+    try:
+        k_list = tuple(int(k) for k in ks.split(","))
+    except ValueError:
+        raise click.BadParameter(f"--ks must be comma-separated integers, got {ks!r}", param_hint="--ks")
+    try:
+        with _FeatureBar() as bar:
+            r = run_retrieval(train, test, checkpoints=checkpoints, view=view, ks=k_list, crops=crops,
+                              num_frames=num_frames, size=size, stride=stride, device=device,
+                              num_workers=num_workers, cache_dir=None if no_cache else cache_dir,
+                              on_progress=bar.update)
+    except _EVAL_ERRORS as e:
+        raise click.ClickException(str(e)) from e
+    _report_failed(r.failed_train, "train")
+    _report_failed(r.failed_test, "test")
+    rows = dict(r.per_view)
+    if view == "both":
+        rows["both (sum)"] = r.recall
+    click.echo(f"retrieval: {r.num_queries} test queries, {r.num_gallery} train videos; "
+               f"checkpoint(s) {', '.join(sorted(set(map(str, r.meta['checkpoints'].values()))))}")
+    click.echo("view        " + "".join(f"{'R@' + str(k):>8}" for k in k_list))
+    for name, rec in rows.items():
+        click.echo(f"{name:<12}" + "".join(f"{100 * rec[k]:8.1f}" for k in k_list))
+    if json_out is not None:
+        _write_json(json_out, {"recall": r.recall, "per_view": r.per_view, "num_queries": r.num_queries,
+                               "num_gallery": r.num_gallery, "failed_test": r.failed_test,
+                               "failed_train": r.failed_train, "train": train, "test": test, **r.meta})
+
+
+def _print_accuracy(results: dict) -> None:
+    click.echo("view        top-1   top-5  videos")
+    for name, res in results.items():
+        acc = res.accuracy
+        click.echo(f"{name:<12}{100 * acc[1]:6.1f}  {100 * acc[5]:6.1f}  {len(res.predictions.keys):6d}")
+
+
+@main.command()
+@_eval_options
+@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--lr", type=float, default=0.1, show_default=True)
+@click.option("--weight-decay", type=float, default=0.0, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--no-bn", is_flag=True, help="No BatchNorm before the linear layer.")
+@click.option("--train-crops", type=click.Choice(["center", "three", "ten"]), default="center", show_default=True,
+              help="Crops per train window (each one a training sample).")
+@click.option("--test-crops", type=click.Choice(["center", "three", "ten"]), default="ten", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--predictions", "pred_prefix", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save per-video probabilities to PREFIX.<view>.json (fuse them with `mvcgc fuse`).")
+def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, no_cache, num_workers, device,
+           json_out, epochs, lr, weight_decay, batch_size, no_bn, train_crops, test_crops, seed, pred_prefix) -> None:
+    """Linear probe on the frozen encoder; tested with crops x sliding windows; prints top-1/top-5."""
+    from mvcgc.evaluate import run_linear
+
+    try:
+        with _FeatureBar() as bar:
+            results = run_linear(train, test, checkpoints=checkpoints, view=view, epochs=epochs, lr=lr,
+                                 weight_decay=weight_decay, batchnorm=not no_bn, batch_size=batch_size,
+                                 train_crops=train_crops, test_crops=test_crops, num_frames=num_frames, size=size,
+                                 stride=stride, device=device, num_workers=num_workers,
+                                 cache_dir=None if no_cache else cache_dir, seed=seed, on_progress=bar.update)
+    except _EVAL_ERRORS as e:
+        raise click.ClickException(str(e)) from e
+    first = next(iter(results.values()))
+    _report_failed(first.failed, "test")
+    click.echo(f"linear probe, {epochs} epochs (final epoch), test: {test_crops} crops x sliding windows")
+    _print_accuracy(results)
+    if pred_prefix is not None:
+        for name, res in results.items():
+            click.echo(f"wrote {res.predictions.save(f'{pred_prefix}.{name}.json')}")
+    if json_out is not None:
+        _write_json(json_out, {name: {"top1": res.accuracy[1], "top5": res.accuracy[5],
+                                      "videos": len(res.predictions.keys), "failed_test": res.failed,
+                                      "final_train_loss": res.history[-1].loss if res.history else None,
+                                      "train": train, "test": test, **res.meta}
+                               for name, res in results.items()})
+
+
+@main.command()
+@click.option("--ckpt", "checkpoint", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--view", type=click.Choice(["rgb", "mv"]), required=True)
+@click.option("--train", required=True, help="Folder of <class>/<video> train files.")
+@click.option("--test", required=True, help="Folder of <class>/<video> test files.")
+@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--lr", type=float, default=0.1, show_default=True)
+@click.option("--weight-decay", type=float, default=1e-3, show_default=True)
+@click.option("--dropout", type=float, default=0.5, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--num-frames", type=int, default=None)
+@click.option("--size", type=int, default=None)
+@click.option("--test-crops", type=click.Choice(["center", "three", "ten"]), default="ten", show_default=True)
+@click.option("--workers", "num_workers", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--predictions", "pred_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save per-video probabilities (JSON) for `mvcgc fuse`.")
+def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, batch_size, num_frames, size,
+             test_crops, num_workers, device, seed, pred_out) -> None:
+    """Fine-tune the whole encoder with a classifier; tested with crops x sliding windows."""
+    from mvcgc.classify import finetune as run_finetune
+
+    try:
+        res = run_finetune(train, test, checkpoint=checkpoint, view=view, epochs=epochs, lr=lr,
+                           weight_decay=weight_decay, dropout=dropout, batch_size=batch_size, num_frames=num_frames,
+                           size=size, crops=test_crops, device=device, num_workers=num_workers, seed=seed,
+                           on_epoch=lambda r: log.info("epoch %d/%d loss %.4f lr %.1e train acc %.3f", r.epoch,
+                                                       r.epochs, r.loss, r.lr, r.train_accuracy))
+    except _EVAL_ERRORS as e:
+        raise click.ClickException(str(e)) from e
+    _report_failed(res.failed, "test")
+    click.echo(f"fine-tune, {epochs} epochs (final epoch), test: {test_crops} crops x sliding windows")
+    _print_accuracy({view: res})
+    if pred_out is not None:
+        click.echo(f"wrote {res.predictions.save(pred_out)}")
+
+
+@main.command()
+@click.argument("prediction_files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the fused probabilities here.")
+def fuse(prediction_files, out) -> None:
+    """Two-view classification: average the per-video probabilities of saved prediction files."""
+    from mvcgc.testing_protocol import Predictions, fuse_predictions
+
+    if len(prediction_files) < 2:
+        raise click.UsageError("give at least two prediction files (e.g. the RGB and the MV run)")
+    try:
+        fused = fuse_predictions(*(Predictions.load(p) for p in prediction_files))
+    except _EVAL_ERRORS as e:
+        raise click.ClickException(str(e)) from e
+    acc = fused.accuracy()
+    left_out = fused.meta.get("left_out", 0)
+    click.echo(f"fused {len(prediction_files)} prediction files over {len(fused.keys)} videos"
+               + (f" ({left_out} left out: not scored in every file)" if left_out else ""))
+    click.echo(f"top-1 {100 * acc[1]:.1f}  top-5 {100 * acc[5]:.1f}")
+    if out is not None:
+        click.echo(f"wrote {fused.save(out)}")
 
 
 if __name__ == "__main__":  # pragma: no cover - torchrun -m cli.mvcgc

@@ -13,6 +13,7 @@ if it has ``set_epoch(epoch)``, that is called first (as with a DistributedSampl
 
 from __future__ import annotations
 
+import os
 from typing import Iterator, Sequence
 
 import torch
@@ -80,13 +81,50 @@ class SyntheticClips:
             yield batch
 
 
-def shard_stream(urls: str | Sequence[str], **kwargs) -> Iterator[dict]:
-    """Seam for compvid's WebDataset pretraining stream (shards -> decoded RGB + MV clip pairs).
+def shard_stream(
+    urls: str | Sequence[str],
+    *,
+    batch_size: int,
+    num_frames: int,
+    size: int | tuple[int, int],
+    views: Sequence[str] = ("rgb", "mv"),
+    num_workers: int = 0,
+    seed: int = 0,
+    mode: str = "epoch",
+    epoch_size: int | None = None,
+):
+    """Batches decoded on the fly from compvid shards: the contract above.
 
-    Not wired yet: compvid's data pipeline is being written. Once it exists this returns an
-    iterable of batches in the contract above, split by node and worker.
+    ``urls``: shard paths or brace patterns (anything WebDataset opens). Each
+    video yields clips A and B at independent random starts, augmented with
+    paired RGB/MV transforms (compvid.datasets.PairStream); shards are split by
+    node and by DataLoader worker. Only the views in ``views`` are decoded.
+    ``mode="resampled"`` with ``epoch_size`` (videos per rank) gives every rank
+    the same number of batches, which DistributedDataParallel needs.
     """
-    raise NotImplementedError(
-        f"training from shards ({urls!r}) needs compvid's pretraining stream, which is not available yet; "
-        "use --data synthetic for a smoke run, or pass any iterable of batches to mvcgc.train.pretrain"
+    from compvid.datasets import expand_urls, pair_loader  # deferred: compvid is only needed for real data
+
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    if height != width:
+        raise ValueError(f"compvid's pretraining stream crops square clips; got size {height}x{width}, pass one number")
+    unknown = set(views) - {"rgb", "mv"}
+    if unknown or not views:
+        raise ValueError(f"views must be a non-empty subset of rgb, mv; got {list(views)}")
+    urls = expand_urls([urls] if isinstance(urls, str) else list(urls))
+    missing = [u for u in urls if "://" not in u and not u.startswith("pipe:") and not os.path.isfile(u)]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(urls)} shard(s) not found: {shown}; write them with `compvid shard SRC --out DIR`"
+        )
+    return pair_loader(
+        urls,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        num_frames=num_frames,
+        size=height,
+        views="both" if set(views) == {"rgb", "mv"} else views[0],
+        seed=seed,
+        mode=mode,
+        epoch_size=epoch_size,
     )

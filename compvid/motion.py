@@ -106,10 +106,26 @@ class RawVectors:
         return self.normalise(np.ones(len(self), np.float32))
 
 
-# Sample offsets inside a block, as fractions of its size: a 4x4 grid of points.
+# Sample offsets inside a block, as fractions of its size: a 4x4 grid of points,
+# and its 8-point checkerboard half for the cheap pass.
 _GRID = (np.arange(4, dtype=np.float32) + 0.5) / 4.0 - 0.5
 _GX = np.tile(_GRID, 4)  # (16,)
 _GY = np.repeat(_GRID, 4)  # (16,)
+_CHECKER = ((np.arange(16) // 4 + np.arange(16) % 4) % 2 == 0)
+_GX8, _GY8 = _GX[_CHECKER], _GY[_CHECKER]  # (8,)
+
+
+def _sample_indices(vectors: RawVectors, rows: np.ndarray, gx: np.ndarray, gy: np.ndarray,
+                    height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat pixel indices of the grid samples of ``rows`` in the current frame and,
+    displaced by each row's vector, in its reference; both intp (n, S)."""
+    px = vectors.cx[rows, None] + gx[None, :] * vectors.w[rows, None]  # (n, S) pixels
+    py = vectors.cy[rows, None] + gy[None, :] * vectors.h[rows, None]  # (n, S)
+    cur = (np.clip(np.rint(py), 0, height - 1).astype(np.intp) * width
+           + np.clip(np.rint(px), 0, width - 1).astype(np.intp))
+    ref = (np.clip(np.rint(py + vectors.my[rows, None]), 0, height - 1).astype(np.intp) * width
+           + np.clip(np.rint(px + vectors.mx[rows, None]), 0, width - 1).astype(np.intp))
+    return cur, ref
 
 
 def match_reference_distances(
@@ -119,7 +135,7 @@ def match_reference_distances(
     candidates: dict[int, int],
     *,
     min_gap: float = 1.0,
-    sample_rows: int = 48,
+    sample_rows: int = 32,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Find each vector's reference frame by motion compensation on the luma.
 
@@ -128,16 +144,16 @@ def match_reference_distances(
     offset -> row of a candidate reference (o < 0 past, o > 0 future). A vector
     (FFmpeg sense, src = dst + m) points into its reference; the candidate at
     offset ``o`` (same sign as the row's direction) is scored by the mean
-    absolute difference between the block's 16 grid samples in the current
-    frame and the samples displaced by m in the candidate (whole-pixel
-    rounding), all candidates in one gather.
+    absolute difference between grid samples of the block in the current frame
+    and the samples displaced by m in the candidate (whole-pixel rounding).
 
-    Two passes keep it cheap: up to ``sample_rows`` moving rows try every
-    candidate and elect the frame's usual distances; then every row tries only
-    those, and moving rows that match none of them well try every candidate.
-    Rows shorter than a quarter pixel need no distance. Rows whose best two
-    candidates differ by less than ``min_gap`` grey levels are *unsure* and
-    take the frame's most common confident distance.
+    Three steps keep it cheap: up to ``sample_rows`` moving rows try every
+    candidate on a 4x4 grid and elect the frame's usual distances; every row
+    tries those on an 8-point grid; moving rows that match none of them well
+    try every candidate on the 4x4 grid. Rows shorter than a quarter pixel
+    need no distance. Rows whose best two candidates differ by less than
+    ``min_gap`` grey levels are *unsure* and take the frame's most common
+    confident distance.
 
     Returns ``distance`` int32 (N,) >= 1, ``unsure`` bool (N,), and the best
     match ``cost`` float32 (N,) in grey levels (inf where no candidate exists).
@@ -150,6 +166,7 @@ def match_reference_distances(
         return distance, unsure, best_cost
     _, height, width = frames.shape
     flat = frames.reshape(frames.shape[0], -1)  # (F, H*W)
+    here = flat[current]  # (H*W,)
     moving_all = np.hypot(vectors.mx, vectors.my) >= 0.25
     for direction in (-1, 1):
         offsets = np.array(sorted((o for o in candidates if np.sign(o) == direction), key=abs), np.int64)
@@ -158,19 +175,13 @@ def match_reference_distances(
             continue
         planes = np.array([candidates[o] for o in offsets], np.intp)  # (C,) rows of ``frames``
         moving = moving_all[rows]  # (n,)
-        px = vectors.cx[rows, None] + _GX[None, :] * vectors.w[rows, None]  # (n, 16) pixels
-        py = vectors.cy[rows, None] + _GY[None, :] * vectors.h[rows, None]  # (n, 16)
-        cur_idx = (np.clip(np.rint(py), 0, height - 1).astype(np.intp) * width
-                   + np.clip(np.rint(px), 0, width - 1).astype(np.intp))  # (n, 16) flat
-        ref_idx = (np.clip(np.rint(py + vectors.my[rows, None]), 0, height - 1).astype(np.intp) * width
-                   + np.clip(np.rint(px + vectors.mx[rows, None]), 0, width - 1).astype(np.intp))
-        cur = flat[current][cur_idx].astype(np.int16)  # (n, 16) grey levels
 
-        def costs(sel: np.ndarray, which: np.ndarray) -> np.ndarray:  # (C', len(sel)) grey levels
-            ref = flat[which[:, None, None], ref_idx[None, sel]]  # (C', s, 16) uint8
-            return np.abs(ref - cur[None, sel]).sum(axis=2) / 16.0
+        def costs(sel: np.ndarray, which: np.ndarray, gx=_GX, gy=_GY) -> np.ndarray:  # (C', len(sel))
+            cur_idx, ref_idx = _sample_indices(vectors, rows[sel], gx, gy, height, width)
+            ref = flat[which[:, None, None], ref_idx[None]]  # (C', s, S) uint8
+            return np.abs(ref.astype(np.int16) - here[cur_idx].astype(np.int16)[None]).mean(axis=2)
 
-        # Pass 1: a spread sample of moving rows against every candidate.
+        # Step 1: a spread sample of moving rows against every candidate.
         movers = np.flatnonzero(moving)
         usual, typical = np.arange(1), np.inf  # positions in ``offsets``
         if movers.size:
@@ -183,13 +194,14 @@ def match_reference_distances(
                 if votes.sum():
                     usual = np.flatnonzero(votes >= max(1, 0.1 * votes.sum()))
             typical = float(np.partition(low, low.size // 2)[low.size // 2])
-        # Pass 2: every row against the usual distances; poor matches try all.
-        c2 = costs(np.arange(rows.size), planes[usual])  # (U, n)
+        # Step 2: every row against the usual distances, on the cheap grid.
+        c2 = costs(np.arange(rows.size), planes[usual], _GX8, _GY8)  # (U, n)
         chosen = np.abs(offsets[usual][c2.argmin(axis=0)])
         cost = c2.min(axis=0)
         gap = np.full(rows.size, np.inf)
         if usual.size > 1:
             gap = np.partition(c2, 1, axis=0)[1] - cost
+        # Step 3: poor matches try every candidate on the full grid.
         poor = np.flatnonzero(moving & (cost > 2.0 * typical + 4.0))
         if poor.size and offsets.size > usual.size:
             cp = costs(poor, planes)  # (C, p)
@@ -307,4 +319,6 @@ def rasterize_frames(
     # Output pixel centre -> source pixel -> cell.
     rows = np.minimum(((np.arange(out_h) + 0.5) / sy).astype(np.intp), height - 1) // g
     cols = np.minimum(((np.arange(out_w) + 0.5) / sx).astype(np.intp), width - 1) // g
-    return grid.astype(np.float32).take(rows, axis=2).take(cols, axis=3)  # (2, T, H_out, W_out)
+    cells = (rows[:, None] * gw + cols[None, :]).ravel()  # (H_out * W_out,) cell of each output pixel
+    grid = grid.astype(np.float32).reshape(2, t, gh * gw)
+    return grid.take(cells, axis=2).reshape(2, t, out_h, out_w)  # (2, T, H_out, W_out)

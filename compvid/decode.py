@@ -318,7 +318,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
 
     rgb = None
     if with_rgb:
-        rgb = np.stack([win.rgb[i] if i in win.rgb else _rgb_fallback(win, i, served) for i in served])
+        rgb = np.stack([win.rgb[i] for i in served])  # (T, H, W, 3)
         rgb = _rotate_rgb(rgb, win.rotation or 0)
 
     mv = None
@@ -486,10 +486,6 @@ def _seek_points(first: int, info: VideoInfo | None) -> list[int]:
 def _nearest_before(available: list[int], i: int, fallback: int) -> int:
     before = [a for a in available if a <= i]
     return before[-1] if before else fallback
-
-
-def _rgb_fallback(win: _Window, i: int, served: list[int]) -> np.ndarray:  # pragma: no cover
-    raise CorruptVideoError(f"frame {i} was decoded but not converted; this is a compvid bug")
 
 
 def _frame_motion(i: int, win: _Window, *, codec: str, mv_mode: str, estimated: bool, gop_rule: bool,

@@ -186,6 +186,7 @@ class _Window:
 
     def __init__(self, rotation: int | None) -> None:
         self.rotation = rotation  # display rotation, counter-clockwise degrees
+        self.interlaced = False  # some frame was coded interlaced (field macroblocks possible)
         self.types: dict[int, str] = {}
         self.pts: dict[int, float] = {}
         self.luma: dict[int, np.ndarray] = {}
@@ -316,6 +317,10 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         1 for i in range(num_frames) if total > 0 and start + i * frame_step > total - 1
     )
 
+    if win.interlaced and bitstream:
+        # FFmpeg exports the vertical motion of field macroblocks in field lines
+        # (half the frame rows) and does not say which blocks are field coded.
+        warnings.append("interlaced frames: vertical motion of field-coded blocks may be half its size")
     rgb = None
     if with_rgb:
         rgb = np.stack([win.rgb[i] for i in served])  # (T, H, W, 3)
@@ -456,6 +461,7 @@ def _display_index(frame: av.VideoFrame, start_seconds: float, fps: float, last_
 
 def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, bitstream, rgb, size, reformatter) -> None:
     win.types[idx] = ptype
+    win.interlaced = win.interlaced or bool(getattr(frame, "interlaced_frame", False))
     win.pts[idx] = float(frame.time) if frame.time is not None else start_seconds + idx / fps
     if matching:
         win.luma[idx] = _luma(frame)  # a view into the frame's buffer; stacked (copied) once

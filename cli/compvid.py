@@ -9,6 +9,7 @@ import sys
 import click
 
 from cli.compvid_shard import shard, verify
+from cli.compvid_synth import synth
 from compvid.errors import CompvidError
 
 
@@ -94,6 +95,7 @@ def format_report(report: dict) -> str:
 
 main.add_command(shard)
 main.add_command(verify)
+main.add_command(synth)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -276,7 +276,8 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         if estimate:
             from compvid.estimate import MotionEstimator  # deferred: builds a filter graph
 
-            estimator = MotionEstimator(cc.width, cc.height)
+            # 16-px blocks leave too few blocks on small frames (a 96x72 frame has 6x4).
+            estimator = MotionEstimator(cc.width, cc.height, block_size=8 if min(cc.width, cc.height) < 240 else 16)
         seek_frame = seek_points[min(attempt, len(seek_points) - 1)]
         if seek_frame > 0:
             target = start_seconds + seek_frame / fps

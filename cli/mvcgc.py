@@ -409,5 +409,44 @@ def fuse(prediction_files, out) -> None:
         click.echo(f"wrote {fused.save(out)}")
 
 
+@main.command()
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("--arch", default="s3d", show_default=True, help="Encoder timed for inference (random weights).")
+@click.option("--num-frames", type=int, default=16, show_default=True)
+@click.option("--size", type=int, default=112, show_default=True)
+@click.option("--crops", type=click.Choice(["center", "three", "ten"]), default="ten", show_default=True)
+@click.option("--flow", type=click.Choice(["auto", "tvl1", "farneback"]), default="auto", show_default=True,
+              help="Optical flow of the baseline (auto: TV-L1 if OpenCV contrib has it, else Farneback).")
+@click.option("--max-flow-frames", type=int, default=32, show_default=True,
+              help="Frames per video actually run through the flow route; time and bytes are scaled to the video.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def efficiency(data, arch, num_frames, size, crops, flow, max_flow_frames, json_out) -> None:
+    """Per-video preprocessing time, inference time and storage: ours against the optical-flow route."""
+    from mvcgc.efficiency import measure_efficiency
+
+    try:
+        rep = measure_efficiency(data, arch=arch, num_frames=num_frames, size=size, crops=crops, flow=flow,
+                                 max_flow_frames=max_flow_frames)
+    except (*_EVAL_ERRORS, ImportError) as e:
+        raise click.ClickException(str(e)) from e
+    _report_failed(rep.failed, "")
+    method = rep.options["flow"]
+    click.echo(f"{len(rep.videos)} videos; ours: RGB+MV decoded on the fly, {crops} crops x windows of {num_frames} "
+               f"frames at {size}px, {arch} on CPU; flow route: frames -> JPEG + {method} optical flow "
+               f"(first {max_flow_frames} frames of each video, scaled to the whole video)")
+    click.echo(f"{'video':<44}{'frames':>7}{'ours pre s':>11}{'ours inf s':>11}{'ours MB':>9}"
+               f"{'flow pre s':>11}{'flow MB':>9}")
+    for v in rep.videos:
+        click.echo(f"{Path(v.path).name[:43]:<44}{v.num_frames:7d}{v.ours_preprocess_s:11.2f}{v.ours_inference_s:11.2f}"
+                   f"{v.ours_bytes / 1e6:9.2f}{v.flow_preprocess_s:11.2f}{v.flow_bytes / 1e6:9.2f}")
+    click.echo(f"{'mean per video':<44}{'':7}{rep.mean('ours_preprocess_s'):11.2f}{rep.mean('ours_inference_s'):11.2f}"
+               f"{rep.mean('ours_bytes') / 1e6:9.2f}{rep.mean('flow_preprocess_s'):11.2f}"
+               f"{rep.mean('flow_bytes') / 1e6:9.2f}")
+    r = rep.ratios()
+    click.echo(f"flow route / ours: preprocessing x{r['preprocess']:.1f}, storage x{r['storage']:.1f}")
+    if json_out is not None:
+        _write_json(json_out, rep.to_dict())
+
+
 if __name__ == "__main__":  # pragma: no cover - torchrun -m cli.mvcgc
     main()

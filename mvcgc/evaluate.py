@@ -1,0 +1,183 @@
+"""Evaluation runs behind ``mvcgc retrieve`` and ``mvcgc linear``: checkpoints + train/test sets in,
+figures with their provenance out.
+
+Both extract (or load from the cache) the pooled backbone features of every window of the train
+and test videos (:mod:`mvcgc.features`), leave out videos that failed to decode in any view, check
+that the two sets share classes, and score: R@k (:mod:`mvcgc.retrieval`) or a linear probe tested
+with crops × windows (:mod:`mvcgc.classify`). ``view="both"`` sums the RGB and MV similarity
+matrices (retrieval) or averages the RGB and MV probabilities (classification).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, Sequence, get_args
+
+from mvcgc.checkpoint import load_checkpoint
+from mvcgc.classify import ClassifyResult, EpochReport, linear_probe
+from mvcgc.errors import CheckpointError
+from mvcgc.features import (
+    Crops,
+    Device,
+    FeatureProgress,
+    VideoSet,
+    WindowFeatures,
+    align_classes,
+    extract_features,
+    video_set,
+)
+from mvcgc.provenance import package_versions
+from mvcgc.retrieval import DEFAULT_KS, check_shared_classes, fuse_similarities, recall_from_similarity, similarity
+from mvcgc.testing_protocol import fuse_predictions
+
+EvalView = Literal["rgb", "mv", "both"]
+Data = VideoSet | str | os.PathLike | Sequence[tuple[str | os.PathLike, int]]
+
+
+def resolve_checkpoints(paths: Sequence[str | os.PathLike], view: EvalView) -> dict[str, str]:
+    """``{view: checkpoint}`` for the views ``view`` needs: the first of ``paths`` holding each one."""
+    if view not in get_args(EvalView):
+        raise ValueError(f"view={view!r}: allowed values are {', '.join(get_args(EvalView))}")
+    if not paths:
+        raise ValueError("give at least one checkpoint")
+    needed = ("rgb", "mv") if view == "both" else (view,)
+    held = {os.fspath(p): load_checkpoint(p)["views"] for p in paths}
+    out = {}
+    for v in needed:
+        holder = next((p for p, views in held.items() if v in views), None)
+        if holder is None:
+            listing = "; ".join(f"{p} holds {views}" for p, views in held.items())
+            raise CheckpointError(f"no checkpoint holds the {v!r} encoder needed for view {view!r} ({listing})")
+        out[v] = holder
+    return out
+
+
+@dataclass
+class EvalFeatures:
+    """Train and test features per view, restricted to videos every view decoded."""
+
+    train: dict[str, WindowFeatures]
+    test: dict[str, WindowFeatures]
+    failed_train: list[dict[str, str]] = field(default_factory=list)
+    failed_test: list[dict[str, str]] = field(default_factory=list)
+
+
+def eval_features(
+    train: Data,
+    test: Data,
+    *,
+    checkpoints: Mapping[str, str | os.PathLike],
+    train_crops: Crops = "center",
+    test_crops: Crops = "center",
+    num_frames: int | None = None,
+    size: int | None = None,
+    stride: int | None = None,
+    device: Device = "auto",
+    num_workers: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    on_progress: Callable[[str, FeatureProgress], None] | None = None,
+) -> EvalFeatures:
+    """Features of the train and test sets for each view of ``checkpoints`` (cached), aligned."""
+    train_set = video_set(train)
+    test_set = align_classes(train_set, video_set(test))
+    sets = {}
+    for split, vs, crops in (("train", train_set, train_crops), ("test", test_set, test_crops)):
+        progress = None if on_progress is None else (lambda p, s=split: on_progress(s, p))
+        feats = extract_features(vs, checkpoints=checkpoints, num_frames=num_frames, size=size, stride=stride,
+                                 crops=crops, device=device, num_workers=num_workers, cache_dir=cache_dir,
+                                 on_progress=progress)
+        # a video that failed in one view is left out of every view's figures
+        common = [k for k in next(iter(feats.values())).keys if all(k in set(f.keys) for f in feats.values())]
+        failed = {f["key"]: f for fs in feats.values() for f in fs.failed}
+        sets[split] = ({v: f.subset(common) for v, f in feats.items()}, list(failed.values()))
+    (tr, ftr), (te, fte) = sets["train"], sets["test"]
+    first = next(iter(tr))
+    check_shared_classes(te[first].labels, tr[first].labels, what="test and train sets")
+    return EvalFeatures(tr, te, ftr, fte)
+
+
+@dataclass
+class RetrievalResult:
+    recall: dict[int, float]  # {k: R@k}
+    per_view: dict[str, dict[int, float]]  # each view alone
+    num_queries: int
+    num_gallery: int
+    failed_test: list[dict[str, str]]
+    failed_train: list[dict[str, str]]
+    meta: dict[str, Any]
+
+
+def run_retrieval(
+    train: Data,
+    test: Data,
+    *,
+    checkpoints: Sequence[str | os.PathLike],
+    view: EvalView = "rgb",
+    ks: Sequence[int] = DEFAULT_KS,
+    crops: Crops = "center",
+    num_frames: int | None = None,
+    size: int | None = None,
+    stride: int | None = None,
+    device: Device = "auto",
+    num_workers: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    on_progress: Callable[[str, FeatureProgress], None] | None = None,
+) -> RetrievalResult:
+    """Test videos query train videos; R@k for ``view`` (``both``: RGB + MV similarities summed)."""
+    ckpts = resolve_checkpoints(checkpoints, view)
+    ef = eval_features(train, test, checkpoints=ckpts, train_crops=crops, test_crops=crops, num_frames=num_frames,
+                       size=size, stride=stride, device=device, num_workers=num_workers, cache_dir=cache_dir,
+                       on_progress=on_progress)
+    sims = {v: similarity(ef.test[v].video_features(), ef.train[v].video_features()) for v in ckpts}  # (Q, G)
+    first = next(iter(ckpts))
+    ql, gl = ef.test[first].labels, ef.train[first].labels
+    per_view = {v: recall_from_similarity(s, ql, gl, ks=ks) for v, s in sims.items()}
+    recall = recall_from_similarity(fuse_similarities(*sims.values()), ql, gl, ks=ks) if len(sims) > 1 \
+        else per_view[first]
+    meta = {"task": "retrieval", "view": view, "ks": list(ks), "checkpoints": ckpts,
+            "features": {v: {"train": ef.train[v].meta, "test": ef.test[v].meta} for v in ckpts},
+            "versions": package_versions()}
+    return RetrievalResult(recall, per_view, len(ql), len(gl), ef.failed_test, ef.failed_train, meta)
+
+
+def run_linear(
+    train: Data,
+    test: Data,
+    *,
+    checkpoints: Sequence[str | os.PathLike],
+    view: EvalView = "rgb",
+    epochs: int = 100,
+    lr: float = 0.1,
+    weight_decay: float = 0.0,
+    batchnorm: bool = True,
+    batch_size: int = 64,
+    train_crops: Crops = "center",
+    test_crops: Crops = "ten",
+    num_frames: int | None = None,
+    size: int | None = None,
+    stride: int | None = None,
+    device: Device = "auto",
+    num_workers: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    on_progress: Callable[[str, FeatureProgress], None] | None = None,
+    on_epoch: Callable[[str, EpochReport], None] | None = None,
+) -> dict[str, ClassifyResult]:
+    """Linear probe per view (frozen encoder, cached features); ``both`` adds ``"both"``, the mean of
+    the RGB and MV probabilities. Returns ``{view: ClassifyResult}``."""
+    ckpts = resolve_checkpoints(checkpoints, view)
+    ef = eval_features(train, test, checkpoints=ckpts, train_crops=train_crops, test_crops=test_crops,
+                       num_frames=num_frames, size=size, stride=stride, device=device, num_workers=num_workers,
+                       cache_dir=cache_dir, on_progress=on_progress)
+    results = {}
+    for v in ckpts:
+        results[v] = linear_probe(ef.train[v], ef.test[v], epochs=epochs, lr=lr, weight_decay=weight_decay,
+                                  batchnorm=batchnorm, batch_size=batch_size, seed=seed,
+                                  on_epoch=None if on_epoch is None else (lambda r, v=v: on_epoch(v, r)))
+        results[v].failed = ef.failed_test
+        results[v].meta["versions"] = package_versions()
+    if len(ckpts) > 1:
+        fused = fuse_predictions(*(results[v].predictions for v in ckpts))
+        results["both"] = ClassifyResult(fused, fused.accuracy(), [], ef.failed_test, fused.meta)
+    return results

@@ -1,0 +1,424 @@
+"""Evaluation features: pooled backbone features of every sliding window × crop of every video.
+
+``extract_features(videos, checkpoints={"rgb": "last.pt"}, crops="ten")`` runs each view's frozen
+query encoder (eval mode, ``forward_features`` -- the pooled backbone feature, never the projection
+head) over compvid's evaluation windows and returns one :class:`WindowFeatures` per view:
+
+- ``features``: float32 ``(W, N, D)`` -- W windows of all videos, N crops per window, D = feature_dim;
+- ``window_video``: int64 ``(W,)`` -- the video (row of ``labels``/``keys``) each window belongs to;
+- ``labels`` int64 ``(V,)``, ``keys`` (V paths or shard keys), ``failed`` (videos left out, with why).
+
+A video whose probe or any window fails to decode is left out of every figure and listed in
+``failed``. ``video_features()`` gives the retrieval feature: the mean over windows (and crops) of
+the L2-normalised window features, ``(V, D)``.
+
+Results are cached per (checkpoint, data, view, protocol) under ``cache_dir``: the cache key holds
+the checkpoint's sha256, every input file's path, size and mtime, the labels and every option, so
+changing any of them extracts again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, get_args
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from compvid.datasets import WindowFiles, WindowStream, expand_urls
+from compvid.layouts import parse_layout
+from compvid.pipeline import describe_error
+from mvcgc.checkpoint import load_checkpoint, load_encoder
+from mvcgc.errors import EmptyDataError
+from mvcgc.models import VideoEncoder
+
+log = logging.getLogger(__name__)
+
+View = Literal["rgb", "mv"]
+Crops = Literal["center", "three", "ten"]
+Device = Literal["auto", "cpu", "cuda"]
+FEATURES_FORMAT = "mvcgc.features"
+FEATURES_VERSION = 1
+_SHARD_SUFFIXES = (".tar", ".tgz", ".tar.gz")
+
+
+@dataclass(frozen=True)
+class VideoSet:
+    """Videos to evaluate: ``items`` ``[(path, label)]`` of files, or WebDataset shard ``urls``.
+
+    ``class_names[label]`` names a label where known (folders of class subfolders).
+    """
+
+    items: tuple[tuple[str, int], ...] = ()
+    urls: tuple[str, ...] = ()
+    class_names: tuple[str, ...] | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.items) == bool(self.urls):
+            raise EmptyDataError(f"{self.source or 'video set'}: no videos (or both files and shards) given")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def fingerprint(self) -> list:
+        """What identifies the data: every file's (path, size, mtime_ns) and label, or every shard's."""
+        if self.items:
+            return [[*_file_stamp(path), label] for path, label in self.items]
+        return [list(_file_stamp(url)) if os.path.exists(url) else [url] for url in self.urls]
+
+
+def video_set(spec: str | os.PathLike | Sequence[tuple[str | os.PathLike, int]] | VideoSet) -> VideoSet:
+    """A :class:`VideoSet` from a folder of ``<class>/<video>``, shard URLs (``x.tar``,
+    ``train-{000..009}.tar``, ``a.tar::b.tar``) or a list of ``(path, label)``."""
+    if isinstance(spec, VideoSet):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        text = os.fspath(spec)
+        if not text.strip():
+            raise EmptyDataError("no data given (an empty path); pass a folder of <class>/<video> files or shard URLs")
+        if Path(text).is_dir():
+            parsed = parse_layout(text, layout="generic")
+            for p in parsed.problems:
+                log.warning("%s: left out (%s: %s)", Path(text) / p.path, p.reason, p.detail)
+            entries = sorted(parsed.entries, key=lambda e: e.path)
+            if not entries:
+                raise EmptyDataError(f"{text}: no videos found (expected <class>/<video> files)")
+            names = {e.label: e.class_name for e in entries}
+            class_names = tuple(names.get(i, f"class{i}") for i in range(max(names) + 1))
+            items = tuple((os.fspath(Path(text) / e.path), int(e.label)) for e in entries)
+            return VideoSet(items=items, class_names=class_names, source=text)
+        if text.endswith(_SHARD_SUFFIXES) or "{" in text or "::" in text:
+            return VideoSet(urls=tuple(expand_urls(text)), source=text)
+        raise EmptyDataError(f"{text}: not a folder of <class>/<video> files nor WebDataset shard URLs (.tar)")
+    items = tuple((os.fspath(p), int(label)) for p, label in spec)
+    if not items:
+        raise EmptyDataError("the list of (path, label) is empty")
+    return VideoSet(items=items, source="list")
+
+
+def align_classes(reference: VideoSet, other: VideoSet) -> VideoSet:
+    """``other`` relabelled so that class names mean the same label as in ``reference``.
+
+    Folders number their classes by sorted name, so a test folder missing a class would shift
+    labels; classes unknown to ``reference`` get labels after its own. Sets without class names
+    (shards, lists) keep their labels.
+    """
+    if reference.class_names is None or other.class_names is None or not other.items:
+        return other
+    if reference.class_names == other.class_names:
+        return other
+    index = {name: i for i, name in enumerate(reference.class_names)}
+    names = list(reference.class_names)
+    for name in other.class_names:
+        if name not in index:
+            index[name] = len(names)
+            names.append(name)
+    items = tuple((path, index[other.class_names[label]]) for path, label in other.items)
+    return VideoSet(items=items, class_names=tuple(names), source=other.source)
+
+
+@dataclass
+class WindowFeatures:
+    """Features of every window × crop of the videos that decoded (see the module docstring)."""
+
+    features: torch.Tensor  # float32 (W, N, D)
+    window_video: torch.Tensor  # int64 (W,)
+    labels: torch.Tensor  # int64 (V,)
+    keys: list[str]
+    failed: list[dict[str, str]] = field(default_factory=list)  # [{"key", "reason"}]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_videos(self) -> int:
+        return len(self.keys)
+
+    def video_features(self) -> torch.Tensor:
+        """``(V, D)``: mean over each video's windows and crops of the L2-normalised features."""
+        f = torch.nn.functional.normalize(self.features.float(), dim=-1).mean(dim=1)  # (W, D)
+        out = torch.zeros(self.num_videos, f.shape[1]).index_add_(0, self.window_video, f)  # (V, D)
+        counts = torch.bincount(self.window_video, minlength=self.num_videos).clamp_min(1)  # (V,)
+        return out / counts[:, None]
+
+    def subset(self, keys: Sequence[str]) -> "WindowFeatures":
+        """The videos ``keys`` (in that order), e.g. those every view decoded."""
+        row = {k: i for i, k in enumerate(self.keys)}
+        old = torch.tensor([row[k] for k in keys], dtype=torch.long)
+        new_of_old = torch.full((self.num_videos,), -1, dtype=torch.long)
+        new_of_old[old] = torch.arange(len(keys))
+        mapped = new_of_old[self.window_video]
+        keep = mapped >= 0
+        return WindowFeatures(self.features[keep], mapped[keep], self.labels[old], list(keys), list(self.failed),
+                              dict(self.meta))
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"format": FEATURES_FORMAT, "format_version": FEATURES_VERSION, "features": self.features,
+                "window_video": self.window_video, "labels": self.labels, "keys": list(self.keys),
+                "failed": [dict(f) for f in self.failed], "meta_json": json.dumps(self.meta)}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> "WindowFeatures":
+        return cls(payload["features"], payload["window_video"], payload["labels"], list(payload["keys"]),
+                   [dict(f) for f in payload["failed"]], json.loads(payload["meta_json"]))
+
+
+@dataclass(frozen=True)
+class FeatureProgress:
+    """Reported after every decoded window: windows done, and the total where known (files)."""
+
+    view: str
+    windows_done: int
+    windows_total: int | None
+
+
+def extract_features(
+    videos: VideoSet | str | os.PathLike | Sequence[tuple[str | os.PathLike, int]],
+    *,
+    checkpoints: Mapping[str, str | os.PathLike],
+    num_frames: int | None = None,
+    size: int | None = None,
+    frame_step: int = 1,
+    stride: int | None = None,
+    crops: Crops = "center",
+    device: Device = "auto",
+    num_workers: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    on_progress: Callable[[FeatureProgress], None] | None = None,
+) -> dict[str, WindowFeatures]:
+    """Features of ``videos`` for each view in ``checkpoints`` (``{"rgb": path, "mv": path}``; one
+    file may hold both). Returns ``{view: WindowFeatures}``.
+
+    ``num_frames``/``size`` default to what the checkpoint's encoder was trained on (its
+    ``input_spec``); windows start every ``stride`` frames (default half a clip); ``crops``: 'center'
+    (1), 'three' (3) or 'ten' (4 corners + centre, × flip, which negates MV x). Views that share
+    these settings are decoded in one pass. ``cache_dir``: where results are kept (None: no cache).
+    Raises CheckpointError when a checkpoint lacks its view, EmptyDataError when no video decodes.
+    """
+    videos = video_set(videos)
+    _check_choice("crops", crops, Crops)
+    _check_choice("device", device, Device)
+    for view in checkpoints:
+        _check_choice("view", view, View)
+    if not checkpoints:
+        raise ValueError("give at least one checkpoint, e.g. checkpoints={'rgb': 'last.pt'}")
+    out: dict[str, WindowFeatures] = {}
+    todo: dict[tuple, dict[str, tuple[VideoEncoder, dict]]] = defaultdict(dict)
+    for view, ckpt_path in checkpoints.items():
+        encoder = load_encoder(ckpt_path, view)  # CheckpointError when the view is absent
+        spec = (load_checkpoint(ckpt_path).get("input_spec") or {}).get(view) or {}
+        opts = {
+            "num_frames": int(num_frames or spec.get("num_frames") or 16),
+            "size": int(size or spec.get("height") or 128),
+            "frame_step": int(frame_step), "stride": stride, "crops": crops,
+        }
+        meta = {"checkpoint": os.fspath(ckpt_path), "checkpoint_sha256": _sha256(ckpt_path), "view": view,
+                "arch": encoder.arch, "feature_dim": encoder.feature_dim, "data": videos.source, **opts}
+        cached = _cache_path(cache_dir, meta, videos)
+        if cached is not None and cached.is_file():
+            try:
+                out[view] = WindowFeatures.from_payload(torch.load(cached, weights_only=True))
+                log.info("%s features of %s: from cache %s", view, videos.source, cached)
+                continue
+            except Exception as e:  # noqa: BLE001 - a broken cache file is re-made, never trusted
+                log.warning("ignoring unreadable feature cache %s (%s)", cached, e)
+        todo[tuple(sorted((k, v) for k, v in opts.items() if v is not None))][view] = (encoder, meta)
+    for opts_key, encoders in todo.items():
+        opts = dict(opts_key)
+        result = window_outputs(videos, {v: enc for v, (enc, _) in encoders.items()}, num_frames=opts["num_frames"],
+                                size=opts["size"], frame_step=opts["frame_step"], stride=opts.get("stride"),
+                                crops=opts["crops"], device=device, num_workers=num_workers, on_progress=on_progress)
+        for view, feats in result.items():
+            feats.meta = dict(encoders[view][1])
+            cached = _cache_path(cache_dir, feats.meta, videos)
+            if cached is not None:
+                _save_atomic(feats.to_payload(), cached)
+            out[view] = feats
+    return {view: out[view] for view in checkpoints}
+
+
+def window_outputs(
+    videos: VideoSet | str | os.PathLike | Sequence[tuple[str | os.PathLike, int]],
+    modules: Mapping[str, torch.nn.Module],
+    *,
+    num_frames: int,
+    size: int,
+    frame_step: int = 1,
+    stride: int | None = None,
+    crops: Crops = "center",
+    device: Device = "auto",
+    num_workers: int = 0,
+    on_progress: Callable[[FeatureProgress], None] | None = None,
+) -> dict[str, WindowFeatures]:
+    """One decoding pass over every window × crop of ``videos``: ``modules[view](clips (N, C, T, S, S))``
+    -> ``(N, D)`` for each view (an encoder gives features, a classifier logits), in eval mode, no grad.
+
+    Videos that fail to decode are left out and listed in ``failed`` (not cached; see
+    :func:`extract_features` for the cached encoder features).
+    """
+    videos = video_set(videos)
+    _check_choice("crops", crops, Crops)
+    _check_choice("device", device, Device)
+    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    encoders = {view: (module, {"view": view}) for view, module in modules.items()}
+    opts = {"num_frames": num_frames, "size": size, "frame_step": frame_step, "stride": stride, "crops": crops}
+    views = sorted(encoders)
+    decode_views = views[0] if len(views) == 1 else "both"
+    errors: dict[int, str] = {}  # video index -> reason
+    loose_errors: list[str] = []  # shard failures not tied to a video index
+    window_opts = dict(num_frames=opts["num_frames"], frame_step=opts["frame_step"], size=opts["size"],
+                       crops=opts["crops"], stride=opts.get("stride"), views=decode_views)
+
+    def record(exn: BaseException) -> bool:
+        loose_errors.append(describe_error(exn))
+        return True
+
+    if videos.items:
+        files = WindowFiles(list(videos.items), handler=record, **window_opts)
+        for v, n in enumerate(files.num_windows):
+            if n == 0:
+                errors[v] = loose_errors.pop(0) if loose_errors else "could not be probed"
+        dataset: Dataset | Iterable = _Guarded(files)
+        total: int | None = len(files)
+        expected = dict(enumerate(files.num_windows))
+    else:
+        dataset = WindowStream(list(videos.urls), handler=record, **window_opts)
+        total, expected = None, None
+    loader = DataLoader(dataset, batch_size=None, num_workers=num_workers)
+    for _, (encoder, _) in encoders.items():
+        encoder.to(dev).eval()
+    # video index -> window index -> (N, D) per view; plus the label and key of each video
+    per_video: dict[int, dict[int, dict[str, torch.Tensor]]] = defaultdict(dict)
+    info: dict[int, tuple[int, str, int]] = {}
+    done = 0
+    with torch.no_grad():
+        for item in loader:
+            v = int(item["video_index"])
+            if "error" in item:
+                errors.setdefault(v, item["error"])
+            elif v not in errors:
+                feats = {view: enc(item[view].to(dev).float()).float().cpu()  # (N, D)
+                         for view, (enc, _) in encoders.items()}
+                per_video[v][int(item["window_index"])] = feats
+                info[v] = (int(item["label"]), str(item["key"]), int(item["num_windows"]))
+            done += 1
+            if on_progress is not None:
+                for view in views:
+                    on_progress(FeatureProgress(view=view, windows_done=done, windows_total=total))
+    # A video is kept only when every one of its windows decoded.
+    for v, (_, key, n) in info.items():
+        if len(per_video[v]) != n and v not in errors:
+            errors[v] = f"{n - len(per_video[v])} of its {n} windows failed: " + "; ".join(
+                e for e in loose_errors if key in e)[:500]
+    if expected is None:  # shards: a video that failed before its first window never shows up
+        seen = set(info) | set(errors)
+        for v in range(max(seen) + 1 if seen else 0):
+            if v not in seen:
+                errors[v] = "failed before its first window: " + "; ".join(loose_errors)[:500]
+    keep = sorted(v for v in info if v not in errors)
+    failed = [{"key": _key_of(videos, v, info), "reason": errors[v]} for v in sorted(errors)]
+    for f in failed:
+        log.warning("left out %s: %s", f["key"], f["reason"])
+    if not keep:
+        raise EmptyDataError(
+            f"{videos.source}: no video could be decoded ({len(failed)} failed"
+            + (f"; first: {failed[0]['key']}: {failed[0]['reason']}" if failed else "") + ")"
+        )
+    results = {}
+    for view, (_, meta) in encoders.items():
+        rows, window_video = [], []
+        for new, v in enumerate(keep):
+            for w in sorted(per_video[v]):
+                rows.append(per_video[v][w][view])
+                window_video.append(new)
+        results[view] = WindowFeatures(
+            features=torch.stack(rows),  # (W, N, D)
+            window_video=torch.tensor(window_video, dtype=torch.long),
+            labels=torch.tensor([info[v][0] for v in keep], dtype=torch.long),
+            keys=[info[v][1] for v in keep],
+            failed=failed,
+            meta=dict(meta),
+        )
+    return results
+
+
+class _Guarded(Dataset):
+    """A :class:`WindowFiles` whose failing windows come back as ``{"error", "video_index"}``, so
+    one bad video does not stop the DataLoader (its other windows are dropped later)."""
+
+    def __init__(self, files: WindowFiles) -> None:
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        try:
+            return self.files[index]
+        except Exception as e:  # noqa: BLE001 - reported and excluded from every figure
+            return {"error": describe_error(e), "video_index": self.files.windows[index][0]}
+
+
+def _key_of(videos: VideoSet, v: int, info: Mapping[int, tuple]) -> str:
+    if v in info:
+        return info[v][1]
+    if videos.items and v < len(videos.items):
+        return videos.items[v][0]
+    return f"video #{v} of {videos.source}"
+
+
+def _check_choice(name: str, value: Any, allowed_type: Any) -> None:
+    allowed = get_args(allowed_type)
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r}: allowed values are {', '.join(map(str, allowed))}")
+
+
+def _file_stamp(path: str | os.PathLike) -> tuple[str, int, int]:
+    p = Path(path).resolve()
+    st = p.stat()
+    return os.fspath(p), st.st_size, st.st_mtime_ns
+
+
+_SHA_CACHE: dict[tuple, str] = {}
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) for this process."""
+    stamp = _file_stamp(path)
+    if stamp not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _SHA_CACHE[stamp] = h.hexdigest()
+    return _SHA_CACHE[stamp]
+
+
+def cache_key(meta: Mapping[str, Any], videos: VideoSet) -> str:
+    """Hex digest of everything that determines a feature file (checkpoint hash, data, options)."""
+    # the sha256 identifies the weights and the fingerprint the data, whatever their paths are spelt
+    described = {k: v for k, v in meta.items() if k not in ("checkpoint", "data")}
+    blob = json.dumps({"version": FEATURES_VERSION, "meta": described, "data": videos.fingerprint()},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _cache_path(cache_dir, meta: Mapping[str, Any], videos: VideoSet) -> Path | None:
+    if cache_dir is None:
+        return None
+    return Path(cache_dir) / f"{meta['view']}-{cache_key(meta, videos)}.pt"
+
+
+def _save_atomic(payload: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

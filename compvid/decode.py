@@ -11,9 +11,11 @@ from the decoded frames (compvid.estimate).
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
@@ -34,6 +36,14 @@ from compvid.probe import MvSource, VideoInfo, frame_rotation, mv_source_for_cod
 from compvid.source import VideoSource, open_video, source_name
 
 log = logging.getLogger(__name__)
+
+# Fork safety. DataLoader workers are forked from a process that may hold
+# cyclic garbage with PyAV frames whose swscale contexts own slice threads.
+# Collected in the child, freeing those thread pools waits forever on threads
+# that do not exist there (seen as a hung worker). Collect before every fork,
+# in the parent, where the threads exist; compvid's own conversions use one
+# swscale thread so they never create such pools.
+os.register_at_fork(before=gc.collect)
 
 MvMode = Literal["normalized", "raw"]
 MV_MODES: tuple[str, ...] = ("normalized", "raw")
@@ -178,7 +188,7 @@ def _luma(frame: av.VideoFrame) -> np.ndarray:
         plane = frame.planes[0]
         rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
         return rows[: frame.height, : frame.width]
-    return frame.to_ndarray(format="gray")
+    return frame.to_ndarray(format="gray", threads=1)  # no swscale threads (fork safety, below)
 
 
 class _Window:
@@ -473,7 +483,7 @@ def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, bitstream, rg
     if rgb:
         height, width = size
         win.rgb[idx] = reformatter.reformat(
-            frame, width=width, height=height, format="rgb24", interpolation="BILINEAR"
+            frame, width=width, height=height, format="rgb24", interpolation="BILINEAR", threads=1
         ).to_ndarray()
 
 

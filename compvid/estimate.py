@@ -332,7 +332,7 @@ class MotionEstimator:
             )
         if frame.format.name != self._feed_fmt:
             # Formats mestimate cannot take go in as gray8: luma only, no chroma work.
-            frame = frame.reformat(format=self._feed_fmt)
+            frame = frame.reformat(format=self._feed_fmt, threads=1)  # no swscale threads (fork safety)
         if self._graph is None:
             self._build()
         self._prev_of[index] = self._last_index

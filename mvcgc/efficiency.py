@@ -194,7 +194,7 @@ def _flow_route(path: Path, out: Path, flow_fn, max_frames: int | None, quality:
         for frame in container.decode(video=0):
             if max_frames is not None and count >= max_frames:
                 break
-            bgr = frame.to_ndarray(format="bgr24")
+            bgr = frame.to_ndarray(format="bgr24", threads=1)
             cv2.imwrite(os.fspath(out / f"img_{count:05d}.jpg"), bgr, params)
             gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
             if prev is not None:

@@ -27,9 +27,7 @@ test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	mkdir -p demo
-	$(BIN)/python examples/moving_texture.py demo/moving_texture.mp4 --recipe h264
-	$(BIN)/compvid inspect demo/moving_texture.mp4 --png demo/moving_texture.png
+	BIN=$(BIN) bash examples/demo.sh demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_decode.py

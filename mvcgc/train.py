@@ -149,8 +149,12 @@ def pretrain(
     losses: list[float] = []
     autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda")
     total_steps = steps
-    if epochs is not None and hasattr(data, "__len__"):
-        total_steps = min(steps or math.inf, epochs * len(data))
+    try:
+        batches_per_epoch = len(data)  # type: ignore[arg-type]
+    except TypeError:  # a stream (or a DataLoader over one) has no length
+        batches_per_epoch = None
+    if epochs is not None and batches_per_epoch is not None:
+        total_steps = min(steps or math.inf, epochs * batches_per_epoch)
     done = _finished(t, epochs=epochs, steps=steps)
     model.train()
     with open(metrics_path, "a") if is_main else _NullFile() as metrics:

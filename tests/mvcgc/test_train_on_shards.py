@@ -62,3 +62,10 @@ def test_cli_pretrains_from_shard_urls(urls, tmp_path):
     ])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "last.pt").exists()
+
+
+def test_epochs_over_a_stream_without_length(urls, tmp_path):
+    # A DataLoader over an IterableDataset has no len(): the trainer counts epochs by passes.
+    run = pretrain(shard_stream(urls, batch_size=4, num_frames=4, size=32, views=("mv",)), stage="init",
+                   view="mv", out_dir=tmp_path / "mv", epochs=2, **dict(TINY, queue_size=8))
+    assert run.epoch == 2 and run.step == 4  # 8 videos, batches of 4, two passes

@@ -11,11 +11,13 @@ EPOCHS=${DEMO_EPOCHS:-4}
 WORKERS=${DEMO_WORKERS:-2}
 mkdir -p "$OUT"
 
-"$BIN/compvid" synth "$OUT/data" --overwrite
-"$BIN/compvid" shard "$OUT/data" --out "$OUT/shards" --max-count 64
+[ -f "$OUT/data/classInd.txt" ] || "$BIN/compvid" synth "$OUT/data"
+[ -f "$OUT/shards/index.json" ] || "$BIN/compvid" shard "$OUT/data" --out "$OUT/shards" --max-count 64
 "$BIN/compvid" verify "$OUT/shards" --source "$OUT/data"
-TRAIN=$(echo "$OUT"/shards/train-*.tar)
-TEST=$(echo "$OUT"/shards/test-*.tar)
+# Shard URLs as WebDataset brace patterns, e.g. demo/shards/train-{000000..000002}.tar
+urls() { local n; n=$(ls "$OUT"/shards/"$1"-*.tar | wc -l); printf '%s/shards/%s-{000000..%06d}.tar' "$OUT" "$1" $((n - 1)); }
+TRAIN=$(urls train)
+TEST=$(urls test)
 
 common=(--preset tiny-cpu --data "$TRAIN" --workers "$WORKERS" --device cpu --epochs "$EPOCHS")
 "$BIN/mvcgc" pretrain --stage init --view rgb --out "$OUT/runs/init-rgb" "${common[@]}"

@@ -47,7 +47,7 @@ def pyav_windows(path, info, starts, *, rgb: bool, export_mvs: bool) -> None:
                 if export_mvs:
                     f.side_data.get("MOTION_VECTORS")
                 if rgb:
-                    f.to_ndarray(format="rgb24")
+                    f.to_ndarray(format="rgb24", threads=1)  # one swscale thread, like compvid
                 got += 1
                 if got == NUM_FRAMES:
                     break

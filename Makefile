@@ -30,8 +30,7 @@ demo: $(STAMP)
 	BIN=$(BIN) bash examples/demo.sh demo
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_decode.py
-	$(BIN)/python bench/bench_train.py --arch tiny --steps 5
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

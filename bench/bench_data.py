@@ -15,11 +15,13 @@ against the decode floor and against 0 workers, measured in the same run.
     python bench/bench_data.py                                    # 16 videos, 16×128×128, 2 workers
     python bench/bench_data.py --frames 32 --videos 32 --workers 2 --views both
     python bench/bench_data.py --shards 'out/train-{000000..000009}.tar' --videos 64
+    python bench/bench_data.py --json data.json                  # also write the figures as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -92,6 +94,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--repeat", type=int, default=2, help="rounds; each row keeps its fastest (shared CPUs are noisy)")
+    p.add_argument("--json", metavar="PATH", help="also write the printed figures (and raw counts/seconds) here")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
@@ -126,6 +129,28 @@ def main() -> None:
     for name, n, secs in rows:
         rate = n / secs
         print(f"{name:34s} {n:6d} {secs:8.2f} {rate:8.1f} {rate / floor:7.2f} {rate / zero:10.2f}")
+    if args.json:
+        write_json(args.json, args, rows)
+
+
+def write_json(path: str, args: argparse.Namespace, rows: list[tuple[str, int, float]]) -> None:
+    """Figures as ``bench/run_all.py`` reads them: value and baseline in clips/s (higher is better)."""
+    rate = {name: n / secs for name, n, secs in rows}
+    (floor, _, _), (augment, _, _), (zero, _, _) = rows[:3]
+    slug = {augment: "augment", **{name: f"stream_{name.split()[1]}" for name, _, _ in rows[2:]}}
+
+    def figure(name: str, base: str, vs: str) -> dict:
+        return dict(id=f"data.{slug[name]}.{vs}", measured=name, value=rate[name], unit="clips/s", baseline=base,
+                    baseline_value=rate[base], ratio=rate[name] / rate[base], higher_is_better=True)
+
+    figures = [figure(name, floor, "vs_floor") for name, _, _ in rows[1:]]
+    figures += [figure(name, zero, "vs_0_workers") for name, _, _ in rows[3:]]
+    out = dict(benchmark="data", config=vars(args),
+               setting=f"clips {args.frames}x{args.size}x{args.size}, views={args.views}, "
+                       f"source {args.width}x{args.height}",
+               rows=[dict(name=name, clips=n, seconds=secs, clips_per_s=n / secs) for name, n, secs in rows],
+               figures=figures)
+    Path(path).write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

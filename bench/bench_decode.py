@@ -77,6 +77,7 @@ def timed(fn, repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", metavar="PATH", help="also write the printed figures (and raw ms/clip) here")
     args = parser.parse_args()
     try:
         import torchcodec  # noqa: F401
@@ -108,6 +109,32 @@ def main() -> None:
         print(f"{recipe:8s} {name:34s} {ms:9.1f} {ratio:8.2f}")
     if not have_torchcodec:
         print("torchcodec: not installed (pip install torchcodec needs a matching torch and system FFmpeg)")
+    if args.json:
+        write_json(args.json, args, rows)
+
+
+def case_id(name: str) -> str:
+    """Stable id of a printed case name ("compvid MV only, 128 px" -> "mv_only"); run_all's goals key on it."""
+    for key, slug in (("RGB+MV", "rgb_mv"), ("MV only", "mv_only"), ("RGB only", "rgb_only")):
+        if name.startswith("compvid") and key in name:
+            return slug
+    if name.startswith("PyAV RGB"):
+        return "pyav_rgb"
+    return "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+
+
+def write_json(path: str, args: argparse.Namespace, rows: list) -> None:
+    """Figures as ``bench/run_all.py`` reads them: ms per clip against the floor (lower is better)."""
+    import json
+
+    floor = {recipe: (name, ms) for recipe, name, ms, _ in rows if name.startswith("floor")}
+    figures = [dict(id=f"decode.{recipe}.{case_id(name)}", measured=f"{name} ({recipe})", value=ms, unit="ms/clip",
+                    baseline=floor[recipe][0], baseline_value=floor[recipe][1], ratio=ratio, higher_is_better=False)
+               for recipe, name, ms, ratio in rows if not name.startswith("floor")]
+    out = dict(benchmark="decode", config=vars(args), num_frames=NUM_FRAMES,
+               rows=[dict(video=recipe, case=name, ms_per_clip=ms, x_floor=ratio) for recipe, name, ms, ratio in rows],
+               figures=figures)
+    Path(path).write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

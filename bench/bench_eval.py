@@ -7,11 +7,13 @@ and cropping only). Passes alternate (decode-only, arch, decode-only, ...) so lo
 
     python bench/bench_eval.py --arch tiny --arch s3d                 # generated 320x240 videos
     python bench/bench_eval.py --data ../shared/media --arch s3d --crops center
+    python bench/bench_eval.py --arch tiny --videos 2 --json eval.json   # also write the figures as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -38,13 +40,15 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=112)
     ap.add_argument("--crops", choices=["center", "three", "ten"], default="ten")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--videos", type=int, default=4, help="generated videos (without --data)")
+    ap.add_argument("--json", metavar="PATH", help="also write the printed figures (and raw medians) here")
     args = ap.parse_args()
     archs = args.arch or ["tiny", "s3d"]
     with tempfile.TemporaryDirectory() as tmp:
         if args.data:
             paths = find_videos(args.data)
         else:
-            paths = [write_moving_video(Path(tmp) / f"v{i}.mp4", num_frames=64, seed=i) for i in range(4)]
+            paths = [write_moving_video(Path(tmp) / f"v{i}.mp4", num_frames=64, seed=i) for i in range(args.videos)]
         items = [(p, 0) for p in paths]
         opts = dict(num_frames=args.frames, size=args.size, crops=args.crops, device="cpu")
         models = {"decode only": {"rgb": DecodeOnly(), "mv": DecodeOnly()}}
@@ -64,6 +68,14 @@ def main() -> None:
         for name, ts in times.items():
             med = statistics.median(ts)
             print(f"{name:<14}{med:10.2f}{med / base:15.2f}")
+    if args.json:
+        meds = {name: statistics.median(ts) for name, ts in times.items()}
+        figures = [dict(id=f"eval.{name}.extract", measured=f"{name} feature extraction (RGB + MV, {args.crops} crops)",
+                        value=meds[name], unit="s/video", baseline="decode only (no-op model, same pass)",
+                        baseline_value=base, ratio=meds[name] / base, higher_is_better=False) for name in archs]
+        out = dict(benchmark="eval", config=vars(args), videos=len(paths), windows=windows,
+                   threads=torch.get_num_threads(), median_s_per_video=meds, figures=figures)
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

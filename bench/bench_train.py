@@ -9,13 +9,16 @@ load hits both equally; the figure is the ratio of medians. Also: videos per sec
 
     python bench/bench_train.py --arch tiny --arch s3d            # CPU
     python bench/bench_train.py --arch s3d --device cuda --frames 32 --size 128 --batch 32
+    python bench/bench_train.py --arch tiny --json train.json     # also write the figures as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -103,14 +106,20 @@ def main() -> None:
     p.add_argument("--queue-size", type=int, default=2048)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--json", metavar="PATH", help="also write the printed figures (and raw medians) here")
+    p.add_argument("--no-amp", action="store_true", help="fp32 on CUDA (default there: bf16 autocast)")
     args = p.parse_args()
     device = torch.device(args.device)
-    amp = device.type == "cuda"
+    amp = device.type == "cuda" and not args.no_amp
     # CPU defaults: tiny at the tiny-cpu preset's clip size; s3d at 16x112 (32x128 is the paper's).
     defaults = {"tiny": (16, 64, 16), "s3d": (16, 112, 4)}
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} K={args.queue_size} "
           f"amp_bf16={amp}")
     lo = bench_loss_only(batch=16, queue_size=args.queue_size)
+    figures = [dict(id="train.loss_only.cross_vs_plain", measured="cross mining + loss, B=16", value=lo["cross"] * 1e3,
+                    unit="ms", baseline="2x InfoNCE (plain MoCo loss)", baseline_value=lo["plain"] * 1e3,
+                    ratio=lo["cross"] / lo["plain"], higher_is_better=False)]
+    archs = {}
     print(f"loss only (B=16): cross (mining+loss) {lo['cross'] * 1e3:.3f} ms vs 2x InfoNCE {lo['plain'] * 1e3:.3f} ms "
           f"-> ratio {lo['cross'] / lo['plain']:.2f}")
     for arch in args.arch or ["tiny", "s3d"]:
@@ -124,6 +133,20 @@ def main() -> None:
         print(f"  videos/s: stage 1 (rgb) {batch / med['init_rgb']:.1f}, stage 2 (cross) {batch / med['cross']:.1f}; "
               f"clips/s (2 clips per view per video): stage 1 {2 * batch / med['init_rgb']:.1f}, "
               f"stage 2 {4 * batch / med['cross']:.1f}")
+        setting = f"{arch} {frames}x{size}x{size} batch {batch}"
+        archs[arch] = dict(frames=frames, size=size, batch=batch, median_step_s=med,
+                           clips_per_s={"stage1": 2 * batch / med["init_rgb"], "stage2": 4 * batch / med["cross"]})
+        figures.append(dict(id=f"train.{arch}.cross_step", measured=f"cross-stage step, {setting}", value=med["cross"],
+                            unit="s/step", baseline="plain MoCo step (same encoders)", baseline_value=med["plain"],
+                            ratio=med["cross"] / med["plain"], higher_is_better=False))
+        figures.append(dict(id=f"train.{arch}.stage2_clips", measured=f"stage 2 (cross) clips/s, {setting}",
+                            value=4 * batch / med["cross"], unit="clips/s", baseline="stage 1 (rgb) clips/s",
+                            baseline_value=2 * batch / med["init_rgb"],
+                            ratio=(4 * batch / med["cross"]) / (2 * batch / med["init_rgb"]), higher_is_better=True))
+    if args.json:
+        out = dict(benchmark="train", config=vars(args), device=str(device), torch=torch.__version__,
+                   threads=torch.get_num_threads(), loss_only_median_s=lo, archs=archs, figures=figures)
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

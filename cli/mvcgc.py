@@ -91,7 +91,7 @@ def main(verbose: bool) -> None:
               help="Checkpoint of this run to continue from (e.g. OUT/last.pt).")
 @click.option("--arch", default=None, help="Encoder from the registry (s3d, r3d_18, r2plus1d_18, tiny).")
 @click.option("--epochs", type=int, default=None)
-@click.option("--steps", type=int, default=None, help="Stop after this many optimiser steps.")
+@click.option("--steps", type=int, default=None, help="Stop after this many optimiser steps (0: write the untrained weights, a random-init baseline).")
 @click.option("--batch-size", type=int, default=None, help="Videos per process and step.")
 @click.option("--num-frames", type=int, default=None, help="Frames per clip.")
 @click.option("--size", default=None, help="Clip size, e.g. 128 or 96x128.")
@@ -296,7 +296,13 @@ def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir
     if json_out is not None:
         _write_json(json_out, {"recall": r.recall, "per_view": r.per_view, "num_queries": r.num_queries,
                                "num_gallery": r.num_gallery, "failed_test": r.failed_test,
-                               "failed_train": r.failed_train, "train": train, "test": test, **r.meta})
+                               "failed_train": r.failed_train, "train": train, "test": test, **r.meta,
+                               # per query: rank of the first same-class train video (null: none), for
+                               # confidence intervals and paired comparisons (mvcgc report)
+                               "queries": {"keys": r.query_keys, "labels": r.query_labels,
+                                           "gallery_labels": r.gallery_labels,
+                                           "first_hit_rank": {v: [None if x == float("inf") else int(x) for x in ranks]
+                                                              for v, ranks in r.first_hit.items()}}})
 
 
 def _print_accuracy(results: dict) -> None:
@@ -344,8 +350,32 @@ def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, 
         _write_json(json_out, {name: {"top1": res.accuracy[1], "top5": res.accuracy[5],
                                       "videos": len(res.predictions.keys), "failed_test": res.failed,
                                       "final_train_loss": res.history[-1].loss if res.history else None,
+                                      "keys": list(res.predictions.keys),
+                                      "correct": res.predictions.top1_correct(),  # per video, for noise
+                                      "num_classes": res.predictions.probs.shape[1],
                                       "train": train, "test": test, **res.meta}
                                for name, res in results.items()})
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Report folder [default: RUN_DIR/report].")
+@click.option("--title", default="mvcgc results", show_default=True)
+def report(run_dir, out_dir, title) -> None:
+    """Results table (every row with its 95 % interval), paired stage-to-stage changes, loss curves and
+    a motion-vector picture from RUN_DIR/results and RUN_DIR/runs, as markdown + PNGs."""
+    from mvcgc.report import lift_table, lifts, load_results, results_table, write_report
+
+    try:
+        table, chance = load_results(run_dir / "results")
+        md = write_report(run_dir, out_dir=out_dir, title=title)
+    except (ValueError, OSError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(results_table(table, chance))
+    click.echo("")
+    click.echo(lift_table(lifts(table)))
+    click.echo(f"wrote {md}")
 
 
 @main.command()

@@ -1,41 +1,70 @@
 #!/usr/bin/env bash
-# The README's main job on built-in data, end to end on CPU:
-#   synth -> shard -> verify -> stage 1 (RGB, MV) -> stage 2 (cross) -> retrieval + linear probe.
-# A short schedule (DEMO_EPOCHS per stage, tiny encoder) so it runs in minutes on 2 cores; the
-# lift study of issue 6 (longer runs, noise of every row) builds on it.
+# The README's main job on built-in data, end to end:
+#   synth -> shard -> verify -> random init, stage 1 (RGB, MV), stage 2 (cross)
+#   -> retrieval and linear probe of every stage and view under one protocol -> report.
+# Defaults fit 2 CPU cores in about 15 minutes (tiny encoder, 16x64x64 clips); every knob is an
+# environment variable, so the longer runs of the report use the same script, e.g.
+#   DEMO_DEVICE=cuda DEMO_WORKERS=12 DEMO_EPOCHS=40 DEMO_CROSS_EPOCHS=40 examples/demo.sh demo-long
 #   usage: examples/demo.sh [OUT]   (default OUT=demo; BIN=.venv/bin)
 set -euo pipefail
 OUT=${1:-demo}
 BIN=${BIN:-.venv/bin}
-EPOCHS=${DEMO_EPOCHS:-4}
+EPOCHS=${DEMO_EPOCHS:-6}                  # stage 1, per view
+CROSS_EPOCHS=${DEMO_CROSS_EPOCHS:-$EPOCHS}
 WORKERS=${DEMO_WORKERS:-2}
-mkdir -p "$OUT"
+DEVICE=${DEMO_DEVICE:-cpu}
+VIDEOS=${DEMO_VIDEOS_PER_CLASS:-48}       # 8 classes; groups of 4 clips go wholly to train or test
+TEST_GROUPS=${DEMO_TEST_GROUPS:-6}        # 6 of 12 groups: 24 test + 24 train videos per class
+LINEAR_EPOCHS=${DEMO_LINEAR_EPOCHS:-30}
+SEED=${DEMO_SEED:-0}
+# extra pretrain flags for both stages, e.g. "--lr 3e-3 --queue-size 128"; cross stage only: DEMO_CROSS_FLAGS
+read -r -a EXTRA <<< "${DEMO_FLAGS:-}"
+read -r -a CROSS_EXTRA <<< "${DEMO_CROSS_FLAGS:-}"
+mkdir -p "$OUT/results"
+: > "$OUT/results/timings.tsv"
 
-[ -f "$OUT/data/classInd.txt" ] || "$BIN/compvid" synth "$OUT/data"
-[ -f "$OUT/shards/index.json" ] || "$BIN/compvid" shard "$OUT/data" --out "$OUT/shards" --max-count 64
-"$BIN/compvid" verify "$OUT/shards" --source "$OUT/data"
+# step NAME CMD...: run CMD, log its wall time (seconds) to results/timings.tsv for the report
+step() {
+    local name=$1 t0=$SECONDS
+    shift
+    echo "== $name" >&2
+    "$@"
+    printf '%s\t%s\n' "$name" $((SECONDS - t0)) >> "$OUT/results/timings.tsv"
+}
+
+[ -f "$OUT/data/classInd.txt" ] || step synth "$BIN/compvid" synth "$OUT/data" --videos-per-class "$VIDEOS" \
+    --test-groups "$TEST_GROUPS" --seed "$SEED"
+[ -f "$OUT/shards/index.json" ] || step shard "$BIN/compvid" shard "$OUT/data" --out "$OUT/shards" --max-count 64
+step verify "$BIN/compvid" verify "$OUT/shards" --source "$OUT/data"
 # Shard URLs as WebDataset brace patterns, e.g. demo/shards/train-{000000..000002}.tar
 urls() { local n; n=$(ls "$OUT"/shards/"$1"-*.tar | wc -l); printf '%s/shards/%s-{000000..%06d}.tar' "$OUT" "$1" $((n - 1)); }
 TRAIN=$(urls train)
 TEST=$(urls test)
 
-common=(--preset tiny-cpu --data "$TRAIN" --workers "$WORKERS" --device cpu --epochs "$EPOCHS")
-"$BIN/mvcgc" pretrain --stage init --view rgb --out "$OUT/runs/init-rgb" "${common[@]}"
-"$BIN/mvcgc" pretrain --stage init --view mv --out "$OUT/runs/init-mv" "${common[@]}"
-"$BIN/mvcgc" pretrain --stage cross --init-rgb "$OUT/runs/init-rgb/last.pt" --init-mv "$OUT/runs/init-mv/last.pt" \
-    --out "$OUT/runs/cross" "${common[@]}"
-
-mkdir -p "$OUT/results"
-eval_common=(--train "$TRAIN" --test "$TEST" --workers "$WORKERS" --device cpu --cache-dir "$OUT/cache")
+common=(--preset tiny-cpu --data "$TRAIN" --workers "$WORKERS" --device "$DEVICE" --seed "$SEED" "${EXTRA[@]}")
 for view in rgb mv; do
-    "$BIN/mvcgc" retrieve --ckpt "$OUT/runs/init-$view/last.pt" --view "$view" "${eval_common[@]}" \
-        --json "$OUT/results/retrieve-init-$view.json"
+    step "random init $view" "$BIN/mvcgc" pretrain --stage init --view "$view" --steps 0 \
+        --out "$OUT/runs/random-$view" "${common[@]}"
 done
-for view in rgb mv both; do
-    "$BIN/mvcgc" retrieve --ckpt "$OUT/runs/cross/last.pt" --view "$view" "${eval_common[@]}" \
-        --json "$OUT/results/retrieve-cross-$view.json"
+for view in rgb mv; do
+    step "stage 1 $view" "$BIN/mvcgc" pretrain --stage init --view "$view" --epochs "$EPOCHS" \
+        --out "$OUT/runs/init-$view" "${common[@]}"
 done
-"$BIN/mvcgc" linear --ckpt "$OUT/runs/cross/last.pt" --view rgb --epochs 30 "${eval_common[@]}" \
-    --json "$OUT/results/linear-cross-rgb.json"
-"$BIN/compvid" inspect "$(ls "$OUT"/data/*/*.mp4 | head -n 1)" --png "$OUT/results/motion-vectors.png"
-echo "demo finished: results in $OUT/results, runs in $OUT/runs"
+step "stage 2 cross" "$BIN/mvcgc" pretrain --stage cross --epochs "$CROSS_EPOCHS" "${CROSS_EXTRA[@]}" \
+    --init-rgb "$OUT/runs/init-rgb/last.pt" --init-mv "$OUT/runs/init-mv/last.pt" --out "$OUT/runs/cross" "${common[@]}"
+
+# One protocol for every row: centre crop of 16-frame sliding windows; linear probe on frozen features.
+eval_common=(--train "$TRAIN" --test "$TEST" --workers "$WORKERS" --device "$DEVICE" --cache-dir "$OUT/cache"
+             --view both)
+for stage in random init cross; do
+    if [ "$stage" = cross ]; then ckpts=(--ckpt "$OUT/runs/cross/last.pt")
+    else ckpts=(--ckpt "$OUT/runs/$stage-rgb/last.pt" --ckpt "$OUT/runs/$stage-mv/last.pt"); fi
+    step "retrieve $stage" "$BIN/mvcgc" retrieve "${ckpts[@]}" "${eval_common[@]}" \
+        --json "$OUT/results/retrieve-$stage.json"
+    step "linear $stage" "$BIN/mvcgc" linear "${ckpts[@]}" "${eval_common[@]}" --epochs "$LINEAR_EPOCHS" \
+        --test-crops center --json "$OUT/results/linear-$stage.json"
+done
+step inspect "$BIN/compvid" inspect "$(ls "$OUT"/data/*/*.mp4 | head -n 1)" --png "$OUT/results/motion-vectors.png" \
+    > /dev/null
+"$BIN/mvcgc" report "$OUT" --title "mvcgc demo ($DEVICE, ${EPOCHS}+${CROSS_EPOCHS} epochs)"
+echo "demo finished: report in $OUT/report/report.md, runs in $OUT/runs"

@@ -28,7 +28,14 @@ from mvcgc.features import (
     video_set,
 )
 from mvcgc.provenance import package_versions
-from mvcgc.retrieval import DEFAULT_KS, check_shared_classes, fuse_similarities, recall_from_similarity, similarity
+from mvcgc.retrieval import (
+    DEFAULT_KS,
+    check_ks,
+    check_shared_classes,
+    first_hit_ranks,
+    fuse_similarities,
+    similarity,
+)
 from mvcgc.testing_protocol import fuse_predictions
 
 EvalView = Literal["rgb", "mv", "both"]
@@ -106,6 +113,12 @@ class RetrievalResult:
     failed_test: list[dict[str, str]]
     failed_train: list[dict[str, str]]
     meta: dict[str, Any]
+    # per test video (query): its key and the 0-based rank of its first same-class train video,
+    # per view and for the fused similarity ("both"); inf where the train set lacks the class
+    query_keys: list[str] = field(default_factory=list)
+    query_labels: list[int] = field(default_factory=list)
+    gallery_labels: list[int] = field(default_factory=list)
+    first_hit: dict[str, list[float]] = field(default_factory=dict)
 
 
 def run_retrieval(
@@ -132,13 +145,18 @@ def run_retrieval(
     sims = {v: similarity(ef.test[v].video_features(), ef.train[v].video_features()) for v in ckpts}  # (Q, G)
     first = next(iter(ckpts))
     ql, gl = ef.test[first].labels, ef.train[first].labels
-    per_view = {v: recall_from_similarity(s, ql, gl, ks=ks) for v, s in sims.items()}
-    recall = recall_from_similarity(fuse_similarities(*sims.values()), ql, gl, ks=ks) if len(sims) > 1 \
-        else per_view[first]
+    if len(sims) > 1:
+        sims["both"] = fuse_similarities(*sims.values())
+    ranks = {v: first_hit_ranks(s, ql, gl) for v, s in sims.items()}  # {view: (Q,)}
+    recall_of = {v: {k: (r < k).double().mean().item() for k in check_ks(ks)} for v, r in ranks.items()}
+    per_view = {v: recall_of[v] for v in ckpts}
+    recall = recall_of["both" if len(ckpts) > 1 else first]
     meta = {"task": "retrieval", "view": view, "ks": list(ks), "checkpoints": ckpts,
             "features": {v: {"train": ef.train[v].meta, "test": ef.test[v].meta} for v in ckpts},
             "versions": package_versions()}
-    return RetrievalResult(recall, per_view, len(ql), len(gl), ef.failed_test, ef.failed_train, meta)
+    return RetrievalResult(recall, per_view, len(ql), len(gl), ef.failed_test, ef.failed_train, meta,
+                           query_keys=list(ef.test[first].keys), query_labels=ql.tolist(),
+                           gallery_labels=gl.tolist(), first_hit={v: r.tolist() for v, r in ranks.items()})
 
 
 def run_linear(

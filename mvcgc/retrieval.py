@@ -60,17 +60,29 @@ def recall_from_similarity(
     ks: Sequence[int] = DEFAULT_KS,
 ) -> dict[int, float]:
     """R@k from a precomputed similarity ``(Q, G)`` (higher = more similar); see the module docstring."""
+    ks = check_ks(ks)
+    first_hit = first_hit_ranks(sim, query_labels, gallery_labels)
+    return {k: (first_hit < k).double().mean().item() for k in ks}
+
+
+def first_hit_ranks(
+    sim: torch.Tensor,
+    query_labels: torch.Tensor | Sequence[int],
+    gallery_labels: torch.Tensor | Sequence[int],
+) -> torch.Tensor:
+    """``(Q,)`` float64: 0-based rank of each query's first same-class gallery video (inf: none).
+
+    Query i counts for R@k iff its rank < k; kept per query so that the noise of R@k and the
+    difference between two models on the same queries (paired) can be estimated.
+    """
     sim = _as_matrix(sim, "similarity")
     ql, gl = _labels(query_labels, "query_labels"), _labels(gallery_labels, "gallery_labels")
     if sim.shape != (len(ql), len(gl)):
         raise ValueError(f"similarity is {tuple(sim.shape)} but there are {len(ql)} queries and {len(gl)} gallery videos")
-    ks = _check_ks(ks)
     check_shared_classes(ql, gl, what="query and gallery")
     order = torch.sort(sim, dim=1, descending=True, stable=True).indices  # (Q, G), ties: gallery order
     hits = gl[order] == ql[:, None]  # (Q, G) bool, ranked
-    # (Q,) 0-based rank of the first same-class video; inf where the gallery has none of the class
-    first_hit = torch.where(hits.any(dim=1), hits.int().argmax(dim=1).double(), torch.tensor(float("inf")))
-    return {k: (first_hit < k).double().mean().item() for k in ks}
+    return torch.where(hits.any(dim=1), hits.int().argmax(dim=1).double(), torch.tensor(float("inf")))
 
 
 def recall_at_k(
@@ -119,7 +131,7 @@ def _labels(labels, name: str) -> torch.Tensor:
     return t.long()
 
 
-def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
+def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
     ks = tuple(ks)
     if not ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {ks!r}")

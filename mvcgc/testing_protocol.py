@@ -40,11 +40,16 @@ def video_probabilities(logits: torch.Tensor, window_video: torch.Tensor, num_vi
 
 def topk_accuracy(probs: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, float]:
     """Share of videos whose label is among the ``k`` most probable classes (k capped at C)."""
+    hits = topk_hits(probs, labels)
+    return {k: hits[:, :k].any(dim=1).double().mean().item() for k in ks}
+
+
+def topk_hits(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``(V, C)`` bool: column j says whether video v's label is its (j+1)-th most probable class."""
     if len(labels) == 0:
         raise EmptyDataError("no test videos to score")
-    ranked = probs.argsort(dim=1, descending=True, stable=True)  # (V, C)
-    hits = ranked == labels[:, None]  # (V, C)
-    return {k: hits[:, :k].any(dim=1).double().mean().item() for k in ks}
+    ranked = probs.argsort(dim=1, descending=True, stable=True)  # (V, C), ties: class order
+    return ranked == labels[:, None]
 
 
 @dataclass
@@ -58,6 +63,10 @@ class Predictions:
 
     def accuracy(self, ks: Sequence[int] = (1, 5)) -> dict[int, float]:
         return topk_accuracy(self.probs, self.labels, ks)
+
+    def top1_correct(self) -> list[int]:
+        """Per video (in ``keys`` order): 1 where the most probable class is the label, else 0."""
+        return topk_hits(self.probs, self.labels)[:, 0].int().tolist()
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write JSON atomically (temp file + rename)."""

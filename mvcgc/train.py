@@ -156,6 +156,11 @@ def pretrain(
     if epochs is not None and batches_per_epoch is not None:
         total_steps = min(steps or math.inf, epochs * batches_per_epoch)
     done = _finished(t, epochs=epochs, steps=steps)
+    if steps == 0 and t["input_spec"] is None:  # random-init baseline: record the input it is meant for
+        first = next(iter(data), None)
+        if first is None:
+            raise EmptyDataError("the data stream yielded no batch; check the data source")
+        t["input_spec"] = _input_spec(_split_clips(first, st.views, torch.device("cpu"))[0])
     model.train()
     with open(metrics_path, "a") if is_main else _NullFile() as metrics:
         while not done:
@@ -229,9 +234,12 @@ def pretrain(
 def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, checkpoint_every, lr_drops) -> None:
     if epochs is None and steps is None:
         raise ValueError("give epochs, steps or both")
-    for name, value in (("epochs", epochs), ("steps", steps)):
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if steps is not None and steps < 0:
+        raise ValueError(f"steps must be >= 0 (0 writes the untrained weights), got {steps}")
+    if steps == 0 and st.name == "cross":
+        raise ValueError("steps=0 writes a random-initialisation baseline; use stage 'init' for it")
     if st.name == "init" and (init_rgb is not None or init_mv is not None):
         raise ValueError("init_rgb/init_mv start the cross stage; stage 'init' starts from random weights")
     if device not in get_args(Device):

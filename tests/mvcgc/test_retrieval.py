@@ -103,3 +103,18 @@ def test_bad_input():
         recall_at_k(x, [0, 1, 2], x, [0, 1, 2], ks=(0, 5))
     with pytest.raises(ValueError, match="3 queries"):
         recall_from_similarity(torch.zeros(2, 3), [0, 1, 2], [0, 1, 2])
+
+
+def test_first_hit_ranks_match_a_slow_reference():
+    from mvcgc.retrieval import first_hit_ranks
+
+    g = torch.Generator().manual_seed(0)
+    sim = torch.randn(12, 20, generator=g)
+    ql = torch.randint(0, 5, (12,), generator=g)
+    gl = torch.randint(0, 4, (20,), generator=g)  # class 4 queries have no gallery video
+    got = first_hit_ranks(sim, ql, gl)
+    for i in range(12):
+        ranked = sorted(range(20), key=lambda j: -float(sim[i, j]))  # no ties in random floats
+        expected = next((r for r, j in enumerate(ranked) if gl[j] == ql[i]), float("inf"))
+        assert got[i].item() == expected
+    assert recall_from_similarity(sim, ql, gl, ks=(3,))[3] == pytest.approx((got < 3).double().mean().item())

@@ -124,3 +124,23 @@ def test_bad_options_and_inputs(tmp_path, stage1_rgb):
         pretrain(clips(), stage="cross", out_dir=tmp_path, steps=1, init_rgb=stage1_rgb, **{**TINY, "arch": "r3d_18"})
     with pytest.raises(CheckpointError, match="cannot resume"):
         pretrain(clips(), stage="cross", out_dir=tmp_path, steps=1, resume=stage1_rgb, **TINY)
+
+
+def test_zero_steps_writes_the_untrained_weights_as_a_random_init_baseline(tmp_path):
+    result = pretrain(clips(("rgb",)), stage="init", view="rgb", out_dir=tmp_path, steps=0, seed=3, **TINY)
+    ckpt = load_checkpoint(result.checkpoint)
+    assert ckpt["step"] == 0 and result.losses == []
+    # the input the encoder is meant for is recorded from the data, so evaluation needs no flags
+    assert ckpt["input_spec"]["rgb"]["num_frames"] == 4 and ckpt["input_spec"]["rgb"]["height"] == 16
+    torch.manual_seed(3)  # the same seed builds the same initial weights: nothing was trained
+    from mvcgc.models import create_encoder
+    from mvcgc.moco import MoCo
+
+    fresh = MoCo({"rgb": create_encoder("tiny", 3)}, queue_size=8, dim=16, m=0.99).state_dict()
+    for name, value in fresh.items():
+        if name.startswith("encoder_q."):
+            assert torch.equal(ckpt["model"][name], value), name
+    with pytest.raises(ValueError, match="random-initialisation baseline"):
+        pretrain(clips(), stage="cross", out_dir=tmp_path / "x", steps=0, **TINY)
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        pretrain(clips(), stage="init", view="rgb", out_dir=tmp_path / "y", steps=-1, **TINY)

@@ -1,0 +1,77 @@
+"""mvcgc.report on result files written by hand: table values, paired changes, files, bad input."""
+
+import json
+
+import pytest
+
+from mvcgc.report import lift_table, lifts, load_results, results_table, write_report
+
+KEYS = [f"v{i}" for i in range(8)]
+LABELS = [i % 4 for i in range(8)]
+GALLERY = [i % 4 for i in range(16)]
+
+
+def write_stage(results, stage, *, rgb_ranks, mv_ranks, both_ranks, rgb_correct, mv_correct):
+    retrieve = {"queries": {"keys": KEYS, "labels": LABELS, "gallery_labels": GALLERY,
+                            "first_hit_rank": {"rgb": rgb_ranks, "mv": mv_ranks, "both": both_ranks}}}
+    (results / f"retrieve-{stage}.json").write_text(json.dumps(retrieve))
+    linear = {v: {"keys": KEYS, "correct": c, "num_classes": 4, "top1": sum(c) / 8}
+              for v, c in (("rgb", rgb_correct), ("mv", mv_correct))}
+    (results / f"linear-{stage}.json").write_text(json.dumps(linear))
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    # rgb R@1: random 2/8, init 2/8, cross 6/8 (the cross stage adds hits on v2..v5, loses none)
+    write_stage(results, "random", rgb_ranks=[0, 0, 3, 3, 3, 3, 9, None], mv_ranks=[0] * 8, both_ranks=[1] * 8,
+                rgb_correct=[1, 0, 0, 0, 0, 0, 0, 0], mv_correct=[1] * 8)
+    write_stage(results, "init", rgb_ranks=[0, 0, 4, 4, 4, 4, 9, None], mv_ranks=[0] * 8, both_ranks=[1] * 8,
+                rgb_correct=[1, 1, 0, 0, 0, 0, 0, 0], mv_correct=[1] * 8)
+    write_stage(results, "cross", rgb_ranks=[0, 0, 0, 0, 0, 0, 9, None], mv_ranks=[0] * 8, both_ranks=[0] * 8,
+                rgb_correct=[1, 1, 1, 0, 0, 0, 0, 0], mv_correct=[1] * 7 + [0])
+    run = tmp_path / "runs" / "init-rgb"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": {"stage": "init", "arch": "tiny", "epochs": 3}}))
+    (results / "timings.tsv").write_text("synth\t10\nstage 1 rgb\t30\n")
+    return tmp_path
+
+
+def test_table_values_come_from_the_per_video_outcomes(run_dir):
+    table, chance = load_results(run_dir / "results")
+    assert table[("random", "rgb", "R@1")].value == 2 / 8
+    assert table[("random", "rgb", "R@5")].value == 6 / 8  # ranks 0,0,3,3,3,3 < 5; 9 and none are misses
+    assert table[("cross", "rgb", "R@1")].value == 6 / 8
+    assert table[("cross", "both", "R@1")].value == 1.0 and table[("init", "both", "R@1")].value == 0.0
+    assert table[("cross", "mv", "linear top-1")].value == 7 / 8
+    assert chance["linear top-1"] == 0.25 and chance["R@1"] == pytest.approx(0.25)  # 4 of 16 per class
+    md = results_table(table, chance)
+    assert "| stage 2 (cross) | rgb | 75.0 [" in md and "| random init | rgb | 25.0 [" in md
+
+
+def test_changes_are_paired_over_the_same_videos(run_dir):
+    table, _ = load_results(run_dir / "results")
+    by = {(x.view, x.measure, x.later, x.earlier): x for x in lifts(table)}
+    up = by[("rgb", "R@1", "cross", "init")]
+    assert up.diff == pytest.approx(4 / 8) and up.n == 8
+    assert up.low > 0  # every change is a gain: the paired interval excludes zero
+    same = by[("rgb", "R@1", "init", "random")]
+    assert same.diff == 0 and same.low == same.high == 0  # identical outcomes: no change, no noise
+    assert "+50.0 [" in lift_table(list(by.values())) and "*" in lift_table([up])
+
+
+def test_write_report_files(run_dir):
+    md = write_report(run_dir, title="unit")
+    text = md.read_text()
+    assert (md.parent / "results.png").stat().st_size > 0
+    assert "## Results" in text and "## Change between stages" in text and "| stage 1 rgb | 30 | 75 % |" in text
+
+
+def test_old_or_missing_results_are_clear_errors(tmp_path):
+    (tmp_path / "results").mkdir()
+    with pytest.raises(FileNotFoundError, match="no retrieve"):
+        load_results(tmp_path / "results")
+    (tmp_path / "results" / "retrieve-init.json").write_text(json.dumps({"recall": {"1": 0.5}}))
+    with pytest.raises(ValueError, match="no per-query results"):
+        load_results(tmp_path / "results")

@@ -1,0 +1,114 @@
+"""bench/run_all.py: the table of ratios (on canned results), failure isolation, and one real script."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def run_all():
+    spec = importlib.util.spec_from_file_location("bench_run_all", ROOT / "bench" / "run_all.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def fig(id, value, base, unit="ms/clip", **kw):
+    return dict(id=id, measured=id.split(".")[-1], value=value, unit=unit, baseline="floor", baseline_value=base, **kw)
+
+
+CANNED = {
+    # ratio = value / baseline: 40/50 = 0.8 meets "<= 1.2" (inverted, 1.25 would not);
+    # 60/50 = 1.2 misses "<= 1.05" (inverted, 0.833 would meet it).
+    "decode": {"ok": True, "data": {"figures": [fig("decode.h264.rgb_mv", 40.0, 50.0),
+                                                fig("decode.h264.mv_only", 60.0, 50.0),
+                                                fig("decode.h264.rgb_only", 75.0, 50.0, ratio=1.5)]}},
+    "data": {"ok": True, "data": {"figures": [fig("data.stream_2.vs_0_workers", 10.0, 20.0, unit="clips/s")]}},
+    "train": {"ok": True, "data": {"figures": [fig("train.tiny.cross_step", 1.03, 1.0, unit="s/step",
+                                                   ratio=1 / 1.03)]}},  # a script that printed it inverted
+    "eval": {"ok": False, "error": "exit 1: boom"},
+}
+
+
+def test_table_ratios_and_goals(run_all):
+    rows = run_all.table_rows(CANNED)
+    by_id = {r["id"]: r for r in rows if r["id"]}
+    assert by_id["decode.h264.rgb_mv"]["ratio"] == pytest.approx(0.8)
+    assert (by_id["decode.h264.rgb_mv"]["goal"], by_id["decode.h264.rgb_mv"]["met"]) == ("≤ 1.2×", "yes")
+    assert by_id["decode.h264.mv_only"]["ratio"] == pytest.approx(1.2)
+    assert (by_id["decode.h264.mv_only"]["goal"], by_id["decode.h264.mv_only"]["met"]) == ("≤ 1.05×", "**no**")
+    assert by_id["decode.h264.rgb_only"]["ratio"] == pytest.approx(1.5)
+    assert (by_id["decode.h264.rgb_only"]["goal"], by_id["decode.h264.rgb_only"]["met"]) == ("—", "—")
+    assert by_id["data.stream_2.vs_0_workers"]["ratio"] == pytest.approx(0.5)  # rates: same direction
+    train = by_id["train.tiny.cross_step"]
+    assert train["ratio"] == pytest.approx(1.03) and train["met"] == "yes"
+    assert "script printed ratio 0.971" in train["measured"]  # disagreement with the script is shown
+    assert "script printed" not in by_id["decode.h264.rgb_only"]["measured"]
+    failed = [r for r in rows if r["benchmark"] == "eval"]
+    assert len(failed) == 1 and failed[0]["measured"] == "FAILED: exit 1: boom" and failed[0]["ratio"] is None
+    # every goal is in the table: the decode ones matched, none is left "not measured"
+    assert [r["met"] for r in rows if r["met"] == "not measured"] == []
+
+    table = run_all.markdown_table(rows)
+    lines = table.splitlines()
+    assert lines[0] == "| benchmark | measured | baseline (named) | ratio | goal | met? |"
+    assert len(lines) == 2 + len(rows) == 2 + 6
+    assert "| 0.800× | ≤ 1.2× | yes |" in lines[2] and "| 1.200× | ≤ 1.05× | **no** |" in lines[3]
+
+
+def test_goal_without_figure_is_not_measured(run_all):
+    rows = run_all.table_rows({"decode": CANNED["decode"]})
+    missing = [r for r in rows if r["met"] == "not measured"]
+    assert [r["benchmark"] for r in missing] == ["train"]
+    assert missing[0]["goal"] == "≤ 1.05×"
+
+
+def test_one_crash_or_hang_does_not_stop_the_others(run_all, tmp_path, monkeypatch):
+    good = """import json, sys
+path = sys.argv[sys.argv.index("--json") + 1]
+print("fine")
+json.dump({"figures": [{"id": "good.x", "measured": "x", "value": 3.0, "unit": "s", "baseline": "b",
+                        "baseline_value": 2.0}]}, open(path, "w"))
+"""
+    (tmp_path / "good.py").write_text(good)
+    (tmp_path / "bad.py").write_text("print('starting'); raise SystemExit('crashed here')\n")
+    (tmp_path / "hang.py").write_text("import time; time.sleep(60)\n")
+    monkeypatch.setattr(run_all, "BENCH_DIR", tmp_path)
+    monkeypatch.setattr(run_all, "BENCHES", {"bad": ("bad.py", [], []), "hang": ("hang.py", [], []),
+                                             "good": ("good.py", [], [])})
+    monkeypatch.setattr(run_all, "GOALS", [])
+    out = tmp_path / "res" / "r.md"
+    assert run_all.main(["--out", str(out), "--timeout", "3"]) == 1
+    md = out.read_text()
+    assert "| bad | FAILED: exit 1: crashed here |" in md
+    assert "| hang | FAILED: timed out after 3 s |" in md
+    assert "| good | x: 3 s | b: 2 s | 1.500× | — | — |" in md
+    raw = json.loads(out.with_suffix(".json").read_text())
+    assert raw["results"]["good"]["ok"] and not raw["results"]["bad"]["ok"]
+    assert (tmp_path / "res" / "r" / "good.json").is_file()
+
+
+def test_decode_bench_quick_through_run_all(tmp_path):
+    """The real bench_decode.py at its smallest setting, through run_all (a few seconds)."""
+    out = tmp_path / "bench.md"
+    proc = subprocess.run([sys.executable, "bench/run_all.py", "--quick", "--only", "decode", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads((tmp_path / "bench" / "decode.json").read_text())
+    figs = {f["id"]: f for f in data["figures"]}
+    for recipe in ("h264", "mpeg4"):
+        for case in ("rgb_mv", "mv_only", "rgb_only", "pyav_rgb"):
+            f = figs[f"decode.{recipe}.{case}"]
+            assert f["value"] > 0 and f["baseline_value"] > 0
+            assert f["ratio"] == pytest.approx(f["value"] / f["baseline_value"], rel=1e-3)
+    assert sum(r["case"].startswith("floor") for r in data["rows"]) == 2
+    md = out.read_text()
+    assert md.count("| decode |") == 8 and "not measured" in md  # the train goal: not run here

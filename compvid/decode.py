@@ -11,6 +11,7 @@ from the decoded frames (compvid.estimate).
 
 from __future__ import annotations
 
+import bisect
 import gc
 import itertools
 import logging
@@ -27,11 +28,13 @@ from compvid.errors import ClipRangeError, CorruptVideoError, InvalidArgumentErr
 from compvid.motion import (
     BlockMotion,
     RawVectors,
-    match_reference_distances,
+    match_reference_distances_frames,
     rasterize,
     rasterize_frames,
+    rasterize_rows,
     unused_list_rows,
 )
+from compvid.nal import nal_length_size, scan_access_unit
 from compvid.probe import MvSource, VideoInfo, frame_rotation, mv_source_for_codec
 from compvid.source import VideoSource, open_video, source_name
 
@@ -200,17 +203,38 @@ class _Window:
         self.types: dict[int, str] = {}
         self.pts: dict[int, float] = {}
         self.luma: dict[int, np.ndarray] = {}
-        self.vectors: dict[int, RawVectors | None] = {}
+        self.rows: dict[int, np.ndarray | None] = {}  # FFmpeg's side-data table per frame (structured)
         self.rgb: dict[int, np.ndarray] = {}
         self.estimated: dict[int, BlockMotion] = {}
-        self._stack: tuple[np.ndarray, dict[int, int]] | None = None
+        # H.264: packet pts -> (decode order, reference picture or None = unknown,
+        # IDR pictures decoded so far), and per display index once the frame is out.
+        self.packet_refs: dict[int, tuple[int, bool | None, int]] = {}
+        self.decode_order: dict[int, int] = {}
+        self.reference: dict[int, bool | None] = {}
+        self.idr_epoch: dict[int, int] = {}
+        self._raw: dict[int, RawVectors | None] = {}
 
-    def luma_stack(self) -> tuple[np.ndarray, dict[int, int]]:
-        """All kept luma planes as uint8 (F, H, W) and display index -> row (built once)."""
-        if self._stack is None:
-            order = sorted(self.luma)
-            self._stack = (np.stack([self.luma[i] for i in order]), {i: r for r, i in enumerate(order)})
-        return self._stack
+    def vectors(self, i: int) -> RawVectors | None:
+        """Exported vectors of display frame ``i`` (None: no side data or no rows)."""
+        if i not in self._raw:
+            rows = self.rows.get(i)
+            self._raw[i] = RawVectors.from_side_data(rows) if rows is not None else None
+        return self._raw[i]
+
+    def may_reference(self, ref: int, i: int) -> bool:
+        """Whether frame ``ref`` can be a reference of frame ``i`` (unknown: yes):
+        a reference picture, decoded before ``i`` and after the last IDR before ``i``."""
+        if self.reference.get(ref) is False:
+            return False
+        a, b = self.decode_order.get(ref), self.decode_order.get(i)
+        if a is None or b is None:
+            return True
+        return a < b and self.idr_epoch[ref] == self.idr_epoch[i]
+
+    def luma_stack(self, indices: Sequence[int]) -> tuple[np.ndarray, dict[int, int]]:
+        """Luma planes of ``indices`` as uint8 (F, H, W) and display index -> row."""
+        order = sorted(set(indices))
+        return np.stack([self.luma[i] for i in order]), {i: r for r, i in enumerate(order)}
 
 
 def _decode(container, stream, name, *, start, num_frames, frame_step, size, with_rgb, with_mv,
@@ -299,6 +323,10 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
             if attempt:
                 container.seek(0, stream=stream, backward=True, any_frame=False)
             packets = container.demux(stream)
+        if matching and codec == "h264":
+            window = (first - lookback - frame_step, last + MAX_REFERENCE_DISTANCE)
+            packets = _track_references(packets, win, nal_length_size(cc.extradata), window=window, tb=tb,
+                                        start_seconds=start_seconds, fps=fps)
         outcome = _run_decoder(
             packets, name=name, fps=fps, start_seconds=start_seconds, first=first, last=last,
             frame_step=frame_step, lookback=lookback, need_set=need_set, win=win,
@@ -344,25 +372,33 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     unsure_total = moving_total = 0
     if with_mv:
         unique = sorted(set(served))
-        flags: dict[int, tuple[bool, bool]] = {}
-        motions: list[BlockMotion] = []
-        for i in unique:
-            motion, present, was_filled, unsure, moving = _frame_motion(
-                i, win, codec=codec, mv_mode=mv_mode, estimated=estimate, gop_rule=gop_rule,
-                matching=matching)
-            unsure_total += unsure
-            moving_total += moving
-            motions.append(motion)
-            flags[i] = (present, was_filled)
-        fields = rasterize_frames(motions, frame_size=(cc.height, cc.width),
-                                  out_size=decoded_size(win.rotation or 0))  # (2, U, H, W)
+        frame_size, out_size = (cc.height, cc.width), decoded_size(win.rotation or 0)
+        if estimate:
+            flags: dict[int, tuple[bool, bool]] = {}
+            motions: list[BlockMotion] = []
+            for i in unique:
+                motion, present, was_filled, unsure, moving = _estimated_motion(i, win)
+                unsure_total += unsure
+                moving_total += moving
+                motions.append(motion)
+                flags[i] = (present, was_filled)
+            fields = rasterize_frames(motions, frame_size=frame_size, out_size=out_size)  # (2, U, H, W)
+            present_u = np.array([flags[i][0] for i in unique], bool)
+            filled_u = np.array([flags[i][1] for i in unique], bool)
+            counts_u = np.array([len(m) for m in motions], np.int32)
+        else:
+            joined, frame_of_row, present_u, filled_u, unsure_total, moving_total = _bitstream_motion(
+                unique, win, codec=codec, mv_mode=mv_mode, gop_rule=gop_rule, matching=matching)
+            fields = rasterize_rows(joined, frame_of_row, len(unique), frame_size=frame_size,
+                                    out_size=out_size)  # (2, U, H, W)
+            counts_u = np.bincount(frame_of_row, minlength=len(unique)).astype(np.int32)
         position = {i: n for n, i in enumerate(unique)}
-        mv = fields[:, [position[i] for i in served]] if unique != served else fields  # (2, T, H, W)
-        counts = {i: len(m) for i, m in zip(unique, motions)}
+        pick = [position[i] for i in served]
+        mv = fields[:, pick] if unique != served else fields  # (2, T, H, W)
         mv = _rotate_mv(mv, win.rotation or 0)
-        has_mv = np.array([flags[i][0] for i in served], bool)
-        filled = np.array([flags[i][1] for i in served], bool)
-        vector_counts = np.array([counts[i] for i in served], np.int32)
+        has_mv = present_u[pick]
+        filled = filled_u[pick]
+        vector_counts = counts_u[pick]
 
     return Clip(
         source=name,
@@ -426,8 +462,10 @@ def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, 
                 ptype = _PICT.get(int(frame.pict_type), "?")
                 win.types[idx] = ptype  # every frame: the GOP rule looks back to the last reference
                 if first - lookback - frame_step <= idx <= last + MAX_REFERENCE_DISTANCE:
+                    needed = idx in need_set
                     _keep(win, idx, frame, ptype, fps=fps, start_seconds=start_seconds, matching=matching,
-                          bitstream=bitstream, rgb=with_rgb and idx in need_set, size=decoded_size(win.rotation),
+                          vectors=bitstream and (needed or wait_for_future and not matching), needed=needed,
+                          rgb=with_rgb and needed, size=decoded_size(win.rotation) if with_rgb and needed else None,
                           reformatter=reformatter)
                     if estimator is not None and idx >= first - 1:
                         for j, motion in estimator.push(frame, idx):
@@ -470,16 +508,24 @@ def _display_index(frame: av.VideoFrame, start_seconds: float, fps: float, last_
     return by_time if by_time > following + 1 else following
 
 
-def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, bitstream, rgb, size, reformatter) -> None:
+def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, vectors, needed, rgb, size, reformatter) -> None:
+    """Keep what the clip needs of display frame ``idx``: type and pts always;
+    the exported vectors (``vectors``: frames served, or every frame for the
+    GOP rule, whose B-frames borrow from neighbours); luma of frames served and
+    of possible references (matching); RGB of frames served."""
     win.types[idx] = ptype
     win.interlaced = win.interlaced or bool(getattr(frame, "interlaced_frame", False))
     win.pts[idx] = float(frame.time) if frame.time is not None else start_seconds + idx / fps
-    if matching:
+    if win.packet_refs and frame.pts is not None:
+        known = win.packet_refs.get(int(frame.pts))
+        if known is not None:
+            win.decode_order[idx], win.reference[idx], win.idr_epoch[idx] = known
+    if matching and (needed or win.reference.get(idx) is not False):
         win.luma[idx] = _luma(frame)  # a view into the frame's buffer; stacked (copied) once
-    if bitstream:
+    if vectors:
         side = frame.side_data.get("MOTION_VECTORS")
         rows = side.to_ndarray() if side is not None else None
-        win.vectors[idx] = RawVectors.from_side_data(rows) if rows is not None and len(rows) else None
+        win.rows[idx] = rows if rows is not None and len(rows) else None
     if rgb:
         # AREA: averages source pixels when shrinking (no aliasing) and is cheaper
         # than BILINEAR here (0.40 vs 0.48 ms for 320x240 -> 171x128, one thread).
@@ -507,38 +553,115 @@ def _nearest_before(available: list[int], i: int, fallback: int) -> int:
     return before[-1] if before else fallback
 
 
-def _frame_motion(i: int, win: _Window, *, codec: str, mv_mode: str, estimated: bool, gop_rule: bool,
-                  matching: bool) -> tuple[BlockMotion, bool, bool, int, int]:
-    """(motion, has vectors, filled from neighbours, #unsure, #moving) of display frame ``i``."""
-    if estimated:
-        motion = win.estimated.get(i)
-        if motion is None:
-            return BlockMotion.empty(), False, False, 0, 0
-        return motion, len(motion) > 0, False, int(motion.unsure.sum()), len(motion)
-    vectors = win.vectors.get(i)
-    if vectors is None or len(vectors) == 0:
+def _track_references(packets, win: _Window, length_size: int | None, *, window: tuple[int, int], tb: float,
+                      start_seconds: float, fps: float):
+    """Pass ``packets`` through, noting each H.264 packet's decode order and
+    whether it holds a reference picture (``win.packet_refs``, keyed by pts;
+    read only for packets whose timestamp lies near the display ``window``)."""
+    order = epoch = 0
+    lo, hi = window[0] - 2, window[1] + 2
+    for packet in packets:
+        if packet.pts is not None and packet.size:
+            ref, idr = None, False  # far from the window: nothing in it refers across
+            if lo <= round((packet.pts * tb - start_seconds) * fps) <= hi:
+                try:
+                    ref, idr = scan_access_unit(memoryview(packet), length_size)
+                except (IndexError, ValueError, TypeError):
+                    ref, idr = None, False
+            epoch += idr
+            win.packet_refs[int(packet.pts)] = (order, ref, epoch)
+            order += 1
+        yield packet
+
+
+def _concat_rows(tables: list[np.ndarray]) -> np.ndarray:
+    """Concatenate FFmpeg side-data tables (structured arrays) without numpy's
+    per-field promotion: as bytes, when they share one dtype."""
+    dtype = tables[0].dtype
+    if len(tables) == 1:
+        return tables[0]
+    if all(t.dtype == dtype and t.flags.c_contiguous for t in tables):
+        return np.concatenate([t.view(np.uint8).reshape(-1) for t in tables]).view(dtype)
+    return np.concatenate(tables)
+
+
+def _estimated_motion(i: int, win: _Window) -> tuple[BlockMotion, bool, bool, int, int]:
+    """(motion, has vectors, filled, #unsure, #moving) of display frame ``i`` (estimated fields)."""
+    motion = win.estimated.get(i)
+    if motion is None:
         return BlockMotion.empty(), False, False, 0, 0
+    return motion, len(motion) > 0, False, int(motion.unsure.sum()), len(motion)
+
+
+def _bitstream_motion(unique: list[int], win: _Window, *, codec: str, mv_mode: str, gop_rule: bool,
+                      matching: bool) -> tuple[BlockMotion, np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """Per-frame-step vectors of the display frames ``unique``, all frames at once.
+
+    Returns (motion, frame_of_row: intp (N,) position in ``unique``, has vectors
+    bool (U,), filled bool (U,), #unsure, #moving).
+    """
+    u = len(unique)
+    present = np.zeros(u, bool)
+    filled = np.zeros(u, bool)
+    tables = [win.rows.get(i) for i in unique]
+    with_rows = [n for n, tab in enumerate(tables) if tab is not None]
+    if not with_rows:
+        return BlockMotion.empty(), np.zeros(0, np.intp), present, filled, 0, 0
+    present[with_rows] = True
+    sizes = np.array([len(tables[n]) for n in with_rows], np.intp)
+    member = np.repeat(np.arange(len(with_rows)), sizes)  # (N,) position in ``with_rows``
+    frame_of_row = np.asarray(with_rows, np.intp)[member]  # (N,) position in ``unique``
+    vectors = RawVectors.from_side_data(_concat_rows([tables[n] for n in with_rows]))
     if mv_mode == "raw":
-        return vectors.raw(), True, False, 0, 0
+        return vectors.raw(), frame_of_row, present, filled, 0, 0
     moving = int((np.hypot(vectors.mx, vectors.my) >= 0.25).sum())
     if matching:
-        stack, row_of = win.luma_stack()
-        candidates = {o: row_of[i + o] for o in range(-MAX_REFERENCE_DISTANCE, MAX_REFERENCE_DISTANCE + 1)
-                      if o != 0 and (i + o) in row_of}
-        distance, unsure, cost = match_reference_distances(vectors, stack, row_of[i], candidates)
+        frames = [unique[n] for n in with_rows]
+        kept = sorted(win.luma)
+        candidates: list[dict[int, int]] = []
+        for i in frames:
+            lo = bisect.bisect_left(kept, i - MAX_REFERENCE_DISTANCE)
+            hi = bisect.bisect_right(kept, i + MAX_REFERENCE_DISTANCE)
+            candidates.append({j - i: j for j in kept[lo:hi] if j != i and win.may_reference(j, i)})
+        stack, plane_of = win.luma_stack(frames + [j for c in candidates for j in c.values()])
+        candidates = [{o: plane_of[j] for o, j in c.items()} for c in candidates]
+        current = np.array([plane_of[i] for i in frames], np.intp)
+        distance, unsure, cost = match_reference_distances_frames(vectors, member, stack, current, candidates)
         motion = vectors.normalise(distance, unsure)
-        unused = unused_list_rows(vectors, cost)
-        if unused.any():
-            motion = _subset(motion, ~unused)
-        return motion, True, False, int(unsure.sum()), moving
+        keep = ~unused_list_rows(vectors, cost, frame_of_row=member)
+        if not keep.all():
+            motion, frame_of_row = _subset(motion, keep), frame_of_row[keep]
+        return motion, frame_of_row, present, filled, int(unsure.sum()), moving
+    if not gop_rule:
+        raise AssertionError("normalised bitstream vectors need matching or the GOP rule")
     # GOP rule: past reference = previous I/P/S frame, future = next one.
-    past = _reference_distance(win, i, -1)
-    future = _reference_distance(win, i, +1)
-    distance = np.where(vectors.direction < 0, past, future).astype(np.int32)
+    past = np.array([_reference_distance(win, unique[n], -1) for n in with_rows], np.int32)
+    future = np.array([_reference_distance(win, unique[n], +1) for n in with_rows], np.int32)
+    distance = np.where(vectors.direction < 0, past[member], future[member]).astype(np.int32)
     motion = vectors.normalise(distance)
-    if codec in _DIRECT_MODE_CODECS and win.types.get(i) == "B":
-        return _fill_direct_mode(i, vectors, motion, win, future, past)
-    return motion, True, False, 0, moving
+    direct = [m for m, n in enumerate(with_rows)
+              if codec in _DIRECT_MODE_CODECS and win.types.get(unique[n]) == "B"]
+    if not direct:
+        return motion, frame_of_row, present, filled, 0, moving
+    # Direct-mode B-frames: the other frames' rows stay as they are; these are
+    # rebuilt one by one (a whole donor when every row is zero, as in FFmpeg 8).
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    direct_rows = np.zeros(len(with_rows), bool)
+    direct_rows[direct] = True
+    stay = ~direct_rows[member]
+    parts: list[BlockMotion] = [_subset(motion, stay)]
+    owners: list[np.ndarray] = [frame_of_row[stay]]
+    donors: dict[int, BlockMotion] = {}
+    for m in direct:
+        n = with_rows[m]
+        rows = slice(bounds[m], bounds[m + 1])
+        own = BlockMotion(*(getattr(motion, f)[rows] for f in ("x0", "y0", "w", "h", "dx", "dy", "unsure")))
+        raw = RawVectors(*(getattr(vectors, f)[rows] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+        own, has, was_filled, _, _ = _fill_direct_mode(unique[n], raw, own, win, int(future[m]), int(past[m]), donors)
+        present[n], filled[n] = has, was_filled
+        parts.append(own)
+        owners.append(np.full(len(own), n, np.intp))
+    return _concat_all(parts), np.concatenate(owners), present, filled, 0, moving
 
 
 def _reference_distance(win: _Window, i: int, direction: int) -> int:
@@ -549,7 +672,7 @@ def _reference_distance(win: _Window, i: int, direction: int) -> int:
     return 1
 
 
-def _fill_direct_mode(i, vectors, motion, win, future, past):
+def _fill_direct_mode(i, vectors, motion, win, future, past, donors=None):
     """MPEG-4 Part 2 B-frames: rows exported as zero carry no motion; fill them.
 
     FFmpeg exports zero rows for MPEG-4 B-frame blocks (direct mode and, in
@@ -557,17 +680,22 @@ def _fill_direct_mode(i, vectors, motion, win, future, past):
     block moves as the co-located block of the next reference frame, so that
     block's motion per frame step stands in for it; when the next reference is
     intra (no vectors), the previous reference's motion does.
-    Returns (motion, has_mv, filled, unsure, moving) like ``_frame_motion``.
+    Returns (motion, has_mv, filled, unsure, moving) like ``_estimated_motion``.
     """
     zero = (vectors.mx == 0) & (vectors.my == 0)
     moving = int((~zero).sum())
     if not zero.any():
         return motion, True, False, 0, moving
     donor = None
+    donors = {} if donors is None else donors  # display index -> normalised motion, shared by a clip
     for offset in (future, -past):
-        rows = win.vectors.get(i + offset)
-        if rows is not None and len(rows) and win.types.get(i + offset) in _REFERENCE_TYPES:
-            donor = rows.normalise(np.full(len(rows), _reference_distance(win, i + offset, -1), np.int32))
+        j = i + offset
+        if j in donors:
+            donor = donors[j]
+            break
+        rows = win.vectors(j)
+        if rows is not None and len(rows) and win.types.get(j) in _REFERENCE_TYPES:
+            donor = donors[j] = rows.normalise(np.full(len(rows), _reference_distance(win, j, -1), np.int32))
             break
     if donor is None:
         # Nothing to fill from: say so instead of passing zeros off as motion.
@@ -585,6 +713,13 @@ def _subset(m: BlockMotion, mask: np.ndarray) -> BlockMotion:
 
 def _concat(a: BlockMotion, b: BlockMotion) -> BlockMotion:
     return BlockMotion(*(np.concatenate([getattr(a, f), getattr(b, f)])
+                         for f in ("x0", "y0", "w", "h", "dx", "dy", "unsure")))
+
+
+def _concat_all(parts: Sequence[BlockMotion]) -> BlockMotion:
+    if not parts:
+        return BlockMotion.empty()
+    return BlockMotion(*(np.concatenate([getattr(p, f) for p in parts])
                          for f in ("x0", "y0", "w", "h", "dx", "dy", "unsure")))
 
 

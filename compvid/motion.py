@@ -112,20 +112,50 @@ _GRID = (np.arange(4, dtype=np.float32) + 0.5) / 4.0 - 0.5
 _GX = np.tile(_GRID, 4)  # (16,)
 _GY = np.repeat(_GRID, 4)  # (16,)
 _CHECKER = ((np.arange(16) // 4 + np.arange(16) % 4) % 2 == 0)
-_GX8, _GY8 = _GX[_CHECKER], _GY[_CHECKER]  # (8,)
+_ALL, _HALF = np.arange(16), np.flatnonzero(_CHECKER)  # sample columns: 4x4 grid, checkerboard
 
 
-def _sample_indices(vectors: RawVectors, rows: np.ndarray, gx: np.ndarray, gy: np.ndarray,
-                    height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flat pixel indices of the grid samples of ``rows`` in the current frame and,
-    displaced by each row's vector, in its reference; both intp (n, S)."""
-    px = vectors.cx[rows, None] + gx[None, :] * vectors.w[rows, None]  # (n, S) pixels
-    py = vectors.cy[rows, None] + gy[None, :] * vectors.h[rows, None]  # (n, S)
-    cur = (np.clip(np.rint(py), 0, height - 1).astype(np.intp) * width
-           + np.clip(np.rint(px), 0, width - 1).astype(np.intp))
-    ref = (np.clip(np.rint(py + vectors.my[rows, None]), 0, height - 1).astype(np.intp) * width
-           + np.clip(np.rint(px + vectors.mx[rows, None]), 0, width - 1).astype(np.intp))
-    return cur, ref
+class _Sampler:
+    """Motion-compensated match costs of some rows of a frame batch.
+
+    Whole-pixel sample positions: block grid offsets per block size; the
+    displaced samples rounded to whole pixels. Arrays are laid out samples-first, (S, rows), so that
+    every elementwise step runs along long rows.
+    """
+
+    def __init__(self, vectors: RawVectors, rows: np.ndarray, flat: np.ndarray, here_base: np.ndarray,
+                 height: int, width: int) -> None:
+        sizes_w, self.size_w = np.unique(vectors.w[rows], return_inverse=True)
+        sizes_h, self.size_h = np.unique(vectors.h[rows], return_inverse=True)
+        self.off_x = np.floor(_GX[:, None] * sizes_w[None, :]).astype(np.int32)  # (16, widths)
+        self.off_y = np.floor(_GY[:, None] * sizes_h[None, :]).astype(np.int32)  # (16, heights)
+        self.base_x, self.base_y = vectors.cx[rows], vectors.cy[rows]
+        self.move_x, self.move_y = vectors.mx[rows], vectors.my[rows]  # float32, sub-pel
+        self.here_base = here_base  # (n,) flat offset of each row's own plane
+        self.flat, self.height, self.width = flat, height, width
+        self.plane_size = height * width
+
+    def costs(self, sel: np.ndarray, table: np.ndarray, grid: np.ndarray = _ALL) -> np.ndarray:
+        """Mean abs difference float32 (len(sel), C') of rows ``sel`` against the
+        planes ``table`` (len(sel), C') (-1: no candidate, inf), on sample columns ``grid``."""
+        height, width, flat = self.height, self.width, self.flat
+        x = self.off_x[grid][:, self.size_w[sel]] + self.base_x[sel]  # (S, s)
+        y = self.off_y[grid][:, self.size_h[sel]] + self.base_y[sel]
+        cur = np.clip(y, 0, height - 1) * width + np.clip(x, 0, width - 1)
+        # Rounded per sample: a half-pel vector lands on both neighbours across
+        # the block (round half to even), a cheap stand-in for interpolation.
+        ref_y = np.rint(y.astype(np.float32) + self.move_y[sel]).astype(np.int32)
+        ref_x = np.rint(x.astype(np.float32) + self.move_x[sel]).astype(np.int32)
+        ref = np.clip(ref_y, 0, height - 1) * width + np.clip(ref_x, 0, width - 1)
+        here = flat.take(cur + self.here_base[sel], mode="wrap")  # (S, s) uint8; indices are in range
+        planes_t = (np.maximum(table, 0) * self.plane_size).T  # (C', s)
+        there = flat.take(planes_t[:, None, :] + ref[None, :, :], mode="wrap")  # (C', S, s)
+        diff = np.maximum(there, here)
+        diff -= np.minimum(there, here)  # |a - b| in uint8
+        total = diff.sum(axis=1, dtype=np.uint16)  # (C', s); at most 16 * 255
+        out = total.T.astype(np.float32) * np.float32(1.0 / grid.size)  # (s, C')
+        out[table < 0] = np.inf
+        return out
 
 
 def match_reference_distances(
@@ -137,23 +167,52 @@ def match_reference_distances(
     min_gap: float = 1.0,
     sample_rows: int = 32,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Find each vector's reference frame by motion compensation on the luma.
+    """Find each vector's reference frame by motion compensation on the luma (one frame).
 
     ``frames``: uint8 (F, H, W) luma planes of the decoded window; ``current``:
     the row of the frame the vectors belong to; ``candidates``: signed display
-    offset -> row of a candidate reference (o < 0 past, o > 0 future). A vector
-    (FFmpeg sense, src = dst + m) points into its reference; the candidate at
-    offset ``o`` (same sign as the row's direction) is scored by the mean
-    absolute difference between grid samples of the block in the current frame
-    and the samples displaced by m in the candidate (whole-pixel rounding).
+    offset -> row of a candidate reference (o < 0 past, o > 0 future). See
+    :func:`match_reference_distances_frames`, which does many frames at once.
 
-    Three steps keep it cheap: up to ``sample_rows`` moving rows try every
+    Returns ``distance`` int32 (N,) >= 1, ``unsure`` bool (N,), and the best
+    match ``cost`` float32 (N,) in grey levels (inf where no candidate exists).
+    """
+    return match_reference_distances_frames(
+        vectors, np.zeros(len(vectors), np.intp), frames, np.array([current], np.intp), [candidates],
+        min_gap=min_gap, sample_rows=sample_rows)
+
+
+def match_reference_distances_frames(
+    vectors: RawVectors,
+    frame_of_row: np.ndarray,
+    frames: np.ndarray,
+    current: np.ndarray,
+    candidates: Sequence[dict[int, int]],
+    *,
+    min_gap: float = 1.0,
+    sample_rows: int = 32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Find each vector's reference frame by motion compensation, for K frames at once.
+
+    ``vectors``: the rows of K frames together; ``frame_of_row``: int (N,), which
+    of the K frames each row belongs to. ``frames``: uint8 (F, H, W) luma planes
+    of the decoded window; ``current``: int (K,), the plane of each frame;
+    ``candidates``: per frame, signed display offset -> plane of a candidate
+    reference (o < 0 past, o > 0 future). A vector (FFmpeg sense, src = dst + m)
+    points into its reference; the candidate at offset ``o`` (same sign as the
+    row's direction) is scored by the mean absolute difference between grid
+    samples of the block in the current frame and the samples displaced by m in
+    the candidate (whole-pixel rounding).
+
+    Three steps keep it cheap, each vectorised over all K frames (no loop per
+    frame or row): up to ``sample_rows`` moving rows of each frame try every
     candidate on a 4x4 grid and elect the frame's usual distances; every row
-    tries those on an 8-point grid; moving rows that match none of them well
-    try every candidate on the 4x4 grid. Rows shorter than a quarter pixel
-    need no distance. Rows whose best two candidates differ by less than
-    ``min_gap`` grey levels are *unsure* and take the frame's most common
-    confident distance.
+    tries its frame's usual distances on an 8-point grid; moving rows that
+    match none of them well try every candidate on the 4x4 grid. Rows shorter
+    than a quarter pixel need no distance. Rows whose best two candidates
+    differ by less than ``min_gap`` grey levels are *unsure* and take their
+    frame's most common confident distance. Every frame's result depends on its
+    own rows and candidates only.
 
     Returns ``distance`` int32 (N,) >= 1, ``unsure`` bool (N,), and the best
     match ``cost`` float32 (N,) in grey levels (inf where no candidate exists).
@@ -162,63 +221,97 @@ def match_reference_distances(
     distance = np.ones(n, np.int32)
     unsure = np.zeros(n, bool)
     best_cost = np.full(n, np.inf, np.float32)
-    if n == 0:
+    k = len(current)
+    if n == 0 or k == 0:
         return distance, unsure, best_cost
+    frame_of_row = np.asarray(frame_of_row, np.intp)
+    current = np.asarray(current, np.intp)
     _, height, width = frames.shape
-    flat = frames.reshape(frames.shape[0], -1)  # (F, H*W)
-    here = flat[current]  # (H*W,)
+    plane_size = height * width
+    flat = frames.reshape(-1)  # (F * H * W,)
     moving_all = np.hypot(vectors.mx, vectors.my) >= 0.25
     for direction in (-1, 1):
-        offsets = np.array(sorted((o for o in candidates if np.sign(o) == direction), key=abs), np.int64)
-        rows = np.flatnonzero(vectors.direction == direction)
-        if rows.size == 0 or offsets.size == 0:
+        per_frame = [sorted((o for o in c if (o > 0) == (direction > 0) and o != 0), key=abs) for c in candidates]
+        count = np.array([len(o) for o in per_frame], np.intp)  # (K,)
+        width_c = int(count.max())
+        if width_c == 0:
             continue
-        planes = np.array([candidates[o] for o in offsets], np.intp)  # (C,) rows of ``frames``
-        moving = moving_all[rows]  # (n,)
+        offsets = np.zeros((k, width_c), np.int64)  # (K, C), nearest first
+        planes = np.full((k, width_c), -1, np.intp)  # (K, C), -1 = no candidate
+        for f, (offs, cand) in enumerate(zip(per_frame, candidates)):
+            offsets[f, : len(offs)] = offs
+            planes[f, : len(offs)] = [cand[o] for o in offs]
+        rows = np.flatnonzero((vectors.direction == direction) & (count[frame_of_row] > 0))
+        if rows.size == 0:
+            continue
+        order = np.argsort(frame_of_row[rows], kind="stable")  # group by frame
+        rows = rows[order]
+        fr = frame_of_row[rows]  # (n,)
+        moving = moving_all[rows]
 
-        def costs(sel: np.ndarray, which: np.ndarray, gx=_GX, gy=_GY) -> np.ndarray:  # (C', len(sel))
-            cur_idx, ref_idx = _sample_indices(vectors, rows[sel], gx, gy, height, width)
-            ref = flat[which[:, None, None], ref_idx[None]]  # (C', s, S) uint8
-            return np.abs(ref.astype(np.int16) - here[cur_idx].astype(np.int16)[None]).mean(axis=2)
+        costs = _Sampler(vectors, rows, flat, current[fr] * plane_size, height, width).costs
 
-        # Step 1: a spread sample of moving rows against every candidate.
-        movers = np.flatnonzero(moving)
-        usual, typical = np.arange(1), np.inf  # positions in ``offsets``
+        # Step 1: a spread sample of each frame's moving rows against every candidate.
+        movers = np.flatnonzero(moving)  # grouped by frame (rows are)
+        m_k = np.bincount(fr[movers], minlength=k)  # (K,)
+        n_k = np.where(count > 1, np.minimum(m_k, sample_rows), 0)  # one candidate: nothing to elect
+        usual = np.zeros((k, width_c), bool)
+        usual[:, 0] = True  # frames without movers: the nearest candidate
+        typical = np.full(k, np.inf, np.float32)
         if movers.size:
-            sample = movers[np.linspace(0, movers.size - 1, min(sample_rows, movers.size)).astype(np.intp)]
-            c1 = costs(sample, planes)  # (C, s)
-            low = c1.min(axis=0)  # (s,)
-            if offsets.size > 1:
-                gap1 = np.partition(c1, 1, axis=0)[1] - low
-                votes = np.bincount(c1.argmin(axis=0)[gap1 >= min_gap], minlength=offsets.size)
-                if votes.sum():
-                    usual = np.flatnonzero(votes >= max(1, 0.1 * votes.sum()))
-            typical = float(np.partition(low, low.size // 2)[low.size // 2])
-        # Step 2: every row against the usual distances, on the cheap grid.
-        c2 = costs(np.arange(rows.size), planes[usual], _GX8, _GY8)  # (U, n)
-        chosen = np.abs(offsets[usual][c2.argmin(axis=0)])
-        cost = c2.min(axis=0)
-        gap = np.full(rows.size, np.inf)
-        if usual.size > 1:
-            gap = np.partition(c2, 1, axis=0)[1] - cost
+            fk = np.repeat(np.arange(k), n_k)  # (s,) frame of each sample
+            j = np.arange(fk.size) - np.repeat(np.cumsum(n_k) - n_k, n_k)
+            spread = j * (m_k[fk] - 1) // np.maximum(n_k[fk] - 1, 1)  # linspace over the frame's movers
+            sample = movers[(np.cumsum(m_k) - m_k)[fk] + spread]
+            c1 = costs(sample, planes[fk])  # (s, C)
+            low = c1.min(axis=1)
+            win1 = c1.argmin(axis=1)
+            if width_c > 1:
+                gap1 = np.partition(c1, 1, axis=1)[:, 1] - low
+                voted = gap1 >= min_gap
+                votes = np.bincount(fk[voted] * width_c + win1[voted], minlength=k * width_c).reshape(k, width_c)
+                total = votes.sum(axis=1)
+                usual = np.where(total[:, None] > 0, votes >= np.maximum(1.0, 0.1 * total)[:, None], usual)
+            ranked = np.lexsort((low, fk))  # by frame, then cost
+            has = n_k > 0
+            typical[has] = low[ranked][(np.cumsum(n_k) - n_k)[has] + n_k[has] // 2]  # per-frame median
+        # Step 2: every row against its frame's usual distances, on the cheap grid.
+        n_usual = usual.sum(axis=1)
+        width_u = int(n_usual.max())
+        slots = np.argsort(~usual, axis=1, kind="stable")[:, :width_u]  # (K, U) usual positions first
+        slot_ok = np.take_along_axis(usual, slots, axis=1)
+        usual_planes = np.where(slot_ok, np.take_along_axis(planes, slots, axis=1), -1)
+        usual_offsets = np.take_along_axis(offsets, slots, axis=1)
+        c2 = costs(np.arange(rows.size), usual_planes[fr], _HALF)  # (n, U)
+        best = c2.argmin(axis=1)
+        chosen = np.abs(usual_offsets[fr, best]).astype(np.int32)
+        cost = c2[np.arange(rows.size), best]
+        gap = np.full(rows.size, np.inf, np.float32)
+        if width_u > 1:
+            gap = np.partition(c2, 1, axis=1)[:, 1] - cost
         # Step 3: poor matches try every candidate on the full grid.
-        poor = np.flatnonzero(moving & (cost > 2.0 * typical + 4.0))
-        if poor.size and offsets.size > usual.size:
-            cp = costs(poor, planes)  # (C, p)
-            chosen[poor] = np.abs(offsets[cp.argmin(axis=0)])
-            cost[poor] = cp.min(axis=0)
-            gap[poor] = np.partition(cp, 1, axis=0)[1] - cp.min(axis=0)
+        poor = np.flatnonzero(moving & (cost > 2.0 * typical[fr] + 4.0) & (count[fr] > n_usual[fr]))
+        if poor.size:
+            cp = costs(poor, planes[fr[poor]])  # (p, C)
+            bp = cp.argmin(axis=1)
+            chosen[poor] = np.abs(offsets[fr[poor], bp])
+            cost[poor] = cp[np.arange(poor.size), bp]
+            gap[poor] = (np.partition(cp, 1, axis=1)[:, 1] - cost[poor]) if width_c > 1 else np.inf
         doubt = moving & (gap < min_gap)
-        confident = chosen[moving & ~doubt]
-        if confident.size and doubt.any():
-            chosen[doubt] = np.bincount(confident).argmax()
+        confident = moving & ~doubt
+        if doubt.any() and confident.any():
+            span = int(chosen.max()) + 1
+            tally = np.bincount(fr[confident] * span + chosen[confident], minlength=k * span).reshape(k, span)
+            fix = doubt & (tally.sum(axis=1) > 0)[fr]
+            chosen[fix] = tally.argmax(axis=1)[fr[fix]]
         distance[rows] = chosen
         unsure[rows] = doubt
         best_cost[rows] = cost
     return distance, unsure, best_cost
 
 
-def unused_list_rows(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.0, margin: float = 4.0) -> np.ndarray:
+def unused_list_rows(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.0, margin: float = 4.0,
+                     frame_of_row: np.ndarray | None = None) -> np.ndarray:
     """Rows of a bi-directional block that its prediction does not use; bool (N,).
 
     FFmpeg's H.264 exporter writes a row for both lists of every partition of
@@ -228,14 +321,19 @@ def unused_list_rows(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.
     and one row's match cost (``cost`` from :func:`match_reference_distances`,
     grey levels) exceeds ``ratio`` times the other's plus ``margin``, it is
     dropped. Genuine bi-prediction matches well both ways and is kept.
+    ``frame_of_row`` (N,) tells the frames apart when ``vectors`` holds several.
     """
     n = len(vectors)
     drop = np.zeros(n, bool)
     if n < 2:
         return drop
-    key = ((vectors.cx.astype(np.int64) * 65536 + vectors.cy) * 1024 + vectors.w) * 1024 + vectors.h
-    order = np.lexsort((vectors.direction, key))
-    k, d, c = key[order], vectors.direction[order], cost[order]
+    frame = np.zeros(n, np.int64) if frame_of_row is None else np.asarray(frame_of_row, np.int64)
+    # One int64 key per block: frame, centre (FFmpeg's int16), size (uint8).
+    block = ((((frame << 16) | (vectors.cx.astype(np.int64) & 0xFFFF)) << 16 | (vectors.cy.astype(np.int64) & 0xFFFF))
+             << 16 | ((vectors.w.astype(np.int64) & 0xFF) << 8) | (vectors.h.astype(np.int64) & 0xFF))
+    order = np.argsort(block * 2 + (vectors.direction > 0), kind="stable")
+    k = block[order]
+    d, c = vectors.direction[order], cost[order]
     pair = (k[:-1] == k[1:]) & (d[:-1] < 0) & (d[1:] > 0)  # sorted: past row, then future row
     first, second = np.flatnonzero(pair), np.flatnonzero(pair) + 1
     worse_first = c[first] > ratio * c[second] + margin
@@ -273,52 +371,77 @@ def rasterize_frames(
     samples the fields at the output pixel centres (nearest) and scales the
     vectors by (W'/W, H'/H), so values are pixels of the output. Pixels covered
     by several rows (bi-prediction) get their mean; uncovered pixels (intra)
-    are 0. Vectorised over all frames at once: blocks are painted on the grid
-    of their common divisor (4 px for H.264, 8-16 px for MPEG) with 2-D
-    difference arrays, O(N + cells), then gathered to the output; no loop per
-    vector.
+    are 0. See :func:`rasterize_rows`.
+    """
+    sizes = [len(m) for m in motions]
+    t = len(motions)
+    if t == 0 or sum(sizes) == 0:
+        return rasterize_rows(BlockMotion.empty(), np.zeros(0, np.intp), t, frame_size=frame_size, out_size=out_size)
+    joined = BlockMotion(*(np.concatenate([getattr(m, f) for m in motions])
+                           for f in ("x0", "y0", "w", "h", "dx", "dy", "unsure")))
+    return rasterize_rows(joined, np.repeat(np.arange(t), sizes), t, frame_size=frame_size, out_size=out_size)
+
+
+def rasterize_rows(
+    motion: BlockMotion,
+    frame_of_row: np.ndarray,
+    num_frames: int,
+    *,
+    frame_size: tuple[int, int],
+    out_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """:func:`rasterize_frames` for the rows of ``num_frames`` frames held together.
+
+    ``frame_of_row``: int (N,), the frame (0 .. num_frames - 1) of each row.
+    Vectorised over all frames at once: blocks are painted on the grid of their
+    common divisor (4 px for H.264, 8-16 px for MPEG) with 2-D difference
+    arrays, O(N + cells), then gathered to the output; no loop per vector.
     """
     height, width = frame_size
     out_h, out_w = out_size if out_size is not None else frame_size
-    t = len(motions)
-    field = np.zeros((2, t, out_h, out_w), np.float32)
-    sizes = [len(m) for m in motions]
-    if t == 0 or sum(sizes) == 0:
-        return field
-    frame = np.repeat(np.arange(t), sizes)  # (N,) frame of each row
-
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(m, name) for m in motions])
-
-    x0, w, y0, h = cat("x0"), cat("w"), cat("y0"), cat("h")
+    t = int(num_frames)
+    if t == 0 or len(motion) == 0:
+        return np.zeros((2, t, out_h, out_w), np.float32)
+    frame = np.asarray(frame_of_row, np.intp)
+    x0, w, y0, h = motion.x0, motion.w, motion.y0, motion.h
     x1, y1 = np.clip(x0 + w, 0, width), np.clip(y0 + h, 0, height)
     x0, y0 = np.clip(x0, 0, width), np.clip(y0, 0, height)
     keep = (x1 > x0) & (y1 > y0)
-    x0, x1, y0, y1, frame = x0[keep], x1[keep], y0[keep], y1[keep], frame[keep]
-    # Cell size: the largest grid every clipped block edge lies on.
-    g = max(int(np.gcd.reduce(np.concatenate([x0, x1, y0, y1, [width, height]]).astype(np.int64))), 1)
+    dx, dy = motion.dx, motion.dy
+    if not keep.all():
+        x0, x1, y0, y1, frame, dx, dy = x0[keep], x1[keep], y0[keep], y1[keep], frame[keep], dx[keep], dy[keep]
+    if x0.size == 0:
+        return np.zeros((2, t, out_h, out_w), np.float32)
+    # Cell size: a grid every clipped block edge lies on.
+    # (The largest power of two dividing them all: the lowest bit set in any.)
+    bits = int(np.bitwise_or.reduce(x0) | np.bitwise_or.reduce(x1) | np.bitwise_or.reduce(y0)
+               | np.bitwise_or.reduce(y1)) | width | height
+    g = bits & -bits
     gw, gh = -(-width // g), -(-height // g)
     cx0, cx1, cy0, cy1 = x0 // g, -(-x1 // g), y0 // g, -(-y1 // g)
     stride, plane = gw + 1, (gh + 1) * (gw + 1)
     base = frame * plane
     # +1 at (y0,x0) and (y1,x1), -1 at (y0,x1) and (y1,x0): cumsum over both
-    # axes turns the corners into the rectangle's indicator.
+    # axes turns the corners into the rectangle's indicator. Count, dx and dy
+    # are painted in one bincount (three planes apart).
     corners = np.concatenate([base + cy0 * stride + cx0, base + cy1 * stride + cx1,
                               base + cy0 * stride + cx1, base + cy1 * stride + cx0])
-    k = x0.size
-    sign = np.concatenate([np.ones(2 * k), -np.ones(2 * k)])
+    n = x0.size
+    sign = np.ones(4 * n)
+    sign[2 * n:] = -1.0
     sx, sy = out_w / width, out_h / height
-
-    def paint(values: np.ndarray) -> np.ndarray:  # (T, gh, gw) float64
-        diff = np.bincount(corners, weights=np.tile(values, 4) * sign, minlength=t * plane)
-        return diff.reshape(t, gh + 1, stride).cumsum(1).cumsum(2)[:, :gh, :gw]
-
-    count = np.rint(paint(np.ones(k)))
+    span = t * plane
+    index = np.concatenate([corners, corners + span, corners + 2 * span])
+    values = np.concatenate([sign, np.tile(dx * sx, 4) * sign, np.tile(dy * sy, 4) * sign])
+    diff = np.bincount(index, weights=values, minlength=3 * span).reshape(3 * t, gh + 1, stride)
+    painted = diff.cumsum(1).cumsum(2)[:, :gh, :gw].reshape(3, t, gh, gw)
+    count = np.rint(painted[0])
     inv = np.divide(1.0, count, out=np.zeros_like(count), where=count > 0)
-    grid = np.stack([paint(cat("dx")[keep] * sx) * inv, paint(cat("dy")[keep] * sy) * inv])  # (2, T, gh, gw)
+    grid = (painted[1:] * inv).astype(np.float32)  # (2, T, gh, gw)
     # Output pixel centre -> source pixel -> cell.
     rows = np.minimum(((np.arange(out_h) + 0.5) / sy).astype(np.intp), height - 1) // g
     cols = np.minimum(((np.arange(out_w) + 0.5) / sx).astype(np.intp), width - 1) // g
-    cells = (rows[:, None] * gw + cols[None, :]).ravel()  # (H_out * W_out,) cell of each output pixel
-    grid = grid.astype(np.float32).reshape(2, t, gh * gw)
-    return grid.take(cells, axis=2).reshape(2, t, out_h, out_w)  # (2, T, H_out, W_out)
+    # Columns first (a small gather), then whole output rows (contiguous copies).
+    # Every index is in range; "wrap" skips numpy's bounds checks.
+    wide = grid.reshape(2 * t, gh, gw).take(cols, axis=2, mode="wrap")  # (2T, gh, W_out)
+    return wide.take(rows, axis=1, mode="wrap").reshape(2, t, out_h, out_w)  # (2, T, H_out, W_out)

@@ -86,3 +86,72 @@ def test_unused_list_rows_drops_the_worse_partner_only():
     )
     cost = np.array([2.0, 40.0, 2.0, 3.0], np.float32)
     np.testing.assert_array_equal(unused_list_rows(v, cost), [False, True, False, False])
+
+
+def shifted_planes(rng, height, width, shifts):
+    """Luma planes: one texture, plane f shifted by shifts[f] = (sx, sy) (content moves +s)."""
+    big = rng.integers(0, 256, (height + 64, width + 64), dtype=np.uint8)
+    big = ((big.astype(np.int32) + np.roll(big, 1, 0) + np.roll(big, 1, 1)) // 3).astype(np.uint8)
+    return np.stack([big[32 - sy: 32 - sy + height, 32 - sx: 32 - sx + width] for sx, sy in shifts])
+
+
+def test_matcher_finds_the_reference_distance_per_row():
+    # Content moves (+2, -1) px per frame; plane f holds display frame f. The
+    # current frame is 6; rows point 1, 2 or 3 frames back or 1 ahead.
+    from compvid.motion import match_reference_distances
+
+    rng = np.random.default_rng(7)
+    planes = shifted_planes(rng, 96, 128, [(2 * f, -f) for f in range(8)])
+    n = 48
+    cx = np.tile(np.arange(24, 120, 16), 8)[:n].astype(np.int32)
+    cy = np.repeat(np.arange(24, 88, 8), 6)[:n].astype(np.int32)
+    offset = rng.choice([-1, -2, -3, 1], n, p=[0.6, 0.2, 0.1, 0.1])  # signed offset of each row's reference
+    direction = np.sign(offset).astype(np.int8)
+    # FFmpeg sense, src = dst + m: the content at dst sat at dst - (2, -1) * d
+    # in a reference d frames back, and will be at dst + (2, -1) * d one ahead.
+    mx, my = (2.0 * offset).astype(np.float32), (-1.0 * offset).astype(np.float32)
+    v = RawVectors(direction=direction, mx=mx, my=my, cx=cx, cy=cy, w=np.full(n, 16, np.int32),
+                   h=np.full(n, 16, np.int32))
+    candidates = {o: 6 + o for o in (-6, -5, -4, -3, -2, -1, 1)}
+    distance, unsure, cost = match_reference_distances(v, planes, 6, candidates)
+    np.testing.assert_array_equal(distance, np.abs(offset))
+    assert not unsure.any() and np.all(cost < 1.0)
+
+
+def test_matcher_over_many_frames_equals_one_frame_at_a_time():
+    from compvid.motion import match_reference_distances, match_reference_distances_frames
+
+    rng = np.random.default_rng(11)
+    planes = shifted_planes(rng, 64, 96, [(f, f) for f in range(10)])
+    frames, batch, owner = [], [], []
+    for k, current in enumerate((3, 5, 8)):
+        n = 30 + 7 * k
+        d = rng.integers(1, 4, n) * rng.choice([-1, 1], n, p=[0.7, 0.3])
+        v = RawVectors(direction=np.sign(d).astype(np.int8),
+                       mx=(-np.abs(d) * np.sign(d)).astype(np.float32) * (np.sign(d) < 0)
+                       + (np.abs(d) * (np.sign(d) > 0)).astype(np.float32),
+                       my=rng.normal(0, 2, n).astype(np.float32),
+                       cx=rng.integers(0, 96, n).astype(np.int32), cy=rng.integers(0, 64, n).astype(np.int32),
+                       w=rng.choice([8, 16], n).astype(np.int32), h=rng.choice([8, 16], n).astype(np.int32))
+        cands = {o: current + o for o in range(-3, 3) if o and 0 <= current + o < 10}
+        frames.append((v, current, cands))
+        batch.append(v)
+        owner.append(np.full(n, k))
+    joined = RawVectors(*(np.concatenate([getattr(b, f) for b in batch])
+                          for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+    got = match_reference_distances_frames(joined, np.concatenate(owner), planes,
+                                           np.array([c for _, c, _ in frames]), [c for _, _, c in frames])
+    want = [np.concatenate(x) for x in zip(*(match_reference_distances(v, planes, c, cd) for v, c, cd in frames))]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_unused_list_rows_keeps_frames_apart():
+    # The same block position in two frames is not a pair.
+    v = RawVectors(
+        direction=np.array([-1, 1], np.int8), mx=np.zeros(2, np.float32), my=np.zeros(2, np.float32),
+        cx=np.full(2, 8, np.int32), cy=np.full(2, 8, np.int32), w=np.full(2, 16, np.int32), h=np.full(2, 16, np.int32),
+    )
+    cost = np.array([2.0, 40.0], np.float32)
+    assert unused_list_rows(v, cost).tolist() == [False, True]
+    assert not unused_list_rows(v, cost, frame_of_row=np.array([0, 1])).any()

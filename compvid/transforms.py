@@ -13,7 +13,9 @@ changes (colour jitter, grayscale, blur) touch RGB only. All random
 parameters are drawn once per clip (so every frame gets the same crop, flip
 and colours) from an explicit ``torch.Generator`` (or an int seed).
 
-Built on ``torchvision.transforms.v2.functional``; only the MV parts are ours.
+Geometry is ``torchvision.transforms.v2.functional``; the MV parts and the one-pass colour map
+(:mod:`compvid.colour`: the jitter ops composed into one affine map, much cheaper than one
+image pass per op) are ours.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 import torchvision.transforms.v2.functional as F
 from torchvision.transforms.v2 import InterpolationMode
 
+from compvid.colour import apply_colour, colour_affine, gaussian_blur
 from compvid.errors import InvalidArgumentError
 
 CropMode = Literal["center", "three", "ten"]
@@ -245,37 +248,40 @@ class ClipAugment:
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Apply drawn ``params`` to a clip pair (see the class docstring for layouts)."""
         frame = _rgb_size(rgb) if rgb is not None else None
-        frames = rgb_to_frames(rgb) if rgb is not None else None
         if mv is not None:
             _check_mv(mv)
             grid = (mv.shape[-2], mv.shape[-1])
             mv_box = params.box.on_grid(frame, grid) if frame is not None else params.box
             mv = resized_crop_mv(mv.float(), mv_box.top, mv_box.left, mv_box.height, mv_box.width, self.out_size)
-        if frames is not None:
-            frames = _resized_crop_frames(frames, params.box, self.out_size)
-        if params.flip:
-            frames, mv = _hflip_pair(frames, mv)
-        if frames is not None:
-            frames = self._photometric(frames, params)
-        return (frames_to_rgb(frames) if frames is not None else None), mv
+            if params.flip:
+                mv = hflip_mv(mv)
+        return (self._rgb(rgb, params) if rgb is not None else None), mv
 
-    def _photometric(self, frames: torch.Tensor, params: ClipParams) -> torch.Tensor:
-        for op, factor in params.jitter:
-            if op == "brightness":
-                frames = F.adjust_brightness(frames, factor)
-            elif op == "contrast":
-                frames = F.adjust_contrast(frames, factor)
-            elif op == "saturation":
-                frames = F.adjust_saturation(frames, factor)
-            else:
-                frames = F.adjust_hue(frames, factor)
-        if params.grayscale:
-            frames = F.rgb_to_grayscale(frames, num_output_channels=3)
+    def _rgb(self, rgb: torch.Tensor, params: ClipParams) -> torch.Tensor:
+        """Crop, resize and flip in the input's dtype (uint8 stays uint8, channels last: torch's fast
+        antialiased uint8 resize), then every colour op as one affine map (:mod:`compvid.colour`),
+        then blur. Returns ``float32 (3, T, h, w)`` in [0, 1]."""
+        if rgb.dtype == torch.uint8:
+            if rgb.ndim != 4 or rgb.shape[-1] != 3:
+                raise InvalidArgumentError(f"uint8 RGB clip must be (T, H, W, 3), got {tuple(rgb.shape)}")
+            frames, scale = rgb.permute(0, 3, 1, 2), 1 / 255  # (T, 3, H, W), channels-last strides
+        else:
+            frames, scale = rgb_to_frames(rgb), 1.0
+        box = params.box
+        frames = F.resized_crop(frames, box.top, box.left, box.height, box.width, list(self.out_size),
+                                InterpolationMode.BILINEAR, antialias=True)  # (T, 3, h, w)
+        if params.flip:
+            frames = frames.flip(-1)
+        hwc = frames.permute(0, 2, 3, 1)  # (T, h, w, 3)
+        M, b = torch.eye(3, dtype=torch.float64), torch.zeros(hwc.shape[0], 3, dtype=torch.float64)
+        if params.jitter or params.grayscale:
+            means = hwc.float().mean(dim=(1, 2)) * scale  # (T, 3) in [0, 1]
+            M, b = colour_affine(params.jitter, grayscale=params.grayscale, channel_means=means)
+        out = apply_colour(hwc, M, b, scale=scale).permute(0, 3, 1, 2)  # (T, 3, h, w) float32 in [0, 1]
         if params.blur_sigma is not None:
-            side = min(frames.shape[-2:])
-            kernel = max(3, int(0.1 * side) // 2 * 2 + 1)
-            frames = F.gaussian_blur(frames, [kernel, kernel], [params.blur_sigma, params.blur_sigma])
-        return frames
+            kernel = max(3, int(0.1 * min(out.shape[-2:])) // 2 * 2 + 1)  # about a tenth of the side, odd
+            out = gaussian_blur(out, kernel, params.blur_sigma)
+        return frames_to_rgb(out)
 
     def __call__(
         self,

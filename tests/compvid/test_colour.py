@@ -1,0 +1,80 @@
+"""compvid.colour against torchvision's per-op functions (the slow, obvious reference)."""
+
+import pytest
+import torch
+import torchvision.transforms.v2.functional as F
+
+from compvid.colour import apply_colour, colour_affine, gaussian_blur, hue_matrix
+
+
+def frames(seed=0, T=3):
+    g = torch.Generator().manual_seed(seed)
+    # mid-range values so that no intermediate step of the reference clips (ours clamps once)
+    return 0.3 + 0.4 * torch.rand(T, 3, 24, 32, generator=g)
+
+
+def ours(x, ops, grayscale=False):
+    hwc = x.permute(0, 2, 3, 1)
+    M, b = colour_affine(ops, grayscale=grayscale, channel_means=hwc.mean(dim=(1, 2)))
+    return apply_colour(hwc, M, b).permute(0, 3, 1, 2)
+
+
+def reference(x, ops, grayscale=False):
+    fn = {"brightness": F.adjust_brightness, "contrast": F.adjust_contrast, "saturation": F.adjust_saturation,
+          "hue": F.adjust_hue}
+    for op, f in ops:
+        x = fn[op](x, f)
+    return F.rgb_to_grayscale(x, num_output_channels=3) if grayscale else x
+
+
+@pytest.mark.parametrize("ops,grayscale", [
+    ([("brightness", 1.3)], False),
+    ([("contrast", 0.7)], False),
+    ([("saturation", 1.4)], False),
+    ([], True),
+    ([("saturation", 0.6), ("brightness", 0.9), ("contrast", 1.3)], False),
+    ([("contrast", 1.2), ("saturation", 1.3), ("brightness", 1.1)], True),
+])
+def test_linear_ops_in_any_order_equal_torchvision(ops, grayscale):
+    x = frames()
+    assert torch.allclose(ours(x, ops, grayscale), reference(x, ops, grayscale), atol=1e-5)
+
+
+def test_contrast_uses_each_frames_own_mean_grey():
+    x = frames(T=2)
+    x[1] *= 0.5  # a darker second frame: a clip-wide mean would be wrong for both
+    assert torch.allclose(ours(x, [("contrast", 0.5)]), F.adjust_contrast(x, 0.5), atol=1e-5)
+
+
+def test_hue_rotation_keeps_grey_and_luma_inverts_and_turns_like_torchvision():
+    assert torch.allclose(hue_matrix(0.0), torch.eye(3, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(hue_matrix(0.1) @ hue_matrix(-0.1), torch.eye(3, dtype=torch.float64), atol=1e-12)
+    grey = torch.full((3,), 0.4, dtype=torch.float64)
+    assert torch.allclose(hue_matrix(0.23) @ grey, grey, atol=1e-12)  # greys have no hue
+    luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
+    c = torch.tensor([0.7, 0.4, 0.2], dtype=torch.float64)
+    assert torch.dot(luma, hue_matrix(0.3) @ c) == pytest.approx(torch.dot(luma, c).item(), abs=1e-9)
+    # same direction and about the same amount as torchvision's HSV shift for small turns
+    x = frames(3)
+    for h in (0.05, -0.08):
+        err_same = (ours(x, [("hue", h)]) - F.adjust_hue(x, h)).abs().mean()
+        err_opposite = (ours(x, [("hue", h)]) - F.adjust_hue(x, -h)).abs().mean()
+        assert err_same < 0.6 * err_opposite
+
+
+def test_output_is_clamped_and_uint8_scale_is_applied():
+    u8 = torch.tensor([[[[0, 128, 255]]]], dtype=torch.uint8)  # (1, 1, 1, 3) T,H,W,3
+    M, b = colour_affine([("brightness", 2.0)], grayscale=False, channel_means=torch.zeros(1, 3))
+    out = apply_colour(u8, M, b, scale=1 / 255)
+    assert torch.allclose(out.flatten(), torch.tensor([0.0, 256 / 255, 1.0]).clamp(0, 1))
+
+
+def test_separable_blur_equals_torchvision_gaussian_blur():
+    x = torch.rand(4, 3, 40, 52, generator=torch.Generator().manual_seed(1))
+    for k, sigma in ((3, 0.5), (13, 1.7)):
+        assert torch.allclose(gaussian_blur(x, k, sigma), F.gaussian_blur(x, [k, k], [sigma, sigma]), atol=1e-5)
+
+
+def test_unknown_op_is_an_error():
+    with pytest.raises(ValueError, match="allowed brightness"):
+        colour_affine([("gamma", 1.0)], grayscale=False, channel_means=torch.zeros(1, 3))

@@ -35,14 +35,15 @@ from compvid.shards import iter_shard, shard_paths, write_shards
 from compvid.synthetic import RECIPES, write_moving_video
 
 
-def make_shards(root: Path, *, videos: int, width: int, height: int, frames: int) -> list[str]:
+def make_shards(root: Path, *, videos: int, width: int, height: int, frames: int, shards: int = 4) -> list[str]:
     src = root / "videos"
     for i in range(videos):
         recipe = ("h264", "mpeg4")[i % 2]
         path = src / f"class{i % 2}" / f"v{i:03d}{RECIPES[recipe].suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_moving_video(path, recipe=recipe, num_frames=frames, width=width, height=height, seed=i)
-    write_shards(src, root / "shards", max_count=max(1, videos // 4), workers=0)
+    # at least one shard per loader worker: WebDataset hands whole shards to workers
+    write_shards(src, root / "shards", max_count=max(1, videos // shards), workers=0)
     return [str(p) for p in shard_paths(root / "shards")]
 
 
@@ -102,7 +103,7 @@ def main() -> None:
             urls = expand_urls(args.shards)
         else:
             urls = make_shards(Path(tmp), videos=args.videos, width=args.width, height=args.height,
-                               frames=args.video_frames)
+                               frames=args.video_frames, shards=max(4, args.workers))
         opts = dict(num_frames=args.frames, size=args.size, views=args.views, shuffle=0)
         clips = PairClips(num_frames=args.frames, size=args.size, views=args.views)
         limit = 2 * args.videos

@@ -30,7 +30,7 @@ if [ "${GPU_CHECK_SMOKE:-0}" = 1 ]; then
 else
     DEV=cuda; ARCH=s3d; T=32; S=128; B=32; Q=2048; STEPS=10; VIDS=96; E2E_STEPS=40
     DEMO_ENV=(DEMO_EPOCHS=${GPU_DEMO_EPOCHS:-40} DEMO_CROSS_EPOCHS=${GPU_DEMO_EPOCHS:-40})
-    LIMIT_TRAIN=100; LIMIT_DATA=80; LIMIT_E2E=120; LIMIT_DEMO=${GPU_DEMO_LIMIT:-270}
+    LIMIT_TRAIN=100; LIMIT_DATA=80; LIMIT_E2E=${GPU_E2E_LIMIT:-120}; LIMIT_DEMO=${GPU_DEMO_LIMIT:-270}
 fi
 PARTS=" ${GPU_CHECK_PARTS:-train-bf16 train-fp32 data e2e demo-long} "  # run only some, e.g. to retry one
 part() {  # part NAME LIMIT_S CMD...: run CMD with a time limit, log to OUT/NAME.log, say how it ended
@@ -62,7 +62,7 @@ part data "$LIMIT_DATA" "$PY" bench/bench_data.py --frames "$T" --size "$S" --vi
 e2e() {
     "$BIN/compvid" synth "$OUT/e2e/data" --videos-per-class $((VIDS / 8)) --size 320x240 --frames 64 \
         --codecs h264,mpeg4 --test-groups 0 --workers 8 &&
-    "$BIN/compvid" shard "$OUT/e2e/data" --out "$OUT/e2e/shards" --max-count 32 &&
+    "$BIN/compvid" shard "$OUT/e2e/data" --out "$OUT/e2e/shards" --max-count 4 &&
     "$BIN/mvcgc" pretrain --stage cross --arch "$ARCH" --data "$(ls "$OUT"/e2e/shards/*.tar | paste -sd " " -)" \
         --num-frames "$T" --size "$S" --batch-size "$B" --queue-size "$Q" --steps "$E2E_STEPS" \
         --workers "$WORKERS" --device "$DEV" --out "$OUT/e2e/run" &&

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator, Literal, Sequence, Union
 
 import numpy as np
 import webdataset as wds
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
 from compvid.errors import InvalidArgumentError
 from compvid.layouts import parse_layout
@@ -216,7 +216,37 @@ class PairStream(IterableDataset):
 
 
 class EpochLoader(DataLoader):
-    """A DataLoader whose ``set_epoch`` reaches its dataset (workers are started per epoch)."""
+    """A DataLoader whose ``set_epoch`` reaches its dataset (workers are started per epoch).
+
+    For a stream (an IterableDataset) the workers hand over single samples and batches are formed
+    here, across workers. A DataLoader batching inside each worker drops every worker's last
+    partial batch, so a worker whose shards hold fewer than ``batch_size`` videos contributes
+    nothing: with few videos per worker (small sets, many workers) most of an epoch was lost.
+    Here only the epoch's final partial batch is dropped (``drop_last``).
+    """
+
+    def __init__(self, dataset: Dataset, *, batch_size: int, drop_last: bool, **kw: Any) -> None:
+        self.stream_batch_size = batch_size if isinstance(dataset, IterableDataset) else None
+        self.stream_drop_last = drop_last
+        if self.stream_batch_size is None:
+            super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, **kw)
+        else:
+            kw.pop("shuffle", None)
+            super().__init__(dataset, batch_size=None, **kw)  # single samples from the workers
+
+    def __iter__(self):
+        samples = super().__iter__()
+        return samples if self.stream_batch_size is None else self._batches(samples)
+
+    def _batches(self, samples: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        buffer: list[dict[str, Any]] = []
+        for sample in samples:
+            buffer.append(sample)
+            if len(buffer) == self.stream_batch_size:
+                yield default_collate(buffer)
+                buffer = []
+        if buffer and not self.stream_drop_last:
+            yield default_collate(buffer)
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.dataset, "set_epoch"):

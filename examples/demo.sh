@@ -20,8 +20,17 @@ SEED=${DEMO_SEED:-0}
 # extra pretrain flags for both stages, e.g. "--lr 3e-3 --queue-size 128"; cross stage only: DEMO_CROSS_FLAGS
 read -r -a EXTRA <<< "${DEMO_FLAGS:-}"
 read -r -a CROSS_EXTRA <<< "${DEMO_CROSS_FLAGS:-}"
-mkdir -p "$OUT/results"
+# DEMO_REUSE_STAGE1=DIR: a finished demo whose data, random-init and stage-1 runs (and their results)
+# this one shares, so that only the cross stage differs (the lift study varies the cross recipe).
+REUSE=${DEMO_REUSE_STAGE1:-}
+mkdir -p "$OUT/results" "$OUT/runs"
 : > "$OUT/results/timings.tsv"
+if [ -n "$REUSE" ]; then
+    REUSE=$(cd "$REUSE" && pwd)
+    for d in data shards cache; do [ -e "$OUT/$d" ] || ln -s "$REUSE/$d" "$OUT/$d"; done
+    for r in random-rgb random-mv init-rgb init-mv; do [ -e "$OUT/runs/$r" ] || ln -s "$REUSE/runs/$r" "$OUT/runs/$r"; done
+    cp "$REUSE"/results/{retrieve,linear}-{random,init}.json "$REUSE/results/motion-vectors.png" "$OUT/results/"
+fi
 
 # step NAME CMD...: run CMD, log its wall time (seconds) to results/timings.tsv for the report
 step() {
@@ -34,7 +43,7 @@ step() {
 
 [ -f "$OUT/data/classInd.txt" ] || step synth "$BIN/compvid" synth "$OUT/data" --videos-per-class "$VIDEOS" \
     --test-groups "$TEST_GROUPS" --seed "$SEED"
-[ -f "$OUT/shards/index.json" ] || step shard "$BIN/compvid" shard "$OUT/data" --out "$OUT/shards" --max-count 64
+[ -f "$OUT/shards/index.json" ] || step shard "$BIN/compvid" shard "$OUT/data" --out "$OUT/shards" --max-count 16
 step verify "$BIN/compvid" verify "$OUT/shards" --source "$OUT/data"
 # Shard URLs as WebDataset brace patterns, e.g. demo/shards/train-{000000..000002}.tar
 urls() { local n; n=$(ls "$OUT"/shards/"$1"-*.tar | wc -l); printf '%s/shards/%s-{000000..%06d}.tar' "$OUT" "$1" $((n - 1)); }
@@ -43,11 +52,11 @@ TEST=$(urls test)
 
 common=(--preset tiny-cpu --data "$TRAIN" --workers "$WORKERS" --device "$DEVICE" --seed "$SEED" "${EXTRA[@]}")
 for view in rgb mv; do
-    step "random init $view" "$BIN/mvcgc" pretrain --stage init --view "$view" --steps 0 \
+    [ -n "$REUSE" ] || step "random init $view" "$BIN/mvcgc" pretrain --stage init --view "$view" --steps 0 \
         --out "$OUT/runs/random-$view" "${common[@]}"
 done
 for view in rgb mv; do
-    step "stage 1 $view" "$BIN/mvcgc" pretrain --stage init --view "$view" --epochs "$EPOCHS" \
+    [ -n "$REUSE" ] || step "stage 1 $view" "$BIN/mvcgc" pretrain --stage init --view "$view" --epochs "$EPOCHS" \
         --out "$OUT/runs/init-$view" "${common[@]}"
 done
 step "stage 2 cross" "$BIN/mvcgc" pretrain --stage cross --epochs "$CROSS_EPOCHS" "${CROSS_EXTRA[@]}" \
@@ -56,7 +65,9 @@ step "stage 2 cross" "$BIN/mvcgc" pretrain --stage cross --epochs "$CROSS_EPOCHS
 # One protocol for every row: centre crop of 16-frame sliding windows; linear probe on frozen features.
 eval_common=(--train "$TRAIN" --test "$TEST" --workers "$WORKERS" --device "$DEVICE" --cache-dir "$OUT/cache"
              --view both)
-for stage in random init cross; do
+stages=(random init cross)
+[ -z "$REUSE" ] || stages=(cross)
+for stage in "${stages[@]}"; do
     if [ "$stage" = cross ]; then ckpts=(--ckpt "$OUT/runs/cross/last.pt")
     else ckpts=(--ckpt "$OUT/runs/$stage-rgb/last.pt" --ckpt "$OUT/runs/$stage-mv/last.pt"); fi
     step "retrieve $stage" "$BIN/mvcgc" retrieve "${ckpts[@]}" "${eval_common[@]}" \
@@ -64,7 +75,7 @@ for stage in random init cross; do
     step "linear $stage" "$BIN/mvcgc" linear "${ckpts[@]}" "${eval_common[@]}" --epochs "$LINEAR_EPOCHS" \
         --test-crops center --json "$OUT/results/linear-$stage.json"
 done
-step inspect "$BIN/compvid" inspect "$(ls "$OUT"/data/*/*.mp4 | head -n 1)" --png "$OUT/results/motion-vectors.png" \
+[ -n "$REUSE" ] || step inspect "$BIN/compvid" inspect "$(ls "$OUT"/data/*/*.mp4 | head -n 1)" --png "$OUT/results/motion-vectors.png" \
     > /dev/null
 "$BIN/mvcgc" report "$OUT" --title "mvcgc demo ($DEVICE, ${EPOCHS}+${CROSS_EPOCHS} epochs)"
 echo "demo finished: report in $OUT/report/report.md, runs in $OUT/runs"

@@ -35,3 +35,13 @@ def test_small_demo_writes_every_stage_and_the_report(tmp_path):
     steps = [line.split("\t")[0] for line in (out / "results" / "timings.tsv").read_text().splitlines()]
     assert steps[:3] == ["synth", "shard", "verify"] and steps[-1] == "inspect"
     assert "| stage 1 (init) | rgb |" in done.stdout  # the table is printed, too
+
+    # the lift study re-runs only the cross stage on top of this demo, sharing stage 1
+    study = subprocess.run(["bash", str(ROOT / "examples" / "lift_study.sh"), str(out)],
+                           env={**env, "STUDY_RECIPES": "union|--mode union"}, cwd=ROOT,
+                           capture_output=True, text=True, timeout=1200)  # fmt: skip
+    assert study.returncode == 0, study.stderr[-4000:]
+    union = out / "study" / "union"
+    assert (union / "runs" / "init-rgb").resolve() == (out / "runs" / "init-rgb").resolve()
+    assert json.loads((union / "runs" / "cross" / "config.json").read_text())["config"]["mode"] == "union"
+    assert "| union | rgb | R@1 |" in study.stdout and "| base (demo) | rgb | R@1 |" in study.stdout

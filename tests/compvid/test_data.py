@@ -109,6 +109,17 @@ def test_loader_with_two_workers_yields_every_video_once_per_epoch(urls, records
         assert sorted(keys) == sorted(records)
 
 
+def test_batches_are_formed_across_workers_so_small_worker_shares_are_not_lost(urls, records):
+    # 3 shards of 2 videos, 3 workers, batch 4: no worker alone holds a batch (per-worker batching
+    # would serve nothing); across workers the epoch gives one full batch and drops only 2 videos.
+    loader = pair_loader(urls, batch_size=4, num_workers=3, num_frames=T, size=S, views="mv")
+    batches = list(loader)
+    assert [len(b["key"]) for b in batches] == [4] and set(batches[0]["key"]) <= set(records)
+    assert batches[0]["mv"].shape == (4, 2, 2, T, S, S)
+    loader = pair_loader(urls, batch_size=4, num_workers=3, drop_last=False, num_frames=T, size=S, views="mv")
+    assert sorted(k for b in loader for k in b["key"]) == sorted(records)
+
+
 def test_resampled_mode_serves_epoch_size_videos(urls, records):
     stream = PairStream(urls, num_frames=T, size=S, mode="resampled", epoch_size=5, views="rgb")
     keys = [item["key"] for item in stream]

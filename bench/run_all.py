@@ -38,7 +38,7 @@ ROOT = BENCH_DIR.parent
 # 2 CPU cores; every script's own defaults (bigger) stay what `python bench/X.py` runs.
 BENCHES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "decode": ("bench_decode.py", ["--repeat", "3"], ["--repeat", "1"]),
-    "data": ("bench_data.py", ["--videos", "8", "--repeat", "2"],
+    "data": ("bench_data.py", ["--videos", "32", "--repeat", "1"],  # enough videos for workers to pay off
              ["--videos", "4", "--video-frames", "32", "--frames", "8", "--size", "64", "--repeat", "1"]),
     "train": ("bench_train.py", ["--arch", "tiny", "--steps", "7"],
               ["--arch", "tiny", "--steps", "2", "--frames", "8", "--size", "32", "--batch", "8"]),

@@ -99,6 +99,8 @@ def pretrain(
     ``resume``: a checkpoint of the same stage, views, architecture and queue size.
     ``preset`` and ``data_info`` (a JSON-able description of the data source) are only recorded.
     """
+    if steps == 0:
+        epochs = None  # the random-init baseline trains nothing; a preset's epochs would only mislead
     st = make_stage(stage, view=view, topk=topk, mode=mode, temperature=temperature)
     _check_options(st, epochs=epochs, steps=steps, init_rgb=init_rgb, init_mv=init_mv, device=device,
                    checkpoint_every=checkpoint_every, lr_drops=lr_drops)

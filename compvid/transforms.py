@@ -41,12 +41,17 @@ _JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
 def rgb_to_frames(rgb: torch.Tensor) -> torch.Tensor:
     """``float (3, T, H, W)`` or ``uint8 (T, H, W, 3)`` → ``float32 (T, 3, H, W)`` in [0, 1]."""
     if rgb.dtype == torch.uint8:
-        if rgb.ndim != 4 or rgb.shape[-1] != 3:
-            raise InvalidArgumentError(f"uint8 RGB clip must be (T, H, W, 3), got {tuple(rgb.shape)}")
-        return rgb.permute(0, 3, 1, 2).float().div_(255.0)
+        return _uint8_frames(rgb).float().div_(255.0)
     if rgb.ndim != 4 or rgb.shape[0] != 3:
         raise InvalidArgumentError(f"float RGB clip must be (3, T, H, W), got {tuple(rgb.shape)}")
     return rgb.permute(1, 0, 2, 3).float()
+
+
+def _uint8_frames(rgb: torch.Tensor) -> torch.Tensor:
+    """``uint8 (T, H, W, 3)`` → ``uint8 (T, 3, H, W)`` view (channels-last strides), layout checked."""
+    if rgb.ndim != 4 or rgb.shape[-1] != 3:
+        raise InvalidArgumentError(f"uint8 RGB clip must be (T, H, W, 3), got {tuple(rgb.shape)}")
+    return rgb.permute(0, 3, 1, 2)
 
 
 def frames_to_rgb(frames: torch.Tensor) -> torch.Tensor:
@@ -107,13 +112,6 @@ class Box:
         fy, fx = grid[0] / frame[0], grid[1] / frame[1]
         top, left = round(self.top * fy), round(self.left * fx)
         return Box(top, left, max(1, round(self.height * fy)), max(1, round(self.width * fx)))
-
-
-def _resized_crop_frames(frames: torch.Tensor, box: Box, size: tuple[int, int]) -> torch.Tensor:
-    """Crop ``box`` of ``(T, 3, H, W)`` frames and resize to ``size``, values kept in [0, 1]."""
-    return F.resized_crop(
-        frames, box.top, box.left, box.height, box.width, list(size), InterpolationMode.BILINEAR, antialias=True
-    ).clamp_(0.0, 1.0)
 
 
 def _hflip_pair(rgb, mv):
@@ -262,9 +260,7 @@ class ClipAugment:
         antialiased uint8 resize), then every colour op as one affine map (:mod:`compvid.colour`),
         then blur. Returns ``float32 (3, T, h, w)`` in [0, 1]."""
         if rgb.dtype == torch.uint8:
-            if rgb.ndim != 4 or rgb.shape[-1] != 3:
-                raise InvalidArgumentError(f"uint8 RGB clip must be (T, H, W, 3), got {tuple(rgb.shape)}")
-            frames, scale = rgb.permute(0, 3, 1, 2), 1 / 255  # (T, 3, H, W), channels-last strides
+            frames, scale = _uint8_frames(rgb), 1 / 255
         else:
             frames, scale = rgb_to_frames(rgb), 1.0
         box = params.box

@@ -30,10 +30,10 @@ from mvcgc.features import (
 from mvcgc.provenance import package_versions
 from mvcgc.retrieval import (
     DEFAULT_KS,
-    check_ks,
     check_shared_classes,
     first_hit_ranks,
     fuse_similarities,
+    recall_from_ranks,
     similarity,
 )
 from mvcgc.testing_protocol import fuse_predictions
@@ -148,7 +148,7 @@ def run_retrieval(
     if len(sims) > 1:
         sims["both"] = fuse_similarities(*sims.values())
     ranks = {v: first_hit_ranks(s, ql, gl) for v, s in sims.items()}  # {view: (Q,)}
-    recall_of = {v: {k: (r < k).double().mean().item() for k in check_ks(ks)} for v, r in ranks.items()}
+    recall_of = {v: recall_from_ranks(r, ks=ks) for v, r in ranks.items()}
     per_view = {v: recall_of[v] for v in ckpts}
     recall = recall_of["both" if len(ckpts) > 1 else first]
     meta = {"task": "retrieval", "view": view, "ks": list(ks), "checkpoints": ckpts,

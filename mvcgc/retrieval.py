@@ -60,9 +60,12 @@ def recall_from_similarity(
     ks: Sequence[int] = DEFAULT_KS,
 ) -> dict[int, float]:
     """R@k from a precomputed similarity ``(Q, G)`` (higher = more similar); see the module docstring."""
-    ks = check_ks(ks)
-    first_hit = first_hit_ranks(sim, query_labels, gallery_labels)
-    return {k: (first_hit < k).double().mean().item() for k in ks}
+    return recall_from_ranks(first_hit_ranks(sim, query_labels, gallery_labels), ks=ks)
+
+
+def recall_from_ranks(first_hit: torch.Tensor, *, ks: Sequence[int] = DEFAULT_KS) -> dict[int, float]:
+    """R@k from each query's first-hit rank ``(Q,)`` (see :func:`first_hit_ranks`)."""
+    return {k: (first_hit < k).double().mean().item() for k in _check_ks(ks)}
 
 
 def first_hit_ranks(
@@ -131,7 +134,7 @@ def _labels(labels, name: str) -> torch.Tensor:
     return t.long()
 
 
-def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
+def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
     ks = tuple(ks)
     if not ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {ks!r}")

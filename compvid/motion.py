@@ -420,24 +420,34 @@ def rasterize_rows(
     gw, gh = -(-width // g), -(-height // g)
     cx0, cx1, cy0, cy1 = x0 // g, -(-x1 // g), y0 // g, -(-y1 // g)
     stride, plane = gw + 1, (gh + 1) * (gw + 1)
-    base = frame * plane
     # +1 at (y0,x0) and (y1,x1), -1 at (y0,x1) and (y1,x0): cumsum over both
     # axes turns the corners into the rectangle's indicator. Count, dx and dy
-    # are painted in one bincount (three planes apart).
-    corners = np.concatenate([base + cy0 * stride + cx0, base + cy1 * stride + cx1,
-                              base + cy0 * stride + cx1, base + cy1 * stride + cx0])
+    # are painted in one bincount (three planes apart), into (3, 4 corners, N).
     n = x0.size
-    sign = np.ones(4 * n)
-    sign[2 * n:] = -1.0
-    sx, sy = out_w / width, out_h / height
     span = t * plane
-    index = np.concatenate([corners, corners + span, corners + 2 * span])
-    values = np.concatenate([sign, np.tile(dx * sx, 4) * sign, np.tile(dy * sy, 4) * sign])
-    diff = np.bincount(index, weights=values, minlength=3 * span).reshape(3 * t, gh + 1, stride)
-    painted = diff.cumsum(1).cumsum(2)[:, :gh, :gw].reshape(3, t, gh, gw)
-    count = np.rint(painted[0])
-    inv = np.divide(1.0, count, out=np.zeros_like(count), where=count > 0)
-    grid = (painted[1:] * inv).astype(np.float32)  # (2, T, gh, gw)
+    base = frame * plane
+    index = np.empty((3, 4, n), np.intp)
+    index[0, 0] = base + cy0 * stride + cx0
+    index[0, 1] = base + cy1 * stride + cx1
+    index[0, 2] = base + cy0 * stride + cx1
+    index[0, 3] = base + cy1 * stride + cx0
+    np.add(index[0], span, out=index[1])
+    np.add(index[0], 2 * span, out=index[2])
+    sx, sy = out_w / width, out_h / height
+    sign = np.array([1.0, 1.0, -1.0, -1.0])[:, None]  # (4, 1)
+    values = np.empty((3, 4, n))
+    values[0] = sign
+    np.multiply(sign, dx * sx, out=values[1])
+    np.multiply(sign, dy * sy, out=values[2])
+    diff = np.bincount(index.reshape(-1), weights=values.reshape(-1), minlength=3 * span)
+    painted = diff.reshape(3 * t, gh + 1, stride)
+    np.cumsum(painted, axis=1, out=painted)  # in place: no second (3T, gh+1, gw+1) array
+    np.cumsum(painted, axis=2, out=painted)
+    painted = painted.reshape(3, t, gh + 1, stride)[:, :, :gh, :gw]
+    inv = np.rint(painted[0])  # (T, gh, gw) vectors per cell -> 1 / count, 0 where none
+    np.divide(1.0, inv, out=inv, where=inv > 0)
+    grid = np.empty((2, t, gh, gw), np.float32)
+    np.multiply(painted[1:], inv, out=grid, casting="unsafe")  # mean of the cell's vectors
     # Output pixel centre -> source pixel -> cell.
     rows = np.minimum(((np.arange(out_h) + 0.5) / sy).astype(np.intp), height - 1) // g
     cols = np.minimum(((np.arange(out_w) + 0.5) / sx).astype(np.intp), width - 1) // g

@@ -646,11 +646,15 @@ def _bitstream_motion(unique: list[int], win: _Window, *, codec: str, mv_mode: s
     stay = ~direct_rows[member]
     parts: list[BlockMotion] = [_subset(motion, stay)]
     owners: list[np.ndarray] = [frame_of_row[stay]]
-    donors: dict[int, BlockMotion] = {}
+    # Served reference frames are normalised already (their rows all point to
+    # the previous reference): they donate without reading their side data again.
+    donors: dict[int, BlockMotion] = {
+        unique[n]: _slice(motion, slice(bounds[m], bounds[m + 1]))
+        for m, n in enumerate(with_rows) if not direct_rows[m] and win.types.get(unique[n]) in _REFERENCE_TYPES}
     for m in direct:
         n = with_rows[m]
         rows = slice(bounds[m], bounds[m + 1])
-        own = BlockMotion(*(getattr(motion, f)[rows] for f in ("x0", "y0", "w", "h", "dx", "dy", "unsure")))
+        own = _slice(motion, rows)
         raw = RawVectors(*(getattr(vectors, f)[rows] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
         own, has, was_filled, _, _ = _fill_direct_mode(unique[n], raw, own, win, int(future[m]), int(past[m]), donors)
         present[n], filled[n] = has, was_filled
@@ -700,6 +704,11 @@ def _fill_direct_mode(i, vectors, motion, win, future, past, donors=None):
     own = _subset(motion, ~zero)
     covered = _covers(donor, _subset(motion, zero))
     return _concat(own, _subset(donor, covered)), True, True, 0, moving
+
+
+def _slice(m: BlockMotion, rows: slice) -> BlockMotion:
+    """Rows ``rows`` of ``m`` as views."""
+    return BlockMotion(m.x0[rows], m.y0[rows], m.w[rows], m.h[rows], m.dx[rows], m.dy[rows], m.unsure[rows])
 
 
 def _subset(m: BlockMotion, mask: np.ndarray) -> BlockMotion:

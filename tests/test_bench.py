@@ -105,10 +105,15 @@ def test_decode_bench_quick_through_run_all(tmp_path):
     data = json.loads((tmp_path / "bench" / "decode.json").read_text())
     figs = {f["id"]: f for f in data["figures"]}
     for recipe in ("h264", "mpeg4"):
-        for case in ("rgb_mv", "mv_only", "rgb_only", "pyav_rgb"):
+        for case in ("rgb_mv", "mv_only", "rgb_only", "pyav_rgb", "bound_mv", "bound_rgb_mv"):
             f = figs[f"decode.{recipe}.{case}"]
             assert f["value"] > 0 and f["baseline_value"] > 0
             assert f["ratio"] == pytest.approx(f["value"] / f["baseline_value"], rel=1e-3)
+        for case, bound in (("rgb_mv", "bound_rgb_mv"), ("mv_only", "bound_mv")):  # compvid over its lower bound
+            f = figs[f"decode.{recipe}.{case}_over_bound"]
+            assert (f["value"], f["baseline_value"]) == (figs[f"decode.{recipe}.{case}"]["value"],
+                                                         figs[f"decode.{recipe}.{bound}"]["value"])
     assert sum(r["case"].startswith("floor") for r in data["rows"]) == 2
     md = out.read_text()
-    assert md.count("| decode |") == 8 and "not measured" in md  # the train goal: not run here
+    optional = sum(f["id"].split(".")[-1].startswith("torchcodec") for f in data["figures"])  # if installed
+    assert md.count("| decode |") == 16 + optional and "not measured" in md  # the train goal: not run here

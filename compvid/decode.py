@@ -357,9 +357,12 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     )
 
     if win.interlaced and bitstream:
-        # FFmpeg exports the vertical motion of field macroblocks in field lines
-        # (half the frame rows) and does not say which blocks are field coded.
-        warnings.append("interlaced frames: vertical motion of field-coded blocks may be half its size")
+        # FFmpeg's exporter (libavcodec/mpegutils.c) doubles the vertical
+        # component of field-coded 16x8 and 8x16 partitions into frame rows, but
+        # not of 16x16 and 8x8 ones, and never says which blocks are field coded
+        # or which field (parity) they predict from.
+        warnings.append("interlaced frames: vertical motion of field-coded 16x16 and 8x8 blocks may be "
+                        "half its size, and field vectors ignore the half-line offset between fields")
     rgb = None
     if with_rgb:
         rgb = np.stack([win.rgb[i] for i in served])  # (T, H, W, 3)

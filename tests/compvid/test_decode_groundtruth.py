@@ -110,3 +110,13 @@ def test_moving_object_field_lies_on_the_object(moving_video, recipe, width, hei
         outside = clip.mv[:, t][:, ~near]
         np.testing.assert_allclose(np.median(inside, axis=1), [DX, DY], atol=0.5)
         assert np.median(np.abs(outside)) < 0.25, "static background must not move"
+
+
+@pytest.mark.parametrize("recipe,interlaced", [("h264-mbaff", True), ("h264", False)])
+def test_interlaced_clips_say_field_vectors_may_be_halved(moving_video, recipe, interlaced):
+    """FFmpeg does not mark field-coded blocks: clips of interlaced frames carry the warning, others do not."""
+    path = moving_video(recipe, dx=DX, dy=DY, num_frames=16, width=128, height=96)
+    warned = any("interlaced" in w for w in decode_clip(path, start=0, num_frames=8).warnings)
+    assert warned == interlaced
+    # An RGB-only clip has no vectors to doubt.
+    assert not any("interlaced" in w for w in decode_clip(path, start=0, num_frames=8, with_mv=False).warnings)

@@ -7,7 +7,9 @@ are sharded with ``compvid.shards.write_shards``, then read in one process by:
   no augmentation, in this process (the named baseline);
 - ``decode + augment``: :class:`compvid.pipeline.PairClips` (decode and paired augmentation) alone;
 - ``stream, 0 workers``: ``pair_loader(..., num_workers=0)`` (decode + paired augmentation + batching);
-- ``stream, N workers``: the same with ``N`` DataLoader worker processes.
+- ``stream, N workers``: the same with ``N`` DataLoader worker processes;
+- ``E epochs, workers restarted / persistent``: ``E`` short epochs over every video with ``N``
+  workers, started anew at each epoch (DataLoader's default) or kept (``pair_loader``).
 
 A clip is one of the two clips (A, B) of a video, with every view asked for. Figures are ratios
 against the decode floor and against 0 workers, measured in the same run.
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compvid.datasets import expand_urls, pair_loader
+from compvid.datasets import EpochLoader, PairStream, expand_urls, pair_loader
 from compvid.decode import decode_clip
 from compvid.pipeline import PairClips, info_from_record, video_member
 from compvid.shards import iter_shard, shard_paths, write_shards
@@ -82,6 +84,23 @@ def stream_rate(urls: list[str], *, workers: int, batch: int, limit: int, **opts
     return n, time.perf_counter() - t0
 
 
+def epochs_rate(urls: list[str], *, workers: int, batch: int, epochs: int, persistent: bool,
+                **opts) -> tuple[int, float]:
+    """Clips per second over ``epochs`` short epochs, workers kept or restarted at each epoch."""
+    stream = PairStream(urls, **opts)
+    loader = EpochLoader(stream, batch_size=batch, drop_last=False, num_workers=workers,
+                         persistent_workers=persistent and workers > 0)
+    n = 0
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
+        for b in loader:
+            n += 2 * len(b["key"])
+    secs = time.perf_counter() - t0
+    del loader  # persistent workers end here
+    return n, secs
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shards", help="existing shard URLs (brace pattern); default: generate videos")
@@ -94,6 +113,7 @@ def main() -> None:
     p.add_argument("--views", choices=("rgb", "mv", "both"), default="both")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=3, help="short epochs for the persistent-workers rows")
     p.add_argument("--repeat", type=int, default=2, help="rounds; each row keeps its fastest (shared CPUs are noisy)")
     p.add_argument("--json", metavar="PATH", help="also write the printed figures (and raw counts/seconds) here")
     args = p.parse_args()
@@ -114,6 +134,10 @@ def main() -> None:
         for workers in sorted({0, args.workers}):
             runs[f"stream, {workers} workers"] = lambda w=workers: stream_rate(
                 urls, workers=w, batch=args.batch, limit=limit, **opts)
+        if args.workers > 0:  # short epochs over every video: workers kept (pair_loader) or restarted
+            for persistent, how in ((False, "restarted"), (True, "persistent")):
+                runs[f"{args.epochs} epochs, workers {how}"] = lambda p=persistent: epochs_rate(
+                    urls, workers=args.workers, batch=args.batch, epochs=args.epochs, persistent=p, **opts)
         best: dict[str, tuple[int, float]] = {}
         for _ in range(max(1, args.repeat)):  # rounds interleave the rows, so load drift hits all alike
             for name, run in runs.items():
@@ -138,14 +162,19 @@ def write_json(path: str, args: argparse.Namespace, rows: list[tuple[str, int, f
     """Figures as ``bench/run_all.py`` reads them: value and baseline in clips/s (higher is better)."""
     rate = {name: n / secs for name, n, secs in rows}
     (floor, _, _), (augment, _, _), (zero, _, _) = rows[:3]
-    slug = {augment: "augment", **{name: f"stream_{name.split()[1]}" for name, _, _ in rows[2:]}}
+    slug = {augment: "augment", **{name: f"stream_{name.split()[1]}" for name, _, _ in rows if name.startswith("stream")}}
 
     def figure(name: str, base: str, vs: str) -> dict:
         return dict(id=f"data.{slug[name]}.{vs}", measured=name, value=rate[name], unit="clips/s", baseline=base,
                     baseline_value=rate[base], ratio=rate[name] / rate[base], higher_is_better=True)
 
-    figures = [figure(name, floor, "vs_floor") for name, _, _ in rows[1:]]
-    figures += [figure(name, zero, "vs_0_workers") for name, _, _ in rows[3:]]
+    streams = [r for r in rows if r[0].startswith("stream")]
+    epochs = [r[0] for r in rows if "epochs, workers" in r[0]]
+    slug.update({name: "epochs_" + name.split()[-1] for name in epochs})
+    figures = [figure(name, floor, "vs_floor") for name, _, _ in [rows[1], *streams]]
+    figures += [figure(name, zero, "vs_0_workers") for name, _, _ in streams[1:]]
+    if len(epochs) == 2:  # persistent against restarted workers, the same short epochs
+        figures.append(figure(epochs[1], epochs[0], "vs_restarted"))
     out = dict(benchmark="data", config=vars(args),
                setting=f"clips {args.frames}x{args.size}x{args.size}, views={args.views}, "
                        f"source {args.width}x{args.height}",

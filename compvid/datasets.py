@@ -15,7 +15,8 @@
 
 Randomness is a function of ``(seed, epoch, rank, worker)`` (streams) or
 ``(seed, epoch, index)`` (map-style); call ``set_epoch(epoch)`` before each
-epoch (DataLoader workers must not be persistent for it to reach them).
+epoch. The epoch lives in shared memory, so it reaches DataLoader workers that
+persist across epochs (:func:`pair_loader` keeps them).
 A bad sample goes through ``handler`` (see :func:`compvid.pipeline.resolve_handler`):
 training defaults to 'skip' (warn, count in ``.skipped``, go on), evaluation to 'raise'.
 """
@@ -39,6 +40,7 @@ from compvid.layouts import parse_layout
 from compvid.pipeline import (
     HandlerPolicy,
     PairClips,
+    SharedInt,
     Views,
     WindowClips,
     describe_error,
@@ -164,10 +166,14 @@ class PairStream(IterableDataset):
         self.shuffle, self.mode, self.epoch_size = shuffle, mode, epoch_size
         self.handler = resolve_handler(handler)
         self.seed = int(seed)
-        self.epoch = 0
+        self._epoch = SharedInt(0)  # set here, read in the workers
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch.value
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        self._epoch.value = epoch
 
     @property
     def skipped(self) -> int | None:
@@ -216,7 +222,7 @@ class PairStream(IterableDataset):
 
 
 class EpochLoader(DataLoader):
-    """A DataLoader whose ``set_epoch`` reaches its dataset (workers are started per epoch).
+    """A DataLoader whose ``set_epoch`` reaches its dataset, in the workers too (shared memory).
 
     For a stream (an IterableDataset) the workers hand over single samples and batches are formed
     here, across workers. A DataLoader batching inside each worker drops every worker's last
@@ -271,7 +277,9 @@ def pair_loader(
 
     ``dataset``: a :class:`PairStream`/:class:`PairFiles`, or shard URLs (then a
     :class:`PairStream` is built with ``stream_options``). Incomplete batches are
-    dropped by default (MoCo queues want a fixed batch).
+    dropped by default (MoCo queues want a fixed batch). Workers persist across
+    epochs (no restart, no re-probing, no empty pipeline at each epoch's start);
+    ``set_epoch`` reaches them.
     """
     if not isinstance(dataset, Dataset):
         dataset = PairStream(dataset, **stream_options)
@@ -279,7 +287,7 @@ def pair_loader(
         raise InvalidArgumentError(f"options {sorted(stream_options)} apply only when shard URLs are given")
     shuffle = None if isinstance(dataset, IterableDataset) else True
     return EpochLoader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=drop_last,
-                       pin_memory=pin_memory, shuffle=shuffle, persistent_workers=False)
+                       pin_memory=pin_memory, shuffle=shuffle, persistent_workers=num_workers > 0)
 
 
 def file_items(items: FileItems) -> list[tuple[str, int]]:
@@ -326,11 +334,16 @@ class PairFiles(Dataset):
                                decode_short_side=decode_short_side, views=views, augment=augment,
                                normalize=normalize)
         self.handler = resolve_handler(handler)
-        self.seed, self.epoch = int(seed), 0
-        self._infos: dict[int, VideoInfo] = {}  # per process: probing reads every packet header
+        self.seed = int(seed)
+        self._epoch = SharedInt(0)  # set here, read in the workers
+        self._infos: dict[int, VideoInfo] = {}  # per process (kept by persistent workers): probing reads every packet
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch.value
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+        self._epoch.value = epoch
 
     @property
     def skipped(self) -> int | None:

@@ -54,38 +54,65 @@ CROPS_PER_WINDOW = {"center": 1, "three": 3, "ten": 10}
 # --------------------------------------------------------------------------- handler policy
 
 
+class SharedInt:
+    """An int in shared memory, shared with DataLoader workers (fork or spawn).
+
+    Starting a worker process shares it: what the main process sets after the
+    workers started (the epoch) reaches persistent workers, and what workers
+    add (skipped samples) reaches the main process. Any other copy (pickle,
+    deepcopy) gets its own int with the current value.
+    """
+
+    def __init__(self, value: int = 0) -> None:
+        self._shared = multiprocessing.get_context("spawn").Value("q", int(value))
+
+    @property
+    def value(self) -> int:
+        return int(self._shared.value)
+
+    @value.setter
+    def value(self, value: int) -> None:
+        self._shared.value = int(value)
+
+    def add(self, n: int = 1) -> int:
+        """Add ``n`` atomically; returns the new value."""
+        with self._shared.get_lock():
+            self._shared.value += n
+            return int(self._shared.value)
+
+    def __getstate__(self) -> dict:
+        if multiprocessing.context.get_spawning_popen() is not None:
+            return {"shared": self._shared}  # starting a worker: share the memory
+        return {"value": self.value}
+
+    def __setstate__(self, state: dict) -> None:
+        if "shared" in state:
+            self._shared = state["shared"]
+        else:
+            self.__init__(state["value"])
+
+    def __repr__(self) -> str:
+        return f"SharedInt({self.value})"
+
+
 class SkipLog:
     """Handler policy 'skip': log a warning naming the sample and the reason, count it, go on.
 
-    The count lives in shared memory, so DataLoader workers (fork or spawn)
-    add to the count the main process reads through :attr:`count`. Copies
-    made other than by starting a worker process count on their own.
+    The count is a :class:`SharedInt`: DataLoader workers add to the count the
+    main process reads through :attr:`count`.
     """
 
     def __init__(self, start: int = 0) -> None:
-        self._count = multiprocessing.get_context("spawn").Value("q", start)
+        self._count = SharedInt(start)
 
     def __call__(self, exn: BaseException) -> bool:
-        with self._count.get_lock():
-            self._count.value += 1
-            n = self._count.value
+        n = self._count.add(1)
         log.warning("skipped a bad sample (%d so far): %s", n, describe_error(exn))
         return True
 
     @property
     def count(self) -> int:
-        return int(self._count.value)
-
-    def __getstate__(self) -> dict:
-        if multiprocessing.context.get_spawning_popen() is not None:
-            return {"shared": self._count}  # starting a worker: share the counter
-        return {"start": self.count}
-
-    def __setstate__(self, state: dict) -> None:
-        if "shared" in state:
-            self._count = state["shared"]
-        else:
-            self.__init__(state["start"])
+        return self._count.value
 
     def __repr__(self) -> str:
         return f"SkipLog(count={self.count})"

@@ -109,6 +109,44 @@ def test_loader_with_two_workers_yields_every_video_once_per_epoch(urls, records
         assert sorted(keys) == sorted(records)
 
 
+def _epoch_clips(loader, epoch: int) -> dict[str, torch.Tensor]:
+    loader.set_epoch(epoch)
+    return {k: mv for batch in loader for k, mv in zip(batch["key"], batch["mv"])}
+
+
+def test_workers_persist_across_epochs_and_each_epoch_reaches_them(urls, records):
+    """The epoch lives in shared memory: persistent workers draw the clips of the epoch they are
+    told, exactly those of a fresh loader (new workers) set to that epoch, and differ between epochs."""
+    kw = dict(batch_size=2, num_workers=2, drop_last=False, num_frames=T, size=S, views="mv", seed=5)
+    loader = pair_loader(urls, **kw)
+    assert loader.persistent_workers
+    first = _epoch_clips(loader, 0)
+    pids = [w.pid for w in loader._iterator._workers]
+    second = _epoch_clips(loader, 1)
+    assert [w.pid for w in loader._iterator._workers] == pids and all(w.is_alive() for w in loader._iterator._workers)
+    assert sorted(first) == sorted(second) == sorted(records)
+    assert any(not torch.equal(first[k], second[k]) for k in records)  # epoch 1 drew other clips
+
+    fresh = pair_loader(urls, **kw)
+    again = _epoch_clips(fresh, 1)  # new workers started at epoch 1
+    assert all(torch.equal(again[k], second[k]) for k in records)
+    del loader, fresh
+
+
+def test_shared_int_is_shared_with_workers_and_copied_otherwise():
+    import copy
+    import pickle
+
+    from compvid.pipeline import SharedInt
+
+    a = SharedInt(3)
+    b = pickle.loads(pickle.dumps(a))
+    c = copy.deepcopy(a)
+    a.value = 7
+    assert (a.value, b.value, c.value) == (7, 3, 3)
+    assert a.add(2) == 9
+
+
 def test_batches_are_formed_across_workers_so_small_worker_shares_are_not_lost(urls, records):
     # 3 shards of 2 videos, 3 workers, batch 4: no worker alone holds a batch (per-worker batching
     # would serve nothing); across workers the epoch gives one full batch and drops only 2 videos.

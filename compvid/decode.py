@@ -28,6 +28,7 @@ from compvid.motion import (
     BlockMotion,
     RawVectors,
     match_reference_distances_frames,
+    match_with_field_hypothesis,
     rasterize,
     rasterize_frames,
     rasterize_rows,
@@ -199,7 +200,7 @@ class _Window:
 
     def __init__(self, rotation: int | None) -> None:
         self.rotation = rotation  # display rotation, counter-clockwise degrees
-        self.interlaced = False  # some frame was coded interlaced (field macroblocks possible)
+        self.interlaced: set[int] = set()  # display indices of frames coded interlaced (field macroblocks possible)
         self.types: dict[int, str] = {}
         self.pts: dict[int, float] = {}
         self.luma: dict[int, np.ndarray] = {}
@@ -358,11 +359,15 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
 
     if win.interlaced and bitstream:
         # FFmpeg's exporter (libavcodec/mpegutils.c) doubles the vertical
-        # component of field-coded 16x8 and 8x16 partitions into frame rows, but
-        # not of 16x16 and 8x8 ones, and never says which blocks are field coded
-        # or which field (parity) they predict from.
-        warnings.append("interlaced frames: vertical motion of field-coded 16x16 and 8x8 blocks may be "
-                        "half its size, and field vectors ignore the half-line offset between fields")
+        # component of field-coded 16x8 and 8x16 partitions into frame rows but
+        # not of 16x16 and 8x8 ones, and says neither which blocks are field
+        # coded nor which field they predict from. Normalised H.264 vectors try
+        # both readings (motion.match_with_field_hypothesis); raw ones and
+        # predictions from the opposite field stay as exported.
+        warnings.append("interlaced frames: vectors predicted from the opposite field (half a frame away) "
+                        "are not corrected"
+                        + ("; raw vectors of field-coded 16x16 and 8x8 blocks are in field lines (half their "
+                           "height)" if codec == "h264" and not matching else ""))
     rgb = None
     if with_rgb:
         rgb = np.stack([win.rgb[i] for i in served])  # (T, H, W, 3)
@@ -517,7 +522,8 @@ def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, vectors, need
     GOP rule, whose B-frames borrow from neighbours); luma of frames served and
     of possible references (matching); RGB of frames served."""
     win.types[idx] = ptype
-    win.interlaced = win.interlaced or bool(getattr(frame, "interlaced_frame", False))
+    if getattr(frame, "interlaced_frame", False):
+        win.interlaced.add(idx)
     win.pts[idx] = float(frame.time) if frame.time is not None else start_seconds + idx / fps
     if win.packet_refs and frame.pts is not None:
         known = win.packet_refs.get(int(frame.pts))
@@ -624,7 +630,13 @@ def _bitstream_motion(unique: list[int], win: _Window, *, codec: str, mv_mode: s
         stack, plane_of = win.luma_stack(frames + [j for c in candidates for j in c.values()])
         candidates = [{o: plane_of[j] for o, j in c.items()} for c in candidates]
         current = np.array([plane_of[i] for i in frames], np.intp)
-        distance, unsure, cost = match_reference_distances_frames(vectors, member, stack, current, candidates)
+        interlaced = np.array([i in win.interlaced for i in frames], bool)
+        if interlaced.any():  # 16x16 and 8x8 rows of interlaced frames: field or frame macroblock?
+            square = ((vectors.w == 16) & (vectors.h == 16)) | ((vectors.w == 8) & (vectors.h == 8))
+            vectors, distance, unsure, cost = match_with_field_hypothesis(
+                vectors, member, stack, current, candidates, interlaced[member] & square)
+        else:
+            distance, unsure, cost = match_reference_distances_frames(vectors, member, stack, current, candidates)
         motion = vectors.normalise(distance, unsure)
         keep = ~unused_list_rows(vectors, cost, frame_of_row=member)
         if not keep.all():

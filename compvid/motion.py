@@ -310,6 +310,48 @@ def match_reference_distances_frames(
     return distance, unsure, best_cost
 
 
+def match_with_field_hypothesis(
+    vectors: RawVectors,
+    frame_of_row: np.ndarray,
+    frames: np.ndarray,
+    current: np.ndarray,
+    candidates: Sequence[dict[int, int]],
+    field_rows: np.ndarray,
+) -> tuple[RawVectors, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`match_reference_distances_frames`, where some rows may be field macroblocks.
+
+    FFmpeg's H.264 exporter leaves the vertical motion of field-coded 16x16
+    and 8x8 partitions in field lines (half the frame rows) and does not say
+    which blocks are field coded. Each row of ``field_rows`` (bool (N,)) is
+    matched a second time with ``my`` doubled, against the same candidate
+    references; that reading wins where it matches clearly better (by a grey
+    level; otherwise the row stays as exported). A field macroblock predicted
+    from the other field of a frame (half a frame away, half a line off) is
+    not modelled.
+
+    Returns (vectors with the winning ``my``, distance, unsure, cost) as
+    :func:`match_reference_distances_frames` does.
+    """
+    distance, unsure, cost = match_reference_distances_frames(vectors, frame_of_row, frames, current, candidates)
+    extra = np.flatnonzero(field_rows)
+    if extra.size == 0:
+        return vectors, distance, unsure, cost
+    # The field reading is matched on its own, so that its rows do not sway the
+    # per-frame statistics (usual distances, typical cost) of the exported ones.
+    field = RawVectors(*(getattr(vectors, f)[extra] * (2 if f == "my" else 1)
+                         for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+    f_distance, f_unsure, f_cost = match_reference_distances_frames(
+        field, np.asarray(frame_of_row, np.intp)[extra], frames, current, candidates)
+    better = f_cost < cost[extra] - 1.0  # (E,) clearly better, by a grey level: ties stay as exported
+    rows = extra[better]
+    my = vectors.my.copy()
+    my[rows] = field.my[better]
+    fixed = RawVectors(vectors.direction, vectors.mx, my, vectors.cx, vectors.cy, vectors.w, vectors.h)
+    distance, unsure, cost = distance.copy(), unsure.copy(), cost.copy()
+    distance[rows], unsure[rows], cost[rows] = f_distance[better], f_unsure[better], f_cost[better]
+    return fixed, distance, unsure, cost
+
+
 def unused_list_rows(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.0, margin: float = 4.0,
                      frame_of_row: np.ndarray | None = None) -> np.ndarray:
     """Rows of a bi-directional block that its prediction does not use; bool (N,).

@@ -176,11 +176,34 @@ def write_moving_video(
     fps: int = 25,
     seed: int = 0,
     rotation_degrees: int = 0,
+    interlaced: bool = False,
 ) -> Path:
     """Encode a clip whose content moves by (dx, dy) px per frame; returns the path.
 
-    Recipe (see RECIPES): e.g. "h264" = libx264 defaults in MP4.
+    Recipe (see RECIPES): e.g. "h264" = libx264 defaults in MP4. ``interlaced``:
+    true interlaced content (see :func:`interlaced_frames`), for a recipe that
+    codes fields, e.g. "h264-mbaff".
     """
-    frames, _ = moving_frames(num_frames=num_frames, width=width, height=height, dx=dx, dy=dy,
-                              motion=motion, seed=seed)
+    if interlaced:
+        frames = interlaced_frames(num_frames=num_frames, width=width, height=height, dx=dx, dy=dy,
+                                   motion=motion, seed=seed)
+    else:
+        frames, _ = moving_frames(num_frames=num_frames, width=width, height=height, dx=dx, dy=dy,
+                                  motion=motion, seed=seed)
     return encode_frames(frames, path, recipe=recipe, fps=fps, rotation_degrees=rotation_degrees)
+
+
+def interlaced_frames(*, num_frames: int, width: int, height: int, dx: int, dy: int, motion: Motion = "pan",
+                      seed: int = 0) -> np.ndarray:
+    """True interlaced frames uint8 (T, H, W, 3), top field first: the even rows show the content
+    at frame time t, the odd rows half a frame later. The content still moves (dx, dy) px per
+    frame, (dx/2, dy/2) per field, so both must be even."""
+    if dx % 2 or dy % 2:
+        raise InvalidArgumentError(f"interlaced content moves (dx/2, dy/2) per field: dx and dy must be even, "
+                                   f"got ({dx}, {dy})")
+    fields, _ = moving_frames(num_frames=2 * num_frames, width=width, height=height, dx=dx // 2, dy=dy // 2,
+                              motion=motion, seed=seed)  # one picture per field time
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    frames[:, 0::2] = fields[0::2, 0::2]  # top field at t
+    frames[:, 1::2] = fields[1::2, 1::2]  # bottom field at t + 1/2
+    return frames

@@ -120,3 +120,32 @@ def test_interlaced_clips_say_field_vectors_may_be_halved(moving_video, recipe, 
     assert warned == interlaced
     # An RGB-only clip has no vectors to doubt.
     assert not any("interlaced" in w for w in decode_clip(path, start=0, num_frames=8, with_mv=False).warnings)
+
+
+@pytest.mark.parametrize("dx,dy", [(4, -4), (-2, 6)])
+def test_field_macroblocks_of_true_interlaced_content_recover_motion(moving_video, dx, dy):
+    """Fields sampled half a frame apart make x264 (MBAFF) code field macroblocks, whose 16x16 and
+    8x8 vectors FFmpeg exports in field lines: taken as they are, dy comes out halved."""
+    path = moving_video("h264-mbaff", dx=dx, dy=dy, num_frames=24, width=256, height=192, interlaced=True)
+    clip = decode_clip(path, start=0, num_frames=24)
+    med = per_frame_median(clip.mv)
+    for types in ("P", "B"):
+        frames = [i for i, t in enumerate(clip.frame_types) if t == types and clip.has_mv[i]]
+        assert frames, clip.frame_types
+        for i in frames:
+            assert abs(med[0, i] - dx) <= 0.5 and abs(med[1, i] - dy) <= 0.5, (i, clip.frame_types[i], med[:, i])
+    raw = decode_clip(path, start=0, num_frames=24, mv_mode="raw")
+    assert any("field lines" in w for w in raw.warnings)
+
+
+def test_interlaced_frames_sample_each_field_half_a_frame_apart():
+    from compvid.errors import InvalidArgumentError
+    from compvid.synthetic import interlaced_frames, moving_frames
+
+    frames = interlaced_frames(num_frames=4, width=64, height=48, dx=4, dy=-2, seed=3)
+    fields, _ = moving_frames(num_frames=8, width=64, height=48, dx=2, dy=-1, seed=3)  # one picture per field time
+    for t in range(4):
+        np.testing.assert_array_equal(frames[t, 0::2], fields[2 * t, 0::2])  # top field at t
+        np.testing.assert_array_equal(frames[t, 1::2], fields[2 * t + 1, 1::2])  # bottom field at t + 1/2
+    with pytest.raises(InvalidArgumentError, match="even"):
+        interlaced_frames(num_frames=4, width=64, height=48, dx=3, dy=-2)

@@ -155,3 +155,33 @@ def test_unused_list_rows_keeps_frames_apart():
     cost = np.array([2.0, 40.0], np.float32)
     assert unused_list_rows(v, cost).tolist() == [False, True]
     assert not unused_list_rows(v, cost, frame_of_row=np.array([0, 1])).any()
+
+
+def test_field_hypothesis_doubles_the_vertical_motion_of_field_rows_only():
+    # Content moves (+2, -4) px per frame; frame 6's rows point 1 or 2 frames back. Half of the
+    # rows are "field macroblocks" exported with my in field lines (half the frame rows).
+    from compvid.motion import match_reference_distances_frames, match_with_field_hypothesis
+
+    rng = np.random.default_rng(3)
+    planes = shifted_planes(rng, 128, 160, [(2 * f, -4 * f) for f in range(8)])
+    n = 40
+    cx = np.tile(np.arange(24, 152, 16), 5)[:n].astype(np.int32)
+    cy = np.repeat(np.arange(40, 120, 16), 8)[:n].astype(np.int32)
+    d = rng.choice([1, 2], n)
+    field = np.arange(n) % 2 == 1
+    mx = (-2.0 * d).astype(np.float32)
+    my = (4.0 * d / np.where(field, 2, 1)).astype(np.float32)  # FFmpeg sense, src = dst + m
+    v = RawVectors(direction=np.full(n, -1, np.int8), mx=mx, my=my, cx=cx, cy=cy,
+                   w=np.full(n, 16, np.int32), h=np.full(n, 16, np.int32))
+    candidates = [{o: 6 + o for o in (-3, -2, -1)}]
+    frame_of_row = np.zeros(n, np.intp)
+    fixed, distance, unsure, cost = match_with_field_hypothesis(
+        v, frame_of_row, planes, np.array([6]), candidates, np.ones(n, bool))  # every row may be a field row
+    np.testing.assert_array_equal(fixed.my, 4.0 * d)  # field rows doubled, frame rows kept
+    np.testing.assert_array_equal(distance, d)
+    assert np.all(cost < 1.0)
+    # No field rows: exactly the plain matcher.
+    got = match_with_field_hypothesis(v, frame_of_row, planes, np.array([6]), candidates, np.zeros(n, bool))
+    for g, w in zip(got[1:], match_reference_distances_frames(v, frame_of_row, planes, np.array([6]), candidates)):
+        np.testing.assert_array_equal(g, w)
+    assert got[0] is v

@@ -34,7 +34,7 @@ from compvid.motion import (
     rasterize_rows,
     unused_list_rows,
 )
-from compvid.nal import nal_length_size, scan_access_unit
+from compvid.nal import max_num_ref_frames, nal_length_size, scan_access_unit
 from compvid.rgb import RgbConverter
 from compvid.probe import MvSource, VideoInfo, frame_rotation, mv_source_for_codec
 from compvid.source import VideoSource, open_video, source_name
@@ -213,6 +213,7 @@ class _Window:
         self.decode_order: dict[int, int] = {}
         self.reference: dict[int, bool | None] = {}
         self.idr_epoch: dict[int, int] = {}
+        self.max_refs: int | None = None  # H.264 SPS max_num_ref_frames (None: unknown)
         self._raw: dict[int, RawVectors | None] = {}
 
     def vectors(self, i: int) -> RawVectors | None:
@@ -307,6 +308,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     attempt = 0
     while True:
         win = _Window(rotation=win_rotation)
+        win.max_refs = max_num_ref_frames(cc.extradata) if matching and codec == "h264" else None
         estimator = None
         if estimate:
             from compvid.estimate import MotionEstimator  # deferred: builds a filter graph
@@ -621,6 +623,13 @@ def _bitstream_motion(unique: list[int], win: _Window, *, codec: str, mv_mode: s
     moving = int((np.hypot(vectors.mx, vectors.my) >= 0.25).sum())
     if matching:
         frames = [unique[n] for n in with_rows]
+        if win.max_refs == 1 and not win.interlaced and (vectors.direction < 0).all():
+            # One reference frame in the decoded picture buffer (SPS): every row
+            # predicts from the reference picture decoded last. No matching needed.
+            last = _last_references(frames, win)
+            if last is not None:
+                distance = (np.asarray(frames) - last)[member].astype(np.int32)
+                return vectors.normalise(distance), frame_of_row, present, filled, 0, moving
         kept = sorted(win.luma)
         candidates: list[dict[int, int]] = []
         for i in frames:
@@ -676,6 +685,21 @@ def _bitstream_motion(unique: list[int], win: _Window, *, codec: str, mv_mode: s
         parts.append(own)
         owners.append(np.full(len(own), n, np.intp))
     return _concat_all(parts), np.concatenate(owners), present, filled, 0, moving
+
+
+def _last_references(frames: list[int], win: _Window) -> np.ndarray | None:
+    """Per display frame of ``frames``, the reference picture decoded last before it (same
+    IDR period), as display indices; None when the decode order of some frame is unknown."""
+    refs = [(order, j) for j, order in win.decode_order.items() if win.reference.get(j)]
+    out = []
+    for i in frames:
+        if i not in win.decode_order:
+            return None
+        before = [(order, j) for order, j in refs if order < win.decode_order[i] and win.idr_epoch[j] == win.idr_epoch[i]]
+        if not before or max(before)[1] >= i:
+            return None
+        out.append(max(before)[1])
+    return np.asarray(out, np.int64)
 
 
 def _reference_distance(win: _Window, i: int, direction: int) -> int:

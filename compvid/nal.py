@@ -65,3 +65,99 @@ def _nal_headers(data: bytes | memoryview, length_size: int | None):
     while 0 <= pos and pos + 3 < size:
         yield raw[pos + 3]
         pos = raw.find(b"\x00\x00\x01", pos + 3)
+
+
+# Profiles whose SPS carries chroma format, bit depths and scaling matrices (H.264 §7.3.2.1.1).
+_HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
+
+
+def max_num_ref_frames(extradata: bytes | None) -> int | None:
+    """``max_num_ref_frames`` of the first SPS in H.264 extradata (``avcC`` or Annex B); None if unreadable.
+
+    The size of the decoded picture buffer: with 1, every inter picture
+    predicts from the one reference picture decoded before it.
+    """
+    if not extradata:
+        return None
+    try:
+        sps = _first_sps(bytes(extradata))
+        return None if sps is None else _parse_max_num_ref_frames(sps)
+    except (IndexError, ValueError):
+        return None
+
+
+def _first_sps(extradata: bytes) -> bytes | None:
+    """The first SPS NAL unit's payload (after its header byte), emulation prevention removed."""
+    nal = None
+    if extradata[0] == 1 and len(extradata) > 8:  # avcC: ... numOfSequenceParameterSets, then (u16 size, NAL)
+        if extradata[5] & 0x1F:
+            size = int.from_bytes(extradata[6:8], "big")
+            nal = extradata[8 : 8 + size]
+    else:  # Annex B start codes
+        pos = extradata.find(b"\x00\x00\x01")
+        while 0 <= pos < len(extradata) - 3:
+            end = extradata.find(b"\x00\x00\x01", pos + 3)
+            unit = extradata[pos + 3 : end if end >= 0 else len(extradata)]
+            if unit and unit[0] & 0x1F == 7:
+                nal = unit.rstrip(b"\x00")
+                break
+            pos = end
+    if not nal or nal[0] & 0x1F != 7:
+        return None
+    return nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention bytes
+
+
+class _Bits:
+    """Big-endian bit reader with Exp-Golomb codes (H.264 §9.1)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.value, self.left = int.from_bytes(data, "big"), 8 * len(data)
+
+    def u(self, n: int) -> int:
+        if n > self.left:
+            raise ValueError("SPS ends early")
+        self.left -= n
+        return (self.value >> self.left) & ((1 << n) - 1)
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad Exp-Golomb code")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k % 2 else -(k // 2)
+
+
+def _parse_max_num_ref_frames(sps: bytes) -> int:
+    bits = _Bits(sps)
+    profile = bits.u(8)
+    bits.u(16)  # constraint flags, level
+    bits.ue()  # seq_parameter_set_id
+    if profile in _HIGH_PROFILES:
+        chroma_format = bits.ue()
+        if chroma_format == 3:
+            bits.u(1)  # separate_colour_plane_flag
+        bits.ue(), bits.ue()  # bit depths
+        bits.u(1)  # qpprime_y_zero_transform_bypass_flag
+        if bits.u(1):  # seq_scaling_matrix_present_flag
+            for i in range(8 if chroma_format != 3 else 12):
+                if bits.u(1):  # this scaling list is present: skip it (§7.3.2.1.1.1)
+                    last = following = 8
+                    for _ in range(16 if i < 6 else 64):
+                        if following:
+                            following = (last + bits.se() + 256) % 256
+                        last = following or last
+    bits.ue()  # log2_max_frame_num_minus4
+    poc_type = bits.ue()
+    if poc_type == 0:
+        bits.ue()  # log2_max_pic_order_cnt_lsb_minus4
+    elif poc_type == 1:
+        bits.u(1)
+        bits.se(), bits.se()
+        for _ in range(bits.ue()):
+            bits.se()
+    return bits.ue()

@@ -37,6 +37,8 @@ RECIPES: dict[str, EncoderRecipe] = {
     "h264-nopyramid": EncoderRecipe("libx264", ".mp4", {"x264-params": "bframes=2:b-pyramid=none"}),
     "h264-shortgop": EncoderRecipe("libx264", ".mp4", {"x264-params": "keyint=12:min-keyint=12:scenecut=0"}),
     "h264-slices": EncoderRecipe("libx264", ".mp4", {"x264-params": "slices=4"}),
+    # One reference frame, no B-frames (phone and fast-preset streams); IDR every 20 frames.
+    "h264-ref1": EncoderRecipe("libx264", ".mp4", {"x264-params": "ref=1:bframes=0:keyint=20"}),
     "h264-mbaff": EncoderRecipe("libx264", ".mp4", {"x264-params": "interlaced=1:bframes=2"}),
     "h264-high10": EncoderRecipe("libx264", ".mkv", pix_fmt="yuv420p10le"),
     "h264-444": EncoderRecipe("libx264", ".mkv", pix_fmt="yuv444p"),

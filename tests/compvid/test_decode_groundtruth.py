@@ -16,7 +16,7 @@ import pytest
 from compvid import decode_clip, probe
 
 DX, DY = 3, -2
-BITSTREAM = ["h264", "h264-nopyramid", "h264-slices", "h264-mbaff", "h264-high10", "h264-444",
+BITSTREAM = ["h264", "h264-nopyramid", "h264-ref1", "h264-slices", "h264-mbaff", "h264-high10", "h264-444",
              "mpeg4", "mpeg4-qpel", "mpeg2", "mpeg1", "h263p"]
 ESTIMATED = ["hevc", "vp9", "av1"]
 

@@ -3,7 +3,7 @@
 One pass of one decoder serves both views: it seeks to the key frame at or
 before the first needed frame, decodes in display order until the last needed
 frame (plus the few frames that hold its future references), converts only the
-needed frames to RGB (colour conversion and scaling in one swscale call), and
+needed frames to RGB at the output size (compvid.rgb: swscale, scaled in YUV), and
 turns the codec's motion vectors into per-frame-step dense fields
 (compvid.motion). Codecs whose decoder exports no vectors get fields estimated
 from the decoded frames (compvid.estimate).

@@ -87,9 +87,9 @@ class RawVectors:
         """Forward displacement per frame step, given each row's reference distance.
 
         ``distance``: (N,) positive display-order distance in frames to each row's
-        reference. Past reference: d = -m / distance; future: d = +m / distance.
+        reference (half frames between fields of interlaced pictures). Past reference: d = -m / distance; future: d = +m / distance.
         """
-        dist = np.maximum(distance.astype(np.float32), 1.0)
+        dist = np.maximum(distance.astype(np.float32), 0.5)  # half frames: field predictions
         sign = self.direction.astype(np.float32)  # -1 past, +1 future
         return BlockMotion(
             x0=self.cx - self.w // 2,
@@ -124,13 +124,15 @@ class _Sampler:
     """
 
     def __init__(self, vectors: RawVectors, rows: np.ndarray, flat: np.ndarray, here_base: np.ndarray,
-                 height: int, width: int) -> None:
+                 height: int, width: int, field_parity: np.ndarray | None = None) -> None:
         sizes_w, self.size_w = np.unique(vectors.w[rows], return_inverse=True)
         sizes_h, self.size_h = np.unique(vectors.h[rows], return_inverse=True)
         self.off_x = np.floor(_GX[:, None] * sizes_w[None, :]).astype(np.int32)  # (16, widths)
         self.off_y = np.floor(_GY[:, None] * sizes_h[None, :]).astype(np.int32)  # (16, heights)
         self.base_x, self.base_y = vectors.cx[rows], vectors.cy[rows]
         self.move_x, self.move_y = vectors.mx[rows], vectors.my[rows]  # float32, sub-pel
+        # Rows sampled on one field: the reference rows are rounded onto that field's lines.
+        self.field_parity = None if field_parity is None else field_parity[rows].astype(np.float32)
         self.here_base = here_base  # (n,) flat offset of each row's own plane
         self.flat, self.height, self.width = flat, height, width
         self.plane_size = height * width
@@ -144,7 +146,12 @@ class _Sampler:
         cur = np.clip(y, 0, height - 1) * width + np.clip(x, 0, width - 1)
         # Rounded per sample: a half-pel vector lands on both neighbours across
         # the block (round half to even), a cheap stand-in for interpolation.
-        ref_y = np.rint(y.astype(np.float32) + self.move_y[sel]).astype(np.int32)
+        ref_y = y.astype(np.float32) + self.move_y[sel]
+        if self.field_parity is None:
+            ref_y = np.rint(ref_y).astype(np.int32)
+        else:  # the nearest line of field q: 2 round((y - q) / 2) + q
+            q = self.field_parity[sel]
+            ref_y = (2 * np.rint((ref_y - q) / 2) + q).astype(np.int32)
         ref_x = np.rint(x.astype(np.float32) + self.move_x[sel]).astype(np.int32)
         ref = np.clip(ref_y, 0, height - 1) * width + np.clip(ref_x, 0, width - 1)
         here = flat.take(cur + self.here_base[sel], mode="wrap")  # (S, s) uint8; indices are in range
@@ -191,6 +198,7 @@ def match_reference_distances_frames(
     *,
     min_gap: float = 1.0,
     sample_rows: int = 32,
+    field_parity: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Find each vector's reference frame by motion compensation, for K frames at once.
 
@@ -212,7 +220,10 @@ def match_reference_distances_frames(
     than a quarter pixel need no distance. Rows whose best two candidates
     differ by less than ``min_gap`` grey levels are *unsure* and take their
     frame's most common confident distance. Every frame's result depends on its
-    own rows and candidates only.
+    own rows and candidates only. ``field_parity``: int (N,), for rows sampled
+    on the lines of one field (interlaced pictures), the parity (0 top, 1
+    bottom) of the reference field, whose lines the displaced samples are
+    rounded onto; None: whole frames.
 
     Returns ``distance`` int32 (N,) >= 1, ``unsure`` bool (N,), and the best
     match ``cost`` float32 (N,) in grey levels (inf where no candidate exists).
@@ -249,7 +260,7 @@ def match_reference_distances_frames(
         fr = frame_of_row[rows]  # (n,)
         moving = moving_all[rows]
 
-        costs = _Sampler(vectors, rows, flat, current[fr] * plane_size, height, width).costs
+        costs = _Sampler(vectors, rows, flat, current[fr] * plane_size, height, width, field_parity).costs
 
         # Step 1: a spread sample of each frame's moving rows against every candidate.
         movers = np.flatnonzero(moving)  # grouped by frame (rows are)
@@ -318,37 +329,67 @@ def match_with_field_hypothesis(
     candidates: Sequence[dict[int, int]],
     field_rows: np.ndarray,
 ) -> tuple[RawVectors, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`match_reference_distances_frames`, where some rows may be field macroblocks.
+    """:func:`match_reference_distances_frames`, where some rows may be MBAFF field macroblocks.
 
     FFmpeg's H.264 exporter leaves the vertical motion of field-coded 16x16
-    and 8x8 partitions in field lines (half the frame rows) and does not say
-    which blocks are field coded. Each row of ``field_rows`` (bool (N,)) is
-    matched a second time with ``my`` doubled, against the same candidate
-    references; that reading wins where it matches clearly better (by a grey
-    level; otherwise the row stays as exported). A field macroblock predicted
-    from the other field of a frame (half a frame away, half a line off) is
-    not modelled.
+    and 8x8 partitions in field lines and says neither which blocks are field
+    coded nor which field they predict from. A field macroblock pair covers 32
+    frame rows: its top macroblock (even macroblock row) holds the top field
+    lines, its bottom one the bottom field lines (top field first: the bottom
+    field is half a frame later). Each row of ``field_rows`` (bool (N,)) is
+    matched twice more, sampled on its own field lines: predicted from the
+    same field of the reference frame (``my`` in frame rows = 2 my, distance
+    in whole frames), and from the other field (2 my +- 1 rows, the distance
+    half a frame shorter or longer). The better field reading wins where it
+    matches clearly better (by a grey level) than the row as exported.
 
-    Returns (vectors with the winning ``my``, distance, unsure, cost) as
-    :func:`match_reference_distances_frames` does.
+    Returns (vectors with ``my`` in frame rows, distance float32 (N,) in frames,
+    halves for predictions from the other field, unsure, cost).
     """
     distance, unsure, cost = match_reference_distances_frames(vectors, frame_of_row, frames, current, candidates)
+    distance = distance.astype(np.float32)
     extra = np.flatnonzero(field_rows)
     if extra.size == 0:
         return vectors, distance, unsure, cost
-    # The field reading is matched on its own, so that its rows do not sway the
-    # per-frame statistics (usual distances, typical cost) of the exported ones.
-    field = RawVectors(*(getattr(vectors, f)[extra] * (2 if f == "my" else 1)
-                         for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
-    f_distance, f_unsure, f_cost = match_reference_distances_frames(
-        field, np.asarray(frame_of_row, np.intp)[extra], frames, current, candidates)
-    better = f_cost < cost[extra] - 1.0  # (E,) clearly better, by a grey level: ties stay as exported
+    rows_of = np.asarray(frame_of_row, np.intp)[extra]
+    direction, mx, my = vectors.direction[extra], vectors.mx[extra], vectors.my[extra]
+    cx, cy, w, h = vectors.cx[extra], vectors.cy[extra], vectors.w[extra], vectors.h[extra]
+    mb_row = cy // 16
+    parity = mb_row % 2  # 0: top field macroblock, 1: bottom
+    within = cy % 16 - h // 2  # first field line of the block inside its macroblock (0 or 8)
+    # The block's field lines are frame rows pair_top + parity + 2 (within + k), k < h: sampled as a
+    # frame block of height 2h centred there, every sample lands on a row of that parity.
+    centre = (mb_row - parity) * 16 + parity + 2 * within + h
+    best_cost = np.full(extra.size, np.inf, np.float32)
+    best_my = my.copy()
+    best_distance, best_unsure = distance[extra].copy(), unsure[extra].copy()
+    for other in (0, 1):  # the same field, then the other field of the reference frame
+        shift = np.where(parity == 0, 1, -1) * other  # q - p in rows: +1 from the bottom field, -1 from the top
+        field = RawVectors(direction, mx, (2 * my + shift).astype(np.float32), cx, centre.astype(np.int32), w,
+                           (2 * h).astype(np.int32))
+        f_distance, f_unsure, f_cost = match_reference_distances_frames(
+            field, rows_of, frames, current, candidates, field_parity=(parity + other) % 2)
+        # Field times: current i + p/2, reference r + q/2; past rows span (i - r) + (p - q)/2.
+        f_distance = f_distance + 0.5 * direction * shift  # direction -1 (past): - (q - p)/2
+        take = f_cost < best_cost
+        best_cost = np.where(take, f_cost, best_cost)
+        best_my = np.where(take, field.my, best_my)
+        best_distance = np.where(take, f_distance, best_distance)
+        best_unsure = np.where(take, f_unsure, best_unsure)
+    # The exported reading's grid samples rows of one parity only (16x16: cy +- 2, 6), and in an
+    # interlaced picture rows displaced by an odd amount land on the other field, half a frame
+    # away: a field macroblock misread that way can match. Sampled one row lower as well (the
+    # other parity), only a truly frame-coded block still matches.
+    shifted = RawVectors(direction, mx, my, cx, (cy + 1).astype(np.int32), w, h)
+    _, _, other_rows = match_reference_distances_frames(shifted, rows_of, frames, current, candidates)
+    exported = np.maximum(cost[extra], other_rows)
+    better = best_cost < exported - 1.0  # clearly better, by a grey level: ties stay as exported
     rows = extra[better]
-    my = vectors.my.copy()
-    my[rows] = field.my[better]
-    fixed = RawVectors(vectors.direction, vectors.mx, my, vectors.cx, vectors.cy, vectors.w, vectors.h)
+    fixed_my = vectors.my.copy()
+    fixed_my[rows] = best_my[better]
+    fixed = RawVectors(vectors.direction, vectors.mx, fixed_my, vectors.cx, vectors.cy, vectors.w, vectors.h)
     distance, unsure, cost = distance.copy(), unsure.copy(), cost.copy()
-    distance[rows], unsure[rows], cost[rows] = f_distance[better], f_unsure[better], f_cost[better]
+    distance[rows], unsure[rows], cost[rows] = best_distance[better], best_unsure[better], best_cost[better]
     return fixed, distance, unsure, cost
 
 

@@ -163,7 +163,7 @@ def test_field_hypothesis_doubles_the_vertical_motion_of_field_rows_only():
     from compvid.motion import match_reference_distances_frames, match_with_field_hypothesis
 
     rng = np.random.default_rng(3)
-    planes = shifted_planes(rng, 128, 160, [(2 * f, -4 * f) for f in range(8)])
+    planes = shifted_planes(rng, 176, 160, [(2 * f, -4 * f) for f in range(8)])  # field samples span 32 rows
     n = 40
     cx = np.tile(np.arange(24, 152, 16), 5)[:n].astype(np.int32)
     cy = np.repeat(np.arange(40, 120, 16), 8)[:n].astype(np.int32)
@@ -185,3 +185,32 @@ def test_field_hypothesis_doubles_the_vertical_motion_of_field_rows_only():
     for g, w in zip(got[1:], match_reference_distances_frames(v, frame_of_row, planes, np.array([6]), candidates)):
         np.testing.assert_array_equal(g, w)
     assert got[0] is v
+
+
+def test_field_hypothesis_reads_predictions_from_either_field():
+    # Interlaced planes, top field first: content moves (0, -6) px per frame, -3 rows per field.
+    # Frame 3's field macroblocks predict from frame 2's fields; FFmpeg exports my in field lines.
+    # Top MB (time 3) from the bottom field (time 2.5): 3 rows in half a frame, my = (3 - 1) / 2;
+    # from the top field (time 2): 6 rows, my = 3. Bottom MB (time 3.5) from the top field (2):
+    # 9 rows in 1.5 frames, my = (9 + 1) / 2; from the bottom field: my = 3. Every one is -6 px/frame.
+    from compvid.motion import match_with_field_hypothesis
+
+    rng = np.random.default_rng(5)
+    fields = shifted_planes(rng, 192, 128, [(0, -3 * k) for k in range(8)])  # one texture per field time
+    planes = fields[0::2].copy()
+    planes[:, 1::2] = fields[1::2, 1::2]  # bottom field half a frame later
+    cases = [  # (macroblock row, exported my, frame rows, distance)
+        (4, 1.0, 3.0, 0.5), (4, 3.0, 6.0, 1.0), (5, 5.0, 9.0, 1.5), (5, 3.0, 6.0, 1.0)]
+    n = 6 * len(cases)
+    mb_row = np.repeat([c[0] for c in cases], 6)
+    my = np.repeat([c[1] for c in cases], 6).astype(np.float32)
+    cx = np.tile(np.arange(16, 112, 16) + 8, len(cases)).astype(np.int32)
+    v = RawVectors(direction=np.full(n, -1, np.int8), mx=np.zeros(n, np.float32), my=my, cx=cx,
+                   cy=(mb_row * 16 + 8).astype(np.int32), w=np.full(n, 16, np.int32), h=np.full(n, 16, np.int32))
+    fixed, distance, unsure, cost = match_with_field_hypothesis(
+        v, np.zeros(n, np.intp), planes, np.array([3]), [{o: 3 + o for o in (-3, -2, -1)}], np.ones(n, bool))
+    np.testing.assert_array_equal(fixed.my, np.repeat([c[2] for c in cases], 6))
+    np.testing.assert_array_equal(distance, np.repeat([c[3] for c in cases], 6))
+    motion = fixed.normalise(distance, unsure)
+    np.testing.assert_allclose(motion.dy, -6.0)  # forward displacement per frame step
+    assert np.all(cost < 1.0)

@@ -363,11 +363,10 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         # FFmpeg's exporter (libavcodec/mpegutils.c) doubles the vertical
         # component of field-coded 16x8 and 8x16 partitions into frame rows but
         # not of 16x16 and 8x8 ones, and says neither which blocks are field
-        # coded nor which field they predict from. Normalised H.264 vectors try
-        # both readings (motion.match_with_field_hypothesis); raw ones and
-        # predictions from the opposite field stay as exported.
-        warnings.append("interlaced frames: vectors predicted from the opposite field (half a frame away) "
-                        "are not corrected"
+        # coded nor which field they predict from. Normalised H.264 vectors are
+        # read as frame or field vectors by motion compensation
+        # (motion.match_with_field_hypothesis); raw ones stay as exported.
+        warnings.append("interlaced frames: field and frame macroblocks told apart by motion compensation"
                         + ("; raw vectors of field-coded 16x16 and 8x8 blocks are in field lines (half their "
                            "height)" if codec == "h264" and not matching else ""))
     rgb = None

@@ -366,9 +366,15 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         # coded nor which field they predict from. Normalised H.264 vectors are
         # read as frame or field vectors by motion compensation
         # (motion.match_with_field_hypothesis); raw ones stay as exported.
-        warnings.append("interlaced frames: field and frame macroblocks told apart by motion compensation"
-                        + ("; raw vectors of field-coded 16x16 and 8x8 blocks are in field lines (half their "
-                           "height)" if codec == "h264" and not matching else ""))
+        if matching:
+            warnings.append("interlaced frames: field and frame macroblocks told apart by motion compensation")
+        elif codec == "h264":
+            warnings.append("interlaced frames: raw vectors of field-coded 16x16 and 8x8 blocks are in field "
+                            "lines (half their height)")
+        else:  # MPEG-1/2/4: FFmpeg exports field vectors in frame rows; which field they use is not known
+            warnings.append("interlaced frames: field-predicted blocks are taken as exported, in frame rows and "
+                            "whole-frame reference distances; predictions from the other field (half a frame "
+                            "away) are not corrected")
     rgb = None
     if with_rgb:
         rgb = np.stack([win.rgb[i] for i in served])  # (T, H, W, 3)

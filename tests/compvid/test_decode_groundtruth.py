@@ -153,3 +153,14 @@ def test_interlaced_frames_sample_each_field_half_a_frame_apart():
         np.testing.assert_array_equal(frames[t, 1::2], fields[2 * t + 1, 1::2])  # bottom field at t + 1/2
     with pytest.raises(InvalidArgumentError, match="even"):
         interlaced_frames(num_frames=4, width=64, height=48, dx=3, dy=-2)
+
+
+def test_interlaced_mpeg2_says_its_field_vectors_are_uncorrected(tmp_path):
+    from compvid.synthetic import EncoderRecipe, encode_frames, interlaced_frames
+
+    frames = interlaced_frames(num_frames=8, width=128, height=96, dx=4, dy=-4)
+    recipe = EncoderRecipe("mpeg2video", ".mpg", {"bf": "2", "g": "12", "flags": "+ilme+ildct", "top": "1"},
+                           container_format="mpeg")
+    path = encode_frames(frames, tmp_path / "interlaced.mpg", recipe=recipe)
+    clip = decode_clip(path, start=0, num_frames=8)
+    assert any("not corrected" in w for w in clip.warnings), clip.warnings

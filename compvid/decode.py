@@ -35,8 +35,8 @@ from compvid.motion import (
     unused_list_rows,
 )
 from compvid.nal import max_num_ref_frames, nal_length_size, scan_access_unit
-from compvid.rgb import RgbConverter
 from compvid.probe import MvSource, VideoInfo, frame_rotation, mv_source_for_codec
+from compvid.rgb import RgbConverter
 from compvid.source import VideoSource, open_video, source_name
 
 log = logging.getLogger(__name__)

@@ -87,7 +87,8 @@ class RawVectors:
         """Forward displacement per frame step, given each row's reference distance.
 
         ``distance``: (N,) positive display-order distance in frames to each row's
-        reference (half frames between fields of interlaced pictures). Past reference: d = -m / distance; future: d = +m / distance.
+        reference (half frames between fields of interlaced pictures). Past
+        reference: d = -m / distance; future: d = +m / distance.
         """
         dist = np.maximum(distance.astype(np.float32), 0.5)  # half frames: field predictions
         sign = self.direction.astype(np.float32)  # -1 past, +1 future

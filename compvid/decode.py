@@ -700,7 +700,8 @@ def _last_references(frames: list[int], win: _Window) -> np.ndarray | None:
     for i in frames:
         if i not in win.decode_order:
             return None
-        before = [(order, j) for order, j in refs if order < win.decode_order[i] and win.idr_epoch[j] == win.idr_epoch[i]]
+        before = [(order, j) for order, j in refs
+                  if order < win.decode_order[i] and win.idr_epoch[j] == win.idr_epoch[i]]
         if not before or max(before)[1] >= i:
             return None
         out.append(max(before)[1])

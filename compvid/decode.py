@@ -64,6 +64,9 @@ _GOP_CODECS = frozenset(
 # moves: its motion is the co-located motion of the next reference frame.
 _DIRECT_MODE_CODECS = frozenset({"mpeg4"})
 _REFERENCE_TYPES = frozenset({"I", "P", "S"})
+# GOP codecs whose field-predicted macroblocks FFmpeg exports as two 16x8 rows, one per field
+# (compvid._gop_field_readings). MPEG-4 Part 2 interlaced vectors export otherwise: untouched.
+_FIELD_READING_CODECS = frozenset({"mpeg1video", "mpeg2video"})
 # Farthest reference (display frames) considered by motion-compensated matching.
 MAX_REFERENCE_DISTANCE = 16
 
@@ -368,10 +371,13 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         # (motion.match_with_field_hypothesis); raw ones stay as exported.
         if matching:
             warnings.append("interlaced frames: field and frame macroblocks told apart by motion compensation")
+        elif gop_rule and codec in _FIELD_READING_CODECS:
+            warnings.append("interlaced frames: field-predicted macroblocks read as predicted from either field "
+                            "by motion compensation")
         elif codec == "h264":
             warnings.append("interlaced frames: raw vectors of field-coded 16x16 and 8x8 blocks are in field "
                             "lines (half their height)")
-        else:  # MPEG-1/2/4: FFmpeg exports field vectors in frame rows; which field they use is not known
+        else:  # MPEG-4 Part 2 (or raw vectors): which field a field vector uses is not known
             warnings.append("interlaced frames: field-predicted blocks are taken as exported, in frame rows and "
                             "whole-frame reference distances; predictions from the other field (half a frame "
                             "away) are not corrected")
@@ -481,7 +487,7 @@ def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, 
                     _keep(win, idx, frame, ptype, fps=fps, start_seconds=start_seconds, matching=matching,
                           vectors=bitstream and (needed or wait_for_future and not matching), needed=needed,
                           rgb=with_rgb and needed, size=decoded_size(win.rotation) if with_rgb and needed else None,
-                          to_rgb=to_rgb)
+                          to_rgb=to_rgb, field_luma=wait_for_future and not matching)
                     if estimator is not None and idx >= first - 1:
                         for j, motion in estimator.push(frame, idx):
                             win.estimated[j] = motion
@@ -523,20 +529,23 @@ def _display_index(frame: av.VideoFrame, start_seconds: float, fps: float, last_
     return by_time if by_time > following + 1 else following
 
 
-def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, vectors, needed, rgb, size, to_rgb) -> None:
+def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, vectors, needed, rgb, size, to_rgb,
+          field_luma=False) -> None:
     """Keep what the clip needs of display frame ``idx``: type and pts always;
     the exported vectors (``vectors``: frames served, or every frame for the
     GOP rule, whose B-frames borrow from neighbours); luma of frames served and
-    of possible references (matching); RGB of frames served."""
+    of possible references (matching), and of interlaced frames (``field_luma``:
+    the GOP rule's field readings); RGB of frames served."""
     win.types[idx] = ptype
-    if getattr(frame, "interlaced_frame", False):
+    interlaced = bool(getattr(frame, "interlaced_frame", False))
+    if interlaced:
         win.interlaced.add(idx)
     win.pts[idx] = float(frame.time) if frame.time is not None else start_seconds + idx / fps
     if win.packet_refs and frame.pts is not None:
         known = win.packet_refs.get(int(frame.pts))
         if known is not None:
             win.decode_order[idx], win.reference[idx], win.idr_epoch[idx] = known
-    if matching and (needed or win.reference.get(idx) is not False):
+    if matching and (needed or win.reference.get(idx) is not False) or field_luma and interlaced:
         win.luma[idx] = _luma(frame)  # a view into the frame's buffer; stacked (copied) once
     if vectors:
         side = frame.side_data.get("MOTION_VECTORS")
@@ -661,7 +670,10 @@ def _bitstream_motion(unique: list[int], win: _Window, *, codec: str, mv_mode: s
     # GOP rule: past reference = previous I/P/S frame, future = next one.
     past = np.array([_reference_distance(win, unique[n], -1) for n in with_rows], np.int32)
     future = np.array([_reference_distance(win, unique[n], +1) for n in with_rows], np.int32)
-    distance = np.where(vectors.direction < 0, past[member], future[member]).astype(np.int32)
+    distance = np.where(vectors.direction < 0, past[member], future[member]).astype(np.float32)
+    if win.interlaced and codec in _FIELD_READING_CODECS:
+        vectors, distance = _gop_field_readings(vectors, np.asarray([unique[n] for n in with_rows])[member],
+                                                distance, win)
     motion = vectors.normalise(distance)
     direct = [m for m, n in enumerate(with_rows)
               if codec in _DIRECT_MODE_CODECS and win.types.get(unique[n]) == "B"]
@@ -706,6 +718,53 @@ def _last_references(frames: list[int], win: _Window) -> np.ndarray | None:
             return None
         out.append(max(before)[1])
     return np.asarray(out, np.int64)
+
+
+def _gop_field_readings(vectors: RawVectors, frame_of: np.ndarray, distance: np.ndarray,
+                        win: _Window) -> tuple[RawVectors, np.ndarray]:
+    """MPEG-1/2/4 field prediction in interlaced frames: which field of the reference?
+
+    FFmpeg exports a field-predicted macroblock as two 16x8 rows, the upper
+    one for its top field lines and the lower one for its bottom field lines,
+    with the vertical motion doubled to frame rows as if each predicted from
+    the same field of the reference frame. Each such row is matched (on its
+    own field lines, against the GOP rule's reference) both that way and as
+    predicted from the other field: one row more or less, and half a frame
+    nearer or farther (the bottom field is half a frame later). The other
+    reading wins where it matches clearly better (by a grey level).
+
+    ``frame_of``: display index of each row; ``distance``: float32 (N,) GOP-rule
+    distances. Returns the vectors (``my`` in frame rows) and distances.
+    """
+    ref_of = frame_of + np.where(vectors.direction < 0, -distance, distance).astype(np.int64)
+    rows = np.flatnonzero((vectors.w == 16) & (vectors.h == 8) & np.isin(frame_of, sorted(win.interlaced))
+                          & np.isin(frame_of, sorted(win.luma)) & np.isin(ref_of, sorted(win.luma)))
+    if rows.size == 0:
+        return vectors, distance
+    frames = sorted(set(frame_of[rows].tolist()))
+    stack, plane_of = win.luma_stack(frames + ref_of[rows].tolist())
+    k_of = {i: k for k, i in enumerate(frames)}
+    candidates: list[dict[int, int]] = [{} for _ in frames]
+    for i, r in zip(frame_of[rows].tolist(), ref_of[rows].tolist()):
+        candidates[k_of[i]][r - i] = plane_of[r]
+    member = np.array([k_of[i] for i in frame_of[rows].tolist()], np.intp)
+    current = np.array([plane_of[i] for i in frames], np.intp)
+    direction, mx, my, cx, cy = (getattr(vectors, f)[rows] for f in ("direction", "mx", "my", "cx", "cy"))
+    parity = (cy % 16 >= 8).astype(np.int64)  # upper row: top field lines, lower row: bottom ones
+    centre = (cy // 16 * 16 + 8 + parity).astype(np.int32)  # the macroblock, sampled on one parity
+    w, h = np.full(rows.size, 16, np.int32), np.full(rows.size, 16, np.int32)
+    shift = np.where(parity == 0, 1, -1)  # rows from the other field: +1 from the bottom, -1 from the top
+    costs = []
+    for extra, q in ((0, parity), (shift, 1 - parity)):
+        reading = RawVectors(direction, mx, (my + extra).astype(np.float32), cx, centre, w, h)
+        costs.append(match_reference_distances_frames(reading, member, stack, current, candidates,
+                                                      field_parity=q)[2])
+    other = costs[1] < costs[0] - 1.0
+    fixed_my, fixed_distance = vectors.my.copy(), distance.copy()
+    fixed_my[rows[other]] = (my + shift)[other]
+    fixed_distance[rows[other]] = (distance[rows] + 0.5 * direction * shift)[other]
+    fixed = RawVectors(vectors.direction, vectors.mx, fixed_my, vectors.cx, vectors.cy, vectors.w, vectors.h)
+    return fixed, fixed_distance
 
 
 def _reference_distance(win: _Window, i: int, direction: int) -> int:

@@ -27,6 +27,7 @@ from compvid.errors import ClipRangeError, CorruptVideoError, InvalidArgumentErr
 from compvid.motion import (
     BlockMotion,
     RawVectors,
+    match_field_readings,
     match_reference_distances_frames,
     match_with_field_hypothesis,
     rasterize,
@@ -722,7 +723,7 @@ def _last_references(frames: list[int], win: _Window) -> np.ndarray | None:
 
 def _gop_field_readings(vectors: RawVectors, frame_of: np.ndarray, distance: np.ndarray,
                         win: _Window) -> tuple[RawVectors, np.ndarray]:
-    """MPEG-1/2/4 field prediction in interlaced frames: which field of the reference?
+    """MPEG-1/2 field prediction in interlaced frames: which field of the reference?
 
     FFmpeg exports a field-predicted macroblock as two 16x8 rows, the upper
     one for its top field lines and the lower one for its bottom field lines,
@@ -749,20 +750,16 @@ def _gop_field_readings(vectors: RawVectors, frame_of: np.ndarray, distance: np.
         candidates[k_of[i]][r - i] = plane_of[r]
     member = np.array([k_of[i] for i in frame_of[rows].tolist()], np.intp)
     current = np.array([plane_of[i] for i in frames], np.intp)
-    direction, mx, my, cx, cy = (getattr(vectors, f)[rows] for f in ("direction", "mx", "my", "cx", "cy"))
+    cy = vectors.cy[rows]
     parity = (cy % 16 >= 8).astype(np.int64)  # upper row: top field lines, lower row: bottom ones
-    centre = (cy // 16 * 16 + 8 + parity).astype(np.int32)  # the macroblock, sampled on one parity
-    w, h = np.full(rows.size, 16, np.int32), np.full(rows.size, 16, np.int32)
-    shift = np.where(parity == 0, 1, -1)  # rows from the other field: +1 from the bottom, -1 from the top
-    costs = []
-    for extra, q in ((0, parity), (shift, 1 - parity)):
-        reading = RawVectors(direction, mx, (my + extra).astype(np.float32), cx, centre, w, h)
-        costs.append(match_reference_distances_frames(reading, member, stack, current, candidates,
-                                                      field_parity=q)[2])
-    other = costs[1] < costs[0] - 1.0
+    block = RawVectors(vectors.direction[rows], vectors.mx[rows], vectors.my[rows], vectors.cx[rows],
+                       (cy // 16 * 16 + 8 + parity).astype(np.int32),  # the macroblock, sampled on one parity
+                       np.full(rows.size, 16, np.int32), np.full(rows.size, 16, np.int32))
+    same, (o_my, o_distance, _, o_cost) = match_field_readings(block, member, stack, current, candidates, parity)
+    other = o_cost < same[3] - 1.0
     fixed_my, fixed_distance = vectors.my.copy(), distance.copy()
-    fixed_my[rows[other]] = (my + shift)[other]
-    fixed_distance[rows[other]] = (distance[rows] + 0.5 * direction * shift)[other]
+    fixed_my[rows[other]] = o_my[other]
+    fixed_distance[rows[other]] = o_distance[other]
     fixed = RawVectors(vectors.direction, vectors.mx, fixed_my, vectors.cx, vectors.cy, vectors.w, vectors.h)
     return fixed, fixed_distance
 

@@ -322,6 +322,39 @@ def match_reference_distances_frames(
     return distance, unsure, best_cost
 
 
+def match_field_readings(
+    vectors: RawVectors,
+    frame_of_row: np.ndarray,
+    frames: np.ndarray,
+    current: np.ndarray,
+    candidates: Sequence[dict[int, int]],
+    parity: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Match field-predicted rows as predicted from the same field of their reference and from the other one.
+
+    ``vectors``: rows laid out as frame blocks whose grid samples land on the
+    lines of their own field, ``parity`` int (N,) (0 top, 1 bottom), with
+    ``my`` in frame rows as if predicted from the same field. From the other
+    field the rows are one lower (from the bottom field) or higher (from the
+    top), and half a frame nearer or farther (top field first: the bottom field
+    is half a frame later; current field time i + p/2, reference r + q/2).
+    Displaced samples are rounded onto the reference field's lines.
+
+    Returns, for (same field, other field): (my in frame rows, distance
+    float32 (N,) in frames, unsure, cost) as :func:`match_reference_distances_frames`.
+    """
+    readings = []
+    for other in (0, 1):
+        shift = np.where(parity == 0, 1, -1) * other  # q - p in rows
+        reading = RawVectors(vectors.direction, vectors.mx, (vectors.my + shift).astype(np.float32), vectors.cx,
+                             vectors.cy, vectors.w, vectors.h)
+        distance, unsure, cost = match_reference_distances_frames(
+            reading, frame_of_row, frames, current, candidates, field_parity=(parity + other) % 2)
+        # Past rows span (i - r) + (p - q)/2 frames, future ones (r - i) + (q - p)/2.
+        readings.append((reading.my, (distance + 0.5 * vectors.direction * shift).astype(np.float32), unsure, cost))
+    return readings
+
+
 def match_with_field_hypothesis(
     vectors: RawVectors,
     frame_of_row: np.ndarray,
@@ -361,22 +394,13 @@ def match_with_field_hypothesis(
     # The block's field lines are frame rows pair_top + parity + 2 (within + k), k < h: sampled as a
     # frame block of height 2h centred there, every sample lands on a row of that parity.
     centre = (mb_row - parity) * 16 + parity + 2 * within + h
-    best_cost = np.full(extra.size, np.inf, np.float32)
-    best_my = my.copy()
-    best_distance, best_unsure = distance[extra].copy(), unsure[extra].copy()
-    for other in (0, 1):  # the same field, then the other field of the reference frame
-        shift = np.where(parity == 0, 1, -1) * other  # q - p in rows: +1 from the bottom field, -1 from the top
-        field = RawVectors(direction, mx, (2 * my + shift).astype(np.float32), cx, centre.astype(np.int32), w,
-                           (2 * h).astype(np.int32))
-        f_distance, f_unsure, f_cost = match_reference_distances_frames(
-            field, rows_of, frames, current, candidates, field_parity=(parity + other) % 2)
-        # Field times: current i + p/2, reference r + q/2; past rows span (i - r) + (p - q)/2.
-        f_distance = f_distance + 0.5 * direction * shift  # direction -1 (past): - (q - p)/2
-        take = f_cost < best_cost
-        best_cost = np.where(take, f_cost, best_cost)
-        best_my = np.where(take, field.my, best_my)
-        best_distance = np.where(take, f_distance, best_distance)
-        best_unsure = np.where(take, f_unsure, best_unsure)
+    field = RawVectors(direction, mx, (2 * my).astype(np.float32), cx, centre.astype(np.int32), w,
+                       (2 * h).astype(np.int32))
+    (s_my, s_distance, s_unsure, s_cost), (o_my, o_distance, o_unsure, o_cost) = match_field_readings(
+        field, rows_of, frames, current, candidates, parity)
+    take = o_cost < s_cost  # the better of the two field readings
+    best_cost, best_my = np.where(take, o_cost, s_cost), np.where(take, o_my, s_my)
+    best_distance, best_unsure = np.where(take, o_distance, s_distance), np.where(take, o_unsure, s_unsure)
     # The exported reading's grid samples rows of one parity only (16x16: cy +- 2, 6), and in an
     # interlaced picture rows displaced by an odd amount land on the other field, half a frame
     # away: a field macroblock misread that way can match. Sampled one row lower as well (the

@@ -162,7 +162,8 @@ def write_json(path: str, args: argparse.Namespace, rows: list[tuple[str, int, f
     """Figures as ``bench/run_all.py`` reads them: value and baseline in clips/s (higher is better)."""
     rate = {name: n / secs for name, n, secs in rows}
     (floor, _, _), (augment, _, _), (zero, _, _) = rows[:3]
-    slug = {augment: "augment", **{name: f"stream_{name.split()[1]}" for name, _, _ in rows if name.startswith("stream")}}
+    slug = {augment: "augment",
+            **{name: f"stream_{name.split()[1]}" for name, _, _ in rows if name.startswith("stream")}}
 
     def figure(name: str, base: str, vs: str) -> dict:
         return dict(id=f"data.{slug[name]}.{vs}", measured=name, value=rate[name], unit="clips/s", baseline=base,

@@ -128,10 +128,10 @@ def main() -> None:
             cases = {
                 "floor: PyAV decode + MV export": lambda: pyav_windows(path, info, starts, rgb=False, export_mvs=True),
                 "PyAV RGB decode (native size)": lambda: pyav_windows(path, info, starts, rgb=True, export_mvs=False),
-                "bound: floor + MV outputs": lambda: pyav_windows(path, info, starts, rgb=False,
-                                                                        export_mvs=True, bound="mv"),
-                "bound: floor + MV + RGB outputs": lambda: pyav_windows(path, info, starts, rgb=False, export_mvs=True,
-                                                                   bound="rgb_mv"),
+                "bound: floor + MV outputs": lambda: pyav_windows(
+                    path, info, starts, rgb=False, export_mvs=True, bound="mv"),
+                "bound: floor + MV + RGB outputs": lambda: pyav_windows(
+                    path, info, starts, rgb=False, export_mvs=True, bound="rgb_mv"),
                 "compvid RGB+MV, 128 px": lambda: compvid_windows(path, info, starts, size=128),
                 "compvid MV only, 128 px": lambda: compvid_windows(path, info, starts, size=128, with_rgb=False),
                 "compvid RGB only, 128 px": lambda: compvid_windows(path, info, starts, size=128, with_mv=False),

@@ -75,9 +75,13 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--stage", type=click.Choice(["init", "cross"]), required=True,
-              help="init: one view alone (InfoNCE); cross: RGB + MV with cross guidance.")
-@click.option("--view", type=click.Choice(["rgb", "mv"]), default=None, help="View to train in stage init.")
+@click.option("--stage", type=click.Choice(["init", "cross", "supervised"]), required=True,
+              help="init: one view alone (InfoNCE); cross: RGB + MV with cross guidance; supervised: one view "
+                   "with the labels, from random weights (the ceiling beside the self-supervised stages).")
+@click.option("--view", type=click.Choice(["rgb", "mv"]), default=None,
+              help="View to train in stage init or supervised.")
+@click.option("--num-classes", type=click.IntRange(min=2), default=None,
+              help="Classes of the labelled data (stage supervised; default: the shards' index.json).")
 @click.option("--data", "data_source", required=True,
               help="'synthetic' (random tensors, smoke runs only) or WebDataset shard URLs from compvid.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -113,17 +117,22 @@ def main(verbose: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")
-def pretrain(stage, view, data_source, out_dir, preset, init_rgb, init_mv, resume, synthetic_videos, workers, seed,
-             device, no_amp, **flags) -> None:
-    """Pretrain encoders: stage 1 (--stage init --view rgb|mv) or stage 2 (--stage cross)."""
+def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, init_mv, resume, synthetic_videos,
+             workers, seed, device, no_amp, **flags) -> None:
+    """Pretrain encoders: stage 1 (--stage init --view rgb|mv) or stage 2 (--stage cross).
+
+    --stage supervised --view rgb|mv trains the same encoder with labels on the same clips: the
+    supervised ceiling to report beside the self-supervised results."""
     from mvcgc import distributed
     from mvcgc.data import SyntheticClips, shard_stream
     from compvid.errors import CompvidError
     from mvcgc.errors import MvcgcError
     from mvcgc.train import pretrain as run_pretrain
 
-    if stage == "init" and view is None:
-        raise click.UsageError("--stage init trains one view: add --view rgb or --view mv")
+    if stage in ("init", "supervised") and view is None:
+        raise click.UsageError(f"--stage {stage} trains one view: add --view rgb or --view mv")
+    if stage == "supervised" and num_classes is None:
+        num_classes = _classes_from_index(data_source)
     opts = dict(_LIBRARY_DEFAULTS)
     if preset is not None:
         opts.update(read_preset(preset, stage=stage))
@@ -150,7 +159,7 @@ def pretrain(stage, view, data_source, out_dir, preset, init_rgb, init_mv, resum
         with _ProgressBar(enabled=is_main, stage=stage) as bar:
             result = run_pretrain(
                 data, stage=stage, view=view, out_dir=out_dir, init_rgb=init_rgb, init_mv=init_mv, resume=resume,
-                seed=seed, device=device, amp=not no_amp, preset=preset, data_info=data_info,
+                seed=seed, device=device, amp=not no_amp, num_classes=num_classes, preset=preset, data_info=data_info,
                 on_progress=bar.update, **opts,
             )
     except (MvcgcError, CompvidError, ValueError, KeyError, OSError, NotImplementedError) as e:
@@ -158,6 +167,21 @@ def pretrain(stage, view, data_source, out_dir, preset, init_rgb, init_mv, resum
     if is_main:
         click.echo(f"stage {stage}: {result.step} steps, {result.epoch} epochs; checkpoint {result.checkpoint}; "
                    f"run directory {result.run_dir}")
+
+
+def _classes_from_index(data_source: str) -> int:
+    """The number of classes in the ``index.json`` that ``compvid shard`` wrote beside the shards."""
+    if data_source == "synthetic":
+        return 10  # SyntheticClips draws labels 0..9
+    first = data_source.split()[0]
+    index = Path(first).parent / "index.json"
+    try:
+        classes = json.loads(index.read_text()).get("classes") or []
+    except (OSError, ValueError):
+        classes = []
+    if len(classes) < 2:
+        raise click.UsageError(f"--stage supervised: no class list in {index}; pass --num-classes N")
+    return len(classes)
 
 
 class _ProgressBar:
@@ -350,6 +374,7 @@ def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, 
         _write_json(json_out, {name: {"top1": res.accuracy[1], "top5": res.accuracy[5],
                                       "videos": len(res.predictions.keys), "failed_test": res.failed,
                                       "final_train_loss": res.history[-1].loss if res.history else None,
+                                      "final_train_accuracy": res.history[-1].train_accuracy if res.history else None,
                                       "keys": list(res.predictions.keys),
                                       "correct": res.predictions.top1_correct(),  # per video, for noise
                                       "num_classes": res.predictions.probs.shape[1],

@@ -53,6 +53,48 @@ def mine_positives(
     return a_rgb & a_mv if mode == "intersection" else a_rgb | a_mv  # (N, K)
 
 
+def mining_statistics(
+    k_rgb: torch.Tensor,
+    k_mv: torch.Tensor,
+    queue_rgb: torch.Tensor,
+    queue_mv: torch.Tensor,
+    *,
+    topk: int,
+    mode: MiningMode = "intersection",
+    labels: torch.Tensor | None = None,
+    queue_labels: torch.Tensor | None = None,
+) -> dict[str, float | None]:
+    """How well mining works on this batch -- a diagnostic; labels never enter a loss.
+
+    ``mined_per_query``: mean ``|S_i|``; ``queries_with_mined``: share of queries with ``S_i``
+    non-empty. With ``labels (N,)`` and ``queue_labels (K,)`` (``-1`` = unknown):
+    ``mined_same_class`` (share of mined rows whose class is the query's), and the same share
+    for each view's own top-k, ``rgb_topk_same_class`` / ``mv_topk_same_class`` -- what
+    intersecting buys over either view alone. A share with nothing to count is ``None``.
+    """
+    with torch.no_grad():
+        s = mine_positives(k_rgb, k_mv, queue_rgb, queue_mv, topk=topk, mode=mode)  # (N, K)
+        counts = s.sum(dim=1)  # (N,)
+        out: dict[str, float | None] = {
+            "mined_per_query": counts.float().mean().item(),
+            "queries_with_mined": (counts > 0).float().mean().item(),
+        }
+        if labels is None or queue_labels is None or topk == 0:
+            return out
+        known = (labels[:, None] >= 0) & (queue_labels[None, :] >= 0)  # (N, K)
+        same = (labels[:, None] == queue_labels[None, :]) & known  # (N, K)
+
+        def share(mask: torch.Tensor) -> float | None:
+            n = (mask & known).sum().item()
+            return (mask & same).sum().item() / n if n else None
+
+        out["mined_same_class"] = share(s)
+        for view, k, queue in (("rgb", k_rgb, queue_rgb), ("mv", k_mv, queue_mv)):
+            idx = torch.einsum("nd,kd->nk", k, queue).topk(topk, dim=1).indices  # (N, topk)
+            out[f"{view}_topk_same_class"] = share(torch.zeros_like(s).scatter(1, idx, True))
+        return out
+
+
 def multi_positive_nce(
     q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, positives: torch.Tensor, *, temperature: float
 ) -> torch.Tensor:

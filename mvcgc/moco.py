@@ -80,6 +80,9 @@ class MoCo(nn.Module):
         return q, k
 
     @torch.no_grad()
-    def dequeue_and_enqueue(self, k: Mapping[str, torch.Tensor]) -> None:
-        """Gather keys ``(B, dim)`` from every rank (rank order) and enqueue ``(world * B, dim)``."""
-        self.queue.enqueue({v: concat_all_gather(k[v]) for v in self.views})
+    def dequeue_and_enqueue(self, k: Mapping[str, torch.Tensor], labels: torch.Tensor | None = None) -> None:
+        """Gather keys ``(B, dim)`` from every rank (rank order) and enqueue ``(world * B, dim)``.
+
+        ``labels`` ``(B,)`` (-1 = unknown) travel with the keys, for mining diagnostics only."""
+        gathered = None if labels is None else concat_all_gather(labels.to(next(iter(k.values())).device))
+        self.queue.enqueue({v: concat_all_gather(k[v]) for v in self.views}, gathered)

@@ -41,6 +41,8 @@ class KeyQueue(nn.Module):
         self.size = size
         for view in self.views:
             self.register_buffer(f"queue_{view}", F.normalize(torch.randn(size, dim), dim=1))  # (K, D)
+        # Class of each row where the data carry one (-1: unknown); only for diagnostics of mining.
+        self.register_buffer("labels", torch.full((size,), -1, dtype=torch.long))  # (K,)
         self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
         self.register_buffer("num_enqueued", torch.zeros((), dtype=torch.long))
 
@@ -60,9 +62,18 @@ class KeyQueue(nn.Module):
         """Share of rows holding real keys, in [0, 1]."""
         return min(int(self.num_enqueued), self.size) / self.size
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # Checkpoints written before the label buffer existed: rows of unknown class.
+        state_dict.setdefault(prefix + "labels", torch.full((self.size,), -1, dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     @torch.no_grad()
-    def enqueue(self, keys: Mapping[str, torch.Tensor]) -> None:
-        """Replace the oldest ``N`` rows of every view with ``keys[view]`` ``(N, D)``; advance the pointer."""
+    def enqueue(self, keys: Mapping[str, torch.Tensor], labels: torch.Tensor | None = None) -> None:
+        """Replace the oldest ``N`` rows of every view with ``keys[view]`` ``(N, D)``; advance the pointer.
+
+        ``labels`` (``(N,)``, -1 = unknown) are kept beside the rows for mining diagnostics."""
         if set(keys) != set(self.views):
             raise ValueError(f"enqueue needs keys for exactly {list(self.views)}, got {sorted(keys)}")
         n = {view: k.shape[0] for view, k in keys.items()}
@@ -73,5 +84,6 @@ class KeyQueue(nn.Module):
         ptr = int(self.ptr)
         for view, k in keys.items():
             self[view][ptr : ptr + batch] = k.to(self[view].dtype)  # (N, D) into rows ptr..ptr+N
+        self.labels[ptr : ptr + batch] = -1 if labels is None else labels.to(self.labels)
         self.ptr.fill_((ptr + batch) % self.size)
         self.num_enqueued += batch

@@ -1,8 +1,10 @@
 """The results report of a run folder (``make demo``): one table, every row with its noise.
 
 Reads what ``mvcgc retrieve --json`` and ``mvcgc linear --json`` wrote to ``RUN/results`` as
-``retrieve-<stage>.json`` / ``linear-<stage>.json`` (stage: ``random``, ``init``, ``cross``; each file
-holds the views it was run with), the training logs ``RUN/runs/*/metrics.jsonl`` and, if present,
+``retrieve-<stage>.json`` / ``linear-<stage>.json`` (stage: ``random``, ``init``, ``cross``, and
+``supervised`` -- the same encoder trained with labels, the ceiling; each file holds the views it was
+run with), the training logs ``RUN/runs/*/metrics.jsonl`` (the supervised runs' training accuracy,
+the cross stage's mining statistics) and, if present,
 ``RUN/results/timings.tsv`` and ``RUN/results/motion-vectors.png``. Writes ``RUN/report/report.md``
 with ``results.png`` (bars with 95 % intervals), ``loss-curves.png`` and the motion-vector picture.
 
@@ -22,7 +24,8 @@ from pathlib import Path
 from mvcgc.plots import save_bar_chart, stack_images
 from mvcgc.stats import chance_recall, paired_difference, wilson_interval
 
-STAGES = {"random": "random init", "init": "stage 1 (init)", "cross": "stage 2 (cross)"}
+STAGES = {"random": "random init", "init": "stage 1 (init)", "cross": "stage 2 (cross)",
+          "supervised": "supervised ceiling"}
 VIEWS = ("rgb", "mv", "both")
 MEASURES = ("R@1", "R@5", "linear top-1")
 LIFT_MEASURES = ("R@1", "linear top-1")  # R@5 says little more at this size
@@ -62,8 +65,17 @@ class Lift:
 
 def load_results(results_dir: str | os.PathLike) -> tuple[dict[tuple[str, str, str], Outcomes], dict[str, float]]:
     """``({(stage, view, measure): Outcomes}, {measure: chance level})`` from the JSON files."""
+    table, chance, _ = load_results_with_train(results_dir)
+    return table, chance
+
+
+def load_results_with_train(
+    results_dir: str | os.PathLike,
+) -> tuple[dict[tuple[str, str, str], Outcomes], dict[str, float], dict[tuple[str, str], float]]:
+    """:func:`load_results` plus ``{(stage, view): linear probe's final training accuracy}``."""
     results_dir = Path(results_dir)
     table: dict[tuple[str, str, str], Outcomes] = {}
+    train_accuracy: dict[tuple[str, str], float] = {}
     chance: dict[str, float] = {}
     for stage in STAGES:
         for path in sorted(results_dir.glob(f"retrieve-{stage}*.json")):
@@ -83,12 +95,14 @@ def load_results(results_dir: str | os.PathLike) -> tuple[dict[tuple[str, str, s
                 if "correct" not in res:
                     raise ValueError(f"{path}: no per-video results; re-run `mvcgc linear --json` with this version")
                 table[(stage, view, "linear top-1")] = Outcomes(dict(zip(res["keys"], res["correct"])))
+                if res.get("final_train_accuracy") is not None:
+                    train_accuracy[(stage, view)] = res["final_train_accuracy"]
                 num_classes = res.get("num_classes")
                 if num_classes:
                     chance["linear top-1"] = 1 / num_classes
     if not table:
         raise FileNotFoundError(f"no retrieve-<stage>.json or linear-<stage>.json results in {results_dir}")
-    return table, chance
+    return table, chance, train_accuracy
 
 
 def lifts(table: dict[tuple[str, str, str], Outcomes]) -> list[Lift]:
@@ -119,20 +133,26 @@ def _cell(o: Outcomes | None) -> str:
     return f"{_pct(o.value)} [{_pct(lo)}, {_pct(hi)}]"
 
 
-def results_table(table: dict[tuple[str, str, str], Outcomes], chance: dict[str, float]) -> str:
-    """Markdown: one row per (stage, view), each measure with its 95 % interval."""
-    lines = ["| stage | view | " + " | ".join(f"{m} % [95 % CI]" for m in MEASURES) + " | test videos |",
-             "|---|---|" + "---|" * len(MEASURES) + "---|"]
+def results_table(table: dict[tuple[str, str, str], Outcomes], chance: dict[str, float],
+                  train_accuracy: dict[tuple[str, str], float] | None = None) -> str:
+    """Markdown: one row per (stage, view), each measure with its 95 % interval, and the linear
+    probe's training accuracy (an encoder whose probe cannot fit its training set shows here)."""
+    train_accuracy = train_accuracy or {}
+    lines = ["| stage | view | " + " | ".join(f"{m} % [95 % CI]" for m in MEASURES)
+             + " | linear train top-1 % | test videos |",
+             "|---|---|" + "---|" * len(MEASURES) + "---|---|"]
     for stage, label in STAGES.items():
         for view in VIEWS:
             cells = [table.get((stage, view, m)) for m in MEASURES]
             if not any(cells):
                 continue
             n = max(c.n for c in cells if c is not None)
-            lines.append(f"| {label} | {view} | " + " | ".join(_cell(c) for c in cells) + f" | {n} |")
+            fit = train_accuracy.get((stage, view))
+            lines.append(f"| {label} | {view} | " + " | ".join(_cell(c) for c in cells)
+                         + f" | {_pct(fit) if fit is not None else '–'} | {n} |")
     if chance:
         lines.append("| chance | – | " + " | ".join(_pct(chance[m]) if m in chance else "–" for m in MEASURES)
-                     + " | |")
+                     + " | | |")
     return "\n".join(lines)
 
 
@@ -146,9 +166,51 @@ def lift_table(rows: list[Lift]) -> str:
     return "\n".join(lines)
 
 
+def _metric_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def supervised_fit(runs_dir: Path) -> list[tuple[str, int, float]]:
+    """``(run, epochs, training accuracy of its last epoch)`` for every supervised run (augmented clips)."""
+    out = []
+    for metrics in sorted(runs_dir.glob("*/metrics.jsonl")):
+        ends = [m for m in _metric_lines(metrics) if m.get("event") == "epoch_end" and "train_accuracy" in m]
+        if ends:
+            out.append((metrics.parent.name, ends[-1]["epoch"] + 1, ends[-1]["train_accuracy"]))
+    return out
+
+
+MINING_FIELDS = ("mined_per_query", "queries_with_mined", "mined_same_class", "rgb_topk_same_class",
+                 "mv_topk_same_class")
+
+
+def mining_by_epoch(metrics: Path) -> dict[int, dict[str, float]]:
+    """Per epoch, the mean of each mining statistic over the steps that logged it."""
+    sums: dict[int, dict[str, list[float]]] = {}
+    for m in _metric_lines(metrics):
+        for name, value in (m.get("mining") or {}).items():
+            if value is not None:
+                sums.setdefault(m["epoch"], {}).setdefault(name, []).append(value)
+    return {e: {k: sum(v) / len(v) for k, v in d.items()} for e, d in sorted(sums.items())}
+
+
+def mining_table(runs_dir: Path) -> str:
+    """Markdown: mining statistics of each cross-stage run, first and last epoch with mining."""
+    lines = ["| run | epoch | mined positives per query | queries with any | mined: same class | "
+             "RGB top-k: same class | MV top-k: same class |", "|---|---|---|---|---|---|---|"]
+    for metrics in sorted(runs_dir.glob("*/metrics.jsonl")):
+        epochs = mining_by_epoch(metrics)
+        for e in sorted({min(epochs), max(epochs)}) if epochs else ():
+            d = epochs[e]
+            cells = [f"{d['mined_per_query']:.2f}" if "mined_per_query" in d else "–"]
+            cells += [f"{100 * d[k]:.1f} %" if k in d else "–" for k in MINING_FIELDS[1:]]
+            lines.append(f"| {metrics.parent.name} | {e + 1} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def _run_configs(runs_dir: Path) -> list[tuple[str, dict]]:
     out = []
-    order = {"random": 0, "init": 1, "cross": 2}  # runs in pipeline order
+    order = {"random": 0, "init": 1, "cross": 2, "supervised": 3}  # runs in pipeline order
     for cfg in sorted(runs_dir.glob("*/config.json"), key=lambda p: (order.get(p.parent.name.split("-")[0], 3),
                                                                       p.parent.name)):
         out.append((cfg.parent.name, json.loads(cfg.read_text()).get("config", {})))
@@ -169,7 +231,7 @@ def write_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    table, chance = load_results(run_dir / "results")
+    table, chance, train_accuracy = load_results_with_train(run_dir / "results")
     lift_rows = lifts(table)
 
     panels = {}
@@ -198,10 +260,27 @@ def write_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
              "Every figure is a share of the test videos (retrieval: test videos query the train videos; "
              "linear probe: frozen backbone, tested with crops × sliding windows). Brackets: 95 % Wilson "
              "interval of that share. Training seed-to-seed noise is not included.", "",
-             "![results](results.png)", "", "## Results", "", results_table(table, chance), "",
+             "![results](results.png)", "", "## Results", "", results_table(table, chance, train_accuracy), "",
              "## Change between stages (paired over the same test videos)", "",
              "Mean per-video change in points with a 95 % bootstrap interval over test videos; `*` marks an "
-             "interval that excludes zero.", "", lift_table(lift_rows), "", "## Runs", "", _config_table(configs), ""]
+             "interval that excludes zero.", "", lift_table(lift_rows), ""]
+    fits = supervised_fit(run_dir / "runs")
+    if fits:
+        parts += ["## Supervised ceiling: does the encoder fit its labels?", "",
+                  "The same encoder trained from random weights with the labels, on the pretraining clips and "
+                  "augmentations (`mvcgc pretrain --stage supervised`); its R@1 and linear rows above use the "
+                  "same protocol as every other row. Training accuracy of its last epoch, on augmented clips:", "",
+                  "| run | epochs | train top-1 % |", "|---|---|---|"]
+        parts += [f"| {name} | {epochs} | {_pct(acc)} |" for name, epochs, acc in fits] + [""]
+    mining = mining_table(run_dir / "runs")
+    if mining:
+        parts += ["## Mining in the cross stage", "",
+                  "Per query: extra positives mined from the queues (top-k of each view, intersected or "
+                  "united), the share of queries that got any, and -- labels used for this diagnostic "
+                  "only -- the share of mined rows of the query's own class beside the same share for each "
+                  "view's own top-k. Mining helps where the mined share beats both views' shares.", "",
+                  mining, ""]
+    parts += ["## Runs", "", _config_table(configs), ""]
     if have_curves:
         parts += ["## Loss curves", "", "![loss curves](loss-curves.png)", ""]
     if mv_png.is_file():

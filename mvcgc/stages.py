@@ -1,6 +1,7 @@
-"""The two pretraining stages: which views train, and which loss applies.
+"""The training stages: which views train, on which model, and which loss applies.
 
-One training loop (:mod:`mvcgc.train`) runs either stage; a stage only answers two questions.
+One training loop (:mod:`mvcgc.train`) runs every stage: the two pretraining stages of the paper
+(``init``, ``cross``) and ``supervised``, the labelled ceiling beside them (:mod:`mvcgc.supervised`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from dataclasses import dataclass
 from typing import Literal, Mapping, get_args
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from mvcgc.losses import MiningMode, check_mining_mode, cross_guidance_nce, info_nce
+from mvcgc.losses import MiningMode, check_mining_mode, cross_guidance_nce, info_nce, mining_statistics
+from mvcgc.models import VideoEncoder
+from mvcgc.moco import MoCo
 from mvcgc.queue import KeyQueue
 
-StageName = Literal["init", "cross"]
+StageName = Literal["init", "cross", "supervised"]
 View = Literal["rgb", "mv"]
 IN_CHANNELS: dict[str, int] = {"rgb": 3, "mv": 2}
 
@@ -30,9 +35,18 @@ class InitStage:
     def views(self) -> tuple[str, ...]:
         return (self.view,)
 
-    def loss(self, q: Mapping[str, torch.Tensor], k: Mapping[str, torch.Tensor], queue: KeyQueue) -> torch.Tensor:
+    def build_model(self, encoders: Mapping[str, VideoEncoder], *, queue_size: int, dim: int, momentum: float) -> nn.Module:
+        return MoCo(encoders, queue_size=queue_size, dim=dim, m=momentum)
+
+    def loss(self, q: Mapping[str, torch.Tensor], k: Mapping[str, torch.Tensor], queue: KeyQueue,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
         v = self.view
         return info_nce(q[v], k[v], queue[v], temperature=self.temperature)
+
+    def diagnostics(self, k: Mapping[str, torch.Tensor], queue: KeyQueue, labels: torch.Tensor | None,
+                    q: Mapping[str, torch.Tensor] | None = None) -> dict:
+        """Nothing is mined in stage 1."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,11 @@ class CrossStage:
     def views(self) -> tuple[str, ...]:
         return ("rgb", "mv")
 
-    def loss(self, q: Mapping[str, torch.Tensor], k: Mapping[str, torch.Tensor], queue: KeyQueue) -> torch.Tensor:
+    def build_model(self, encoders: Mapping[str, VideoEncoder], *, queue_size: int, dim: int, momentum: float) -> nn.Module:
+        return MoCo(encoders, queue_size=queue_size, dim=dim, m=momentum)
+
+    def loss(self, q: Mapping[str, torch.Tensor], k: Mapping[str, torch.Tensor], queue: KeyQueue,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
         return cross_guidance_nce(
             q["rgb"], q["mv"], k["rgb"], k["mv"], queue["rgb"], queue["mv"],
             topk=self.topk if queue.is_full else 0,
@@ -59,8 +77,61 @@ class CrossStage:
             mode=self.mode,
         )
 
+    def diagnostics(self, k: Mapping[str, torch.Tensor], queue: KeyQueue, labels: torch.Tensor | None,
+                    q: Mapping[str, torch.Tensor] | None = None) -> dict:
+        """Mining quality of this step (:func:`mvcgc.losses.mining_statistics`); ``{}`` before mining starts."""
+        if not queue.is_full or self.topk == 0:
+            return {}
+        return mining_statistics(k["rgb"], k["mv"], queue["rgb"], queue["mv"], topk=self.topk, mode=self.mode,
+                                 labels=labels, queue_labels=queue.labels)
 
-Stage = InitStage | CrossStage
+
+@dataclass(frozen=True)
+class SupervisedStage:
+    """The ceiling: one view trained from random weights with labels (cross-entropy on clips A and B).
+
+    ``q`` and ``k`` are the logits of the two clips (:class:`mvcgc.supervised.Supervised`).
+    """
+
+    view: View
+    num_classes: int
+    name: StageName = "supervised"
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        return (self.view,)
+
+    def build_model(self, encoders: Mapping[str, VideoEncoder], *, queue_size: int, dim: int, momentum: float) -> nn.Module:
+        from mvcgc.supervised import Supervised  # deferred: it imports the evaluation side (classify)
+
+        return Supervised(encoders, num_classes=self.num_classes)
+
+    def _check_labels(self, labels: torch.Tensor | None) -> torch.Tensor:
+        if labels is None or bool((labels < 0).any()) or bool((labels >= self.num_classes).any()):
+            shown = None if labels is None else sorted(set(labels.tolist()))
+            raise ValueError(
+                f"supervised training needs a class label in 0..{self.num_classes - 1} for every video; "
+                f"this batch has {shown}. Shard a labelled layout (compvid shard --layout ucf101|hmdb51|kinetics)"
+            )
+        return labels
+
+    def loss(self, q: Mapping[str, torch.Tensor], k: Mapping[str, torch.Tensor], queue: KeyQueue | None,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
+        y = self._check_labels(labels)  # (B,)
+        v = self.view
+        return 0.5 * (F.cross_entropy(q[v].float(), y) + F.cross_entropy(k[v].float(), y))
+
+    def diagnostics(self, k: Mapping[str, torch.Tensor], queue: KeyQueue | None, labels: torch.Tensor | None,
+                    q: Mapping[str, torch.Tensor] | None = None) -> dict:
+        """Training accuracy of this batch (both clips), so underfitting shows in the metrics."""
+        if q is None or labels is None:
+            return {}
+        v = self.view
+        hits = (q[v].argmax(1) == labels).float().mean() + (k[v].argmax(1) == labels).float().mean()
+        return {"train_accuracy": 0.5 * hits.item()}
+
+
+Stage = InitStage | CrossStage | SupervisedStage
 
 
 def make_stage(
@@ -70,16 +141,23 @@ def make_stage(
     topk: int = 5,
     mode: MiningMode = "intersection",
     temperature: float = 0.07,
+    num_classes: int | None = None,
 ) -> Stage:
-    """``make_stage("init", view="rgb")`` or ``make_stage("cross", topk=5, mode="union")``."""
+    """``make_stage("init", view="rgb")``, ``make_stage("cross", topk=5, mode="union")`` or
+    ``make_stage("supervised", view="rgb", num_classes=101)``."""
     if name not in get_args(StageName):
         raise ValueError(f"stage must be one of {', '.join(get_args(StageName))}; got {name!r}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    if name == "init":
+    if name in ("init", "supervised"):
         if view not in get_args(View):
-            raise ValueError(f"stage 'init' needs view one of {', '.join(get_args(View))}; got {view!r}")
-        return InitStage(view=view, temperature=temperature)
+            raise ValueError(f"stage {name!r} needs view one of {', '.join(get_args(View))}; got {view!r}")
+        if name == "init":
+            return InitStage(view=view, temperature=temperature)
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"stage 'supervised' needs num_classes >= 2 (the classes of the labelled data); "
+                             f"got {num_classes!r}")
+        return SupervisedStage(view=view, num_classes=num_classes)
     if view is not None:
         raise ValueError("stage 'cross' trains both views; do not pass view")
     check_mining_mode(mode)

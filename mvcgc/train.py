@@ -85,6 +85,7 @@ def pretrain(
     seed: int = 0,
     device: Device = "auto",
     amp: bool = True,
+    num_classes: int | None = None,
     preset: str | None = None,
     data_info: Mapping[str, Any] | None = None,
     on_progress: Callable[[TrainProgress], None] | None = None,
@@ -96,12 +97,14 @@ def pretrain(
     checkpoints ``init_rgb`` / ``init_mv`` (random weights where absent). Adam(``lr``,
     ``weight_decay``); the LR drops by 10 when the epoch-mean loss has not improved for
     ``plateau_patience`` epochs, at most ``lr_drops`` times. ``amp``: bf16 autocast, CUDA only.
-    ``resume``: a checkpoint of the same stage, views, architecture and queue size.
+    ``resume``: a checkpoint of the same stage, views, architecture and queue size. Stage
+    ``supervised`` trains ``view`` from random weights with the data's labels (``num_classes``
+    classes): the ceiling beside the self-supervised stages (:mod:`mvcgc.supervised`).
     ``preset`` and ``data_info`` (a JSON-able description of the data source) are only recorded.
     """
     if steps == 0:
         epochs = None  # the random-init baseline trains nothing; a preset's epochs would only mislead
-    st = make_stage(stage, view=view, topk=topk, mode=mode, temperature=temperature)
+    st = make_stage(stage, view=view, topk=topk, mode=mode, temperature=temperature, num_classes=num_classes)
     _check_options(st, epochs=epochs, steps=steps, init_rgb=init_rgb, init_mv=init_mv, device=device,
                    checkpoint_every=checkpoint_every, lr_drops=lr_drops)
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
@@ -113,12 +116,14 @@ def pretrain(
         "mode": mode, "lr": lr, "weight_decay": weight_decay, "plateau_patience": plateau_patience,
         "lr_drops": lr_drops, "grad_clip": grad_clip, "init_rgb": _str(init_rgb), "init_mv": _str(init_mv),
         "resume": _str(resume), "checkpoint_every": checkpoint_every, "seed": seed, "device": str(dev),
-        "amp": amp, "preset": preset, "world_size": dist_utils.world_size(),
+        "amp": amp, "num_classes": num_classes, "preset": preset, "world_size": dist_utils.world_size(),
         "data": dict(data_info) if data_info is not None else None,
     }
 
     torch.manual_seed(seed)
-    moco = MoCo({v: create_encoder(arch, IN_CHANNELS[v]) for v in st.views}, queue_size=queue_size, dim=dim, m=momentum)
+    # MoCo in the pretraining stages, a classifier per view in the supervised one
+    moco = st.build_model({v: create_encoder(arch, IN_CHANNELS[v]) for v in st.views}, queue_size=queue_size,
+                          dim=dim, momentum=momentum)
     if resume is None:
         _init_from_stage1(moco, {"rgb": init_rgb, "mv": init_mv}, arch=arch)
     moco.to(dev)
@@ -177,10 +182,12 @@ def pretrain(
                 if t["input_spec"] is None:
                     t["input_spec"] = _input_spec(x_q)
                 global_batch = next(iter(x_q.values())).shape[0] * dist_utils.world_size()
-                check_queue_size(queue_size, global_batch)
+                if moco.queue is not None:
+                    check_queue_size(queue_size, global_batch)
+                labels = _labels(batch, dev)
                 with autocast:
-                    q, k = model(x_q, x_k)  # {v: (B, dim)} each
-                loss = st.loss(q, k, moco.queue)
+                    q, k = model(x_q, x_k)  # {v: (B, dim)} each (logits (B, classes) when supervised)
+                loss = st.loss(q, k, moco.queue, labels)
                 loss_value = dist_utils.mean_across_ranks(loss.detach()).item()
                 if not math.isfinite(loss_value):
                     raise NonFiniteLossError(
@@ -193,20 +200,24 @@ def pretrain(
                 if grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(moco.encoder_q.parameters(), grad_clip)
                 optimizer.step()
-                moco.dequeue_and_enqueue(k)
+                extra = st.diagnostics(k, moco.queue, labels, q)  # before the batch's keys join the queue
+                moco.dequeue_and_enqueue(k, labels)
 
                 t["step"] += 1
                 t["batch_in_epoch"] += 1
                 t["epoch_loss_sum"] += loss_value
+                if "train_accuracy" in extra:
+                    t["epoch_accuracy_sum"] = t.get("epoch_accuracy_sum", 0.0) + extra["train_accuracy"]
                 losses.append(loss_value)
                 now = time.perf_counter()
                 report = TrainProgress(
                     step=t["step"], total_steps=total_steps, epoch=t["epoch"], loss=loss_value,
-                    lr=optimizer.param_groups[0]["lr"], queue_fill=moco.queue.fill,
+                    lr=optimizer.param_groups[0]["lr"], queue_fill=moco.queue.fill if moco.queue is not None else 0.0,
                     samples_per_s=global_batch / max(now - tick, 1e-9),
                 )
                 tick = now
-                metrics.write(json.dumps({"event": "step", **report.__dict__}) + "\n")
+                line = {"event": "step", **report.__dict__, **_diagnostics_fields(extra)}
+                metrics.write(json.dumps(line) + "\n")
                 if on_progress is not None:
                     on_progress(report)
                 if checkpoint_every and t["step"] % checkpoint_every == 0:
@@ -221,8 +232,11 @@ def pretrain(
                     )
                 mean_loss = t["epoch_loss_sum"] / t["batch_in_epoch"]
                 scheduler.step(mean_loss)
-                metrics.write(json.dumps({"event": "epoch_end", "epoch": t["epoch"], "mean_loss": mean_loss,
-                                          "step": t["step"]}) + "\n")
+                end = {"event": "epoch_end", "epoch": t["epoch"], "mean_loss": mean_loss, "step": t["step"]}
+                if "epoch_accuracy_sum" in t:  # supervised: the epoch's training accuracy (augmented clips)
+                    end["train_accuracy"] = t["epoch_accuracy_sum"] / t["batch_in_epoch"]
+                    t["epoch_accuracy_sum"] = 0.0
+                metrics.write(json.dumps(end) + "\n")
                 t.update(epoch=t["epoch"] + 1, batch_in_epoch=0, epoch_loss_sum=0.0)
                 last_ckpt, saved_step = save(), t["step"]
             done = _finished(t, epochs=epochs, steps=steps)
@@ -242,8 +256,10 @@ def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, check
         raise ValueError(f"steps must be >= 0 (0 writes the untrained weights), got {steps}")
     if steps == 0 and st.name == "cross":
         raise ValueError("steps=0 writes a random-initialisation baseline; use stage 'init' for it")
-    if st.name == "init" and (init_rgb is not None or init_mv is not None):
-        raise ValueError("init_rgb/init_mv start the cross stage; stage 'init' starts from random weights")
+    if st.name != "cross" and (init_rgb is not None or init_mv is not None):
+        raise ValueError(f"init_rgb/init_mv start the cross stage; stage {st.name!r} starts from random weights")
+    if steps == 0 and st.name == "supervised":
+        raise ValueError("steps=0 writes a random-initialisation baseline; use stage 'init' for it")
     if device not in get_args(Device):
         raise ValueError(f"device must be one of {', '.join(get_args(Device))}; got {device!r}")
     if checkpoint_every < 0 or lr_drops < 0:
@@ -299,6 +315,7 @@ def _payload(moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str, config: 
             for v, e in moco.encoder_q.items()
         },
         "embed_dim": moco.dim,
+        **({"num_classes": moco.num_classes} if st.name == "supervised" else {}),
         "input_spec": trainer["input_spec"],
         "stage": st.name,
         "preset": preset,
@@ -327,6 +344,20 @@ def _split_clips(batch: Mapping[str, Any], views: tuple[str, ...], dev: torch.de
         x = x.to(dev, non_blocking=True).float()
         x_q[v], x_k[v] = x[:, 0], x[:, 1]  # (B, C, T, H, W) each
     return x_q, x_k
+
+
+def _diagnostics_fields(extra: Mapping[str, Any]) -> dict:
+    """A stage's per-step diagnostics as metrics fields: mining statistics under ``mining``,
+    anything else (the supervised stage's ``train_accuracy``) at the top level."""
+    fields = {k: v for k, v in extra.items() if k == "train_accuracy"}
+    mining = {k: v for k, v in extra.items() if k != "train_accuracy"}
+    return {**fields, **({"mining": mining} if mining else {})}
+
+
+def _labels(batch: Mapping[str, Any], dev: torch.device) -> torch.Tensor | None:
+    """The batch's class labels ``(B,)`` (-1 = unknown) for mining diagnostics, or None."""
+    label = batch.get("label")
+    return None if label is None else torch.as_tensor(label, dtype=torch.long, device=dev)
 
 
 def _input_spec(x_q: Mapping[str, torch.Tensor]) -> dict:

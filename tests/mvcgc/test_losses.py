@@ -111,3 +111,52 @@ def test_bad_options_are_clear():
         cross_guidance_nce(q, q, q, q, Q, Q, mode="both")
     with pytest.raises(ValueError, match="topk"):
         cross_guidance_nce(q, q, q, q, Q, Q, topk=5)
+
+
+def ref_mining_statistics(k_rgb, k_mv, Q_rgb, Q_mv, topk, mode, labels, queue_labels):
+    mined, rgb_same, rgb_n, mv_same, mv_n, mined_same, mined_n, with_any = 0, 0, 0, 0, 0, 0, 0, 0
+    for i in range(len(k_rgb)):
+        a_rgb, a_mv = ref_topk(k_rgb[i], Q_rgb, topk), ref_topk(k_mv[i], Q_mv, topk)
+        s = a_rgb & a_mv if mode == "intersection" else a_rgb | a_mv
+        mined += len(s)
+        with_any += bool(s)
+        for rows, counts in ((s, "mined"), (a_rgb, "rgb"), (a_mv, "mv")):
+            known = [j for j in rows if labels[i] >= 0 and queue_labels[j] >= 0]
+            same = sum(labels[i] == queue_labels[j] for j in known)
+            if counts == "mined":
+                mined_same, mined_n = mined_same + same, mined_n + len(known)
+            elif counts == "rgb":
+                rgb_same, rgb_n = rgb_same + same, rgb_n + len(known)
+            else:
+                mv_same, mv_n = mv_same + same, mv_n + len(known)
+    n = len(k_rgb)
+    return {"mined_per_query": mined / n, "queries_with_mined": with_any / n,
+            "mined_same_class": mined_same / mined_n if mined_n else None,
+            "rgb_topk_same_class": rgb_same / rgb_n, "mv_topk_same_class": mv_same / mv_n}
+
+
+@pytest.mark.parametrize("mode,topk", [("intersection", 3), ("union", 2), ("intersection", 10)])
+def test_mining_statistics_match_loop_reference(mode, topk):
+    from mvcgc.losses import mining_statistics
+
+    # Queues that half-agree: MV keys are RGB keys plus noise, so the top-k sets overlap partly.
+    k_rgb, Q_rgb = unit(6, 8, seed=1), unit(20, 8, seed=2)
+    k_mv = F.normalize(k_rgb + 0.7 * unit(6, 8, seed=3), dim=-1)
+    Q_mv = F.normalize(Q_rgb + 0.7 * unit(20, 8, seed=4), dim=-1)
+    labels = torch.tensor([0, 1, 2, 0, 1, -1])
+    queue_labels = torch.tensor([j % 3 for j in range(20)])
+    queue_labels[5] = -1  # an unlabelled row is left out of the class shares
+    got = mining_statistics(k_rgb, k_mv, Q_rgb, Q_mv, topk=topk, mode=mode, labels=labels, queue_labels=queue_labels)
+    want = ref_mining_statistics(k_rgb, k_mv, Q_rgb, Q_mv, topk, mode, labels.tolist(), queue_labels.tolist())
+    assert got.keys() == want.keys()
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value) if value is not None else got[name] is None, name
+
+
+def test_mining_statistics_without_labels_count_only():
+    from mvcgc.losses import mining_statistics
+
+    k, Q = unit(4, 8, seed=5), unit(12, 8, seed=6)
+    # Identical views: the intersection is the whole top-k of every query.
+    got = mining_statistics(k, k, Q, Q, topk=3, mode="intersection")
+    assert got == {"mined_per_query": 3.0, "queries_with_mined": 1.0}

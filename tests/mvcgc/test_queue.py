@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mvcgc.queue import KeyQueue, check_queue_size
 
@@ -54,3 +55,17 @@ def test_bad_sizes_and_views():
     check_queue_size(2048, 32)
     with pytest.raises(ValueError, match="2048"):
         check_queue_size(2048, 48)
+
+
+def test_labels_travel_with_the_rows_and_old_states_load():
+    q = KeyQueue(views=("rgb", "mv"), size=6, dim=4)
+    keys = {v: F.normalize(torch.randn(3, 4), dim=1) for v in ("rgb", "mv")}
+    q.enqueue(keys, torch.tensor([2, 0, 1]))
+    q.enqueue(keys)  # unlabelled data: rows of unknown class
+    assert q.labels.tolist() == [2, 0, 1, -1, -1, -1]
+    q.enqueue(keys, torch.tensor([5, 5, 5]))  # wraps: replaces the oldest rows
+    assert q.labels.tolist() == [5, 5, 5, -1, -1, -1]
+    old = {k: v for k, v in q.state_dict().items() if k != "labels"}  # a checkpoint from before labels
+    fresh = KeyQueue(views=("rgb", "mv"), size=6, dim=4)
+    fresh.load_state_dict(old)
+    assert fresh.labels.tolist() == [-1] * 6 and torch.equal(fresh["rgb"], q["rgb"])

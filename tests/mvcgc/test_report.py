@@ -75,3 +75,38 @@ def test_old_or_missing_results_are_clear_errors(tmp_path):
     (tmp_path / "results" / "retrieve-init.json").write_text(json.dumps({"recall": {"1": 0.5}}))
     with pytest.raises(ValueError, match="no per-query results"):
         load_results(tmp_path / "results")
+
+
+def test_supervised_ceiling_rows_training_accuracy_and_mining(run_dir):
+    results = run_dir / "results"
+    write_stage(results, "supervised", rgb_ranks=[0] * 7 + [2], mv_ranks=[0] * 8, both_ranks=[0] * 8,
+                rgb_correct=[1] * 7 + [0], mv_correct=[1] * 8)
+    linear = json.loads((results / "linear-init.json").read_text())
+    linear["rgb"]["final_train_accuracy"] = 0.125  # an encoder whose probe cannot fit shows it
+    (results / "linear-init.json").write_text(json.dumps(linear))
+    sup = run_dir / "runs" / "supervised-rgb"
+    sup.mkdir()
+    (sup / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [
+        {"event": "step", "step": 1, "epoch": 0, "loss": 2.0, "train_accuracy": 0.25},
+        {"event": "epoch_end", "epoch": 0, "step": 1, "mean_loss": 2.0, "train_accuracy": 0.25},
+        {"event": "epoch_end", "epoch": 1, "step": 2, "mean_loss": 1.0, "train_accuracy": 0.875}]))
+    cross = run_dir / "runs" / "cross"
+    cross.mkdir()
+    steps = [{"event": "step", "step": 1, "epoch": 0, "loss": 9.0},  # before mining starts
+             {"event": "step", "step": 2, "epoch": 0, "loss": 9.0,
+              "mining": {"mined_per_query": 1.0, "queries_with_mined": 0.5, "mined_same_class": 0.5,
+                         "rgb_topk_same_class": 0.2, "mv_topk_same_class": 0.4}},
+             {"event": "step", "step": 3, "epoch": 1, "loss": 8.0,
+              "mining": {"mined_per_query": 2.0, "queries_with_mined": 1.0, "mined_same_class": None,
+                         "rgb_topk_same_class": 0.3, "mv_topk_same_class": 0.6}},
+             {"event": "step", "step": 4, "epoch": 1, "loss": 8.0,
+              "mining": {"mined_per_query": 4.0, "queries_with_mined": 1.0, "mined_same_class": 0.75,
+                         "rgb_topk_same_class": 0.5, "mv_topk_same_class": 0.8}}]
+    (cross / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in steps))
+    text = write_report(run_dir, title="unit").read_text()
+    assert "| supervised ceiling | rgb | 87.5 [" in text
+    assert "| stage 1 (init) | rgb | 25.0 [" in text and "| 12.5 | 8 |" in text  # probe's training accuracy
+    assert "| supervised-rgb | 2 | 87.5 |" in text  # last epoch's training accuracy
+    # epoch 2 averages its two steps; a share with nothing to count (None) is left out of the mean
+    assert "| cross | 1 | 1.00 | 50.0 % | 50.0 % | 20.0 % | 40.0 % |" in text
+    assert "| cross | 2 | 3.00 | 100.0 % | 75.0 % | 40.0 % | 70.0 % |" in text

@@ -144,3 +144,63 @@ def test_zero_steps_writes_the_untrained_weights_as_a_random_init_baseline(tmp_p
         pretrain(clips(), stage="cross", out_dir=tmp_path / "x", steps=0, **TINY)
     with pytest.raises(ValueError, match="steps must be >= 0"):
         pretrain(clips(), stage="init", view="rgb", out_dir=tmp_path / "y", steps=-1, **TINY)
+
+
+class Separable:
+    """SyntheticClips whose labels are 0/1 and whose clips carry the label as a brightness offset,
+    so a classifier can learn them (the supervised stage must, and must say so in its metrics)."""
+
+    def __init__(self, labels_known=True, **kw):
+        self.inner = clips(("rgb",), **kw)
+        self.labels_known = labels_known
+
+    def __len__(self):
+        return len(self.inner)
+
+    def set_epoch(self, epoch):
+        self.inner.set_epoch(epoch)
+
+    def __iter__(self):
+        for batch in self.inner:
+            y = batch["label"] % 2
+            batch["rgb"] = batch["rgb"] + 3.0 * (2 * y - 1).float().view(-1, 1, 1, 1, 1, 1)  # (B, 2, 3, T, H, W)
+            batch["label"] = y if self.labels_known else torch.full_like(y, -1)
+            yield batch
+
+
+def test_supervised_stage_fits_labels_and_writes_a_loadable_encoder(tmp_path):
+    from mvcgc.checkpoint import load_encoder
+
+    result = pretrain(Separable(), stage="supervised", view="rgb", num_classes=2, out_dir=tmp_path, epochs=4,
+                      **{**TINY, "lr": 1e-2})
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    ends = [x for x in lines if x["event"] == "epoch_end"]
+    assert len(ends) == 4 and all("train_accuracy" in x for x in ends)
+    assert ends[-1]["train_accuracy"] >= 0.9  # the offset gives the class away
+    steps = [x for x in lines if x["event"] == "step"]
+    assert all(0.0 <= x["train_accuracy"] <= 1.0 for x in steps)
+    # epoch accuracy is the mean of the steps' accuracies
+    last = [x["train_accuracy"] for x in steps if x["epoch"] == 3]
+    assert ends[-1]["train_accuracy"] == pytest.approx(sum(last) / len(last))
+    ckpt = load_checkpoint(result.checkpoint)
+    assert ckpt["stage"] == "supervised" and ckpt["num_classes"] == 2 and ckpt["views"] == ["rgb"]
+    encoder = load_encoder(result.checkpoint, "rgb")
+    assert encoder.forward_features(torch.randn(2, 3, 4, 16, 16)).shape == (2, encoder.feature_dim)
+
+
+def test_supervised_stage_refuses_unlabelled_data(tmp_path):
+    with pytest.raises(ValueError, match="needs a class label"):
+        pretrain(Separable(labels_known=False), stage="supervised", view="rgb", num_classes=2, out_dir=tmp_path,
+                 steps=1, **TINY)
+    with pytest.raises(ValueError, match="num_classes"):
+        pretrain(Separable(), stage="supervised", view="rgb", out_dir=tmp_path, steps=1, **TINY)
+
+
+def test_cross_stage_logs_mining_statistics_once_mining_starts(tmp_path):
+    pretrain(clips(), stage="cross", out_dir=tmp_path, steps=4, topk=3, **TINY)
+    steps = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert ["mining" in x for x in steps] == [False, False, True, True]  # K = 8: full after two batches of 4
+    mining = steps[-1]["mining"]
+    assert 0.0 <= mining["queries_with_mined"] <= 1.0 and 0.0 <= mining["mined_per_query"] <= 3.0
+    # SyntheticClips carry labels, so the class shares are logged too
+    assert {"mined_same_class", "rgb_topk_same_class", "mv_topk_same_class"} <= set(mining)

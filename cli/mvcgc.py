@@ -22,9 +22,9 @@ log = logging.getLogger("mvcgc.cli")
 _PRESET_KEYS = (
     "arch", "num_frames", "size", "batch_size", "queue_size", "dim", "momentum", "temperature", "lr",
     "weight_decay", "plateau_patience", "lr_drops", "topk", "mode", "checkpoint_every", "epochs", "steps",
-    "grad_clip",
+    "grad_clip", "flip_p",
 )
-_LIBRARY_DEFAULTS = {"num_frames": 32, "size": 128, "batch_size": 32}
+_LIBRARY_DEFAULTS = {"num_frames": 32, "size": 128, "batch_size": 32, "flip_p": 0.5}
 
 
 def list_presets() -> list[str]:
@@ -110,6 +110,9 @@ def main(verbose: bool) -> None:
 @click.option("--topk", type=int, default=None, help="k of the top-k mining (cross stage).")
 @click.option("--mode", type=click.Choice(["intersection", "union"]), default=None, help="Mining ablation switch.")
 @click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this value.")
+@click.option("--flip-p", type=click.FloatRange(0, 1), default=None,
+              help="Probability of a horizontal flip per clip (default 0.5; 0 for mirror-sensitive classes "
+                   "such as left/right or clockwise motion, e.g. compvid synth data).")
 @click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps (0: epoch ends only).")
 @click.option("--synthetic-videos", type=int, default=64, show_default=True, help="Videos in --data synthetic.")
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
@@ -138,6 +141,7 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
         opts.update(read_preset(preset, stage=stage))
     opts.update({k: v for k, v in flags.items() if v is not None})
     num_frames, size, batch_size = opts.pop("num_frames"), _size(opts.pop("size")), opts.pop("batch_size")
+    flip_p = opts.pop("flip_p")
     try:
         distributed.init_from_env()
         is_main = distributed.rank() == 0
@@ -151,9 +155,9 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
                                   world_size=distributed.world_size())
         else:
             data = shard_stream(data_source.split(), batch_size=batch_size, num_frames=num_frames, size=size,
-                                views=views, num_workers=workers, seed=seed)
+                                views=views, num_workers=workers, seed=seed, flip_p=flip_p)
         data_info = {"source": data_source, "batch_size": batch_size, "num_frames": num_frames, "size": list(size),
-                     "workers": workers}
+                     "workers": workers, "flip_p": flip_p}
         if data_source == "synthetic":
             data_info["synthetic_videos"] = synthetic_videos
         with _ProgressBar(enabled=is_main, stage=stage) as bar:

@@ -16,6 +16,7 @@ DEVICE=${DEMO_DEVICE:-cpu}
 VIDEOS=${DEMO_VIDEOS_PER_CLASS:-48}       # 8 classes; groups of 4 clips go wholly to train or test
 TEST_GROUPS=${DEMO_TEST_GROUPS:-6}        # 6 of 12 groups: 24 test + 24 train videos per class
 LINEAR_EPOCHS=${DEMO_LINEAR_EPOCHS:-30}
+SUPERVISED_EPOCHS=${DEMO_SUPERVISED_EPOCHS:-$EPOCHS}   # the labelled ceiling, per view (0: skip it)
 SEED=${DEMO_SEED:-0}
 # extra pretrain flags for both stages, e.g. "--lr 3e-3 --queue-size 128"; cross stage only: DEMO_CROSS_FLAGS
 read -r -a EXTRA <<< "${DEMO_FLAGS:-}"
@@ -30,6 +31,8 @@ if [ -n "$REUSE" ]; then
     for d in data shards cache; do [ -e "$OUT/$d" ] || ln -s "$REUSE/$d" "$OUT/$d"; done
     for r in random-rgb random-mv init-rgb init-mv; do [ -e "$OUT/runs/$r" ] || ln -s "$REUSE/runs/$r" "$OUT/runs/$r"; done
     cp "$REUSE"/results/{retrieve,linear}-{random,init}.json "$REUSE/results/motion-vectors.png" "$OUT/results/"
+    for r in supervised-rgb supervised-mv; do [ ! -e "$REUSE/runs/$r" ] || [ -e "$OUT/runs/$r" ] || ln -s "$REUSE/runs/$r" "$OUT/runs/$r"; done
+    for f in "$REUSE"/results/{retrieve,linear}-supervised.json; do [ ! -f "$f" ] || cp "$f" "$OUT/results/"; done
 fi
 
 # step NAME CMD...: run CMD, log its wall time (seconds) to results/timings.tsv for the report
@@ -50,7 +53,11 @@ urls() { local n; n=$(ls "$OUT"/shards/"$1"-*.tar | wc -l); printf '%s/shards/%s
 TRAIN=$(urls train)
 TEST=$(urls test)
 
-common=(--preset tiny-cpu --data "$TRAIN" --workers "$WORKERS" --device "$DEVICE" --seed "$SEED" "${EXTRA[@]}")
+# No flips: the synthetic classes are mirror-sensitive (a flip turns MoveLeft into MoveRight and
+# clockwise into counter-clockwise), so flipped clips carry the wrong label and, flipped apart,
+# a positive pair moves in mirrored directions.
+common=(--preset tiny-cpu --data "$TRAIN" --workers "$WORKERS" --device "$DEVICE" --seed "$SEED" --flip-p 0
+        "${EXTRA[@]}")
 for view in rgb mv; do
     [ -n "$REUSE" ] || step "random init $view" "$BIN/mvcgc" pretrain --stage init --view "$view" --steps 0 \
         --out "$OUT/runs/random-$view" "${common[@]}"
@@ -61,14 +68,23 @@ for view in rgb mv; do
 done
 step "stage 2 cross" "$BIN/mvcgc" pretrain --stage cross --epochs "$CROSS_EPOCHS" "${CROSS_EXTRA[@]}" \
     --init-rgb "$OUT/runs/init-rgb/last.pt" --init-mv "$OUT/runs/init-mv/last.pt" --out "$OUT/runs/cross" "${common[@]}"
+# The ceiling: the same encoders trained from random weights WITH the labels, on the same clips.
+if [ -z "$REUSE" ] && [ "$SUPERVISED_EPOCHS" -gt 0 ]; then
+    for view in rgb mv; do
+        step "supervised $view" "$BIN/mvcgc" pretrain --stage supervised --view "$view" --epochs "$SUPERVISED_EPOCHS" \
+            --out "$OUT/runs/supervised-$view" "${common[@]}"
+    done
+fi
 
 # One protocol for every row: centre crop of 16-frame sliding windows; linear probe on frozen features.
 eval_common=(--train "$TRAIN" --test "$TEST" --workers "$WORKERS" --device "$DEVICE" --cache-dir "$OUT/cache"
              --view both)
 stages=(random init cross)
+[ -f "$OUT/runs/supervised-rgb/last.pt" ] && stages+=(supervised)
 [ -z "$REUSE" ] || stages=(cross)
 for stage in "${stages[@]}"; do
     if [ "$stage" = cross ]; then ckpts=(--ckpt "$OUT/runs/cross/last.pt")
+    elif [ "$stage" = supervised ]; then ckpts=(--ckpt "$OUT/runs/supervised-rgb/last.pt" --ckpt "$OUT/runs/supervised-mv/last.pt")
     else ckpts=(--ckpt "$OUT/runs/$stage-rgb/last.pt" --ckpt "$OUT/runs/$stage-mv/last.pt"); fi
     step "retrieve $stage" "$BIN/mvcgc" retrieve "${ckpts[@]}" "${eval_common[@]}" \
         --json "$OUT/results/retrieve-$stage.json"

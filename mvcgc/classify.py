@@ -236,11 +236,13 @@ def finetune(
     device: Device = "auto",
     num_workers: int = 0,
     seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
     on_epoch: Callable[[EpochReport], None] | None = None,
 ) -> ClassifyResult:
     """Fine-tune the whole ``view`` encoder of ``checkpoint`` with a new classifier on ``train`` videos
     (one random, augmented clip per video per epoch: compvid's training clips), then test on every
-    window × ``crops`` of ``test``, softmax averaged per video, at the final epoch."""
+    window × ``crops`` of ``test``, softmax averaged per video, at the final epoch. ``cache_dir``:
+    where the decoded test windows are kept for the next run (see :mod:`mvcgc.features`)."""
     from compvid.datasets import PairFiles
 
     train_set, test_set = video_set(train), video_set(test)
@@ -273,7 +275,7 @@ def finetune(
                                on_epoch=on_epoch)
     model.eval()
     out = window_outputs(test_set, {view: model}, num_frames=num_frames, size=size, crops=crops, device=device,
-                         num_workers=num_workers)[view]
+                         num_workers=num_workers, cache_dir=cache_dir)[view]
     probs = video_probabilities(out.features, out.window_video, out.num_videos)
     meta = {"protocol": "finetune", "checkpoint": os.fspath(checkpoint), "view": view, "epochs": epochs, "lr": lr,
             "momentum": momentum, "weight_decay": weight_decay, "dropout": dropout, "batch_size": batch_size,

@@ -92,6 +92,7 @@ def shard_stream(
     seed: int = 0,
     mode: str = "epoch",
     epoch_size: int | None = None,
+    flip_p: float = 0.5,
 ):
     """Batches decoded on the fly from compvid shards: the contract above.
 
@@ -101,8 +102,13 @@ def shard_stream(
     node and by DataLoader worker. Only the views in ``views`` are decoded.
     ``mode="resampled"`` with ``epoch_size`` (videos per rank) gives every rank
     the same number of batches, which DistributedDataParallel needs.
+    ``flip_p``: probability of a horizontal flip per clip (MV x negated). Set it to 0 where the
+    classes are mirror-sensitive ("moves left" / "moves right", clockwise / counter-clockwise, as
+    in Something-Something or ``compvid synth``): a flip turns one class into the other, and with
+    independent flips of clips A and B the positive pair moves in mirrored directions.
     """
     from compvid.datasets import expand_urls, pair_loader  # deferred: compvid is only needed for real data
+    from compvid.transforms import ClipAugment
 
     height, width = (size, size) if isinstance(size, int) else tuple(size)
     if height != width:
@@ -127,4 +133,5 @@ def shard_stream(
         seed=seed,
         mode=mode,
         epoch_size=epoch_size,
+        augment=ClipAugment(size=height, flip_p=flip_p),
     )

@@ -2,9 +2,10 @@
 figures with their provenance out.
 
 Both extract (or load from the cache) the pooled backbone features of every window of the train
-and test videos (:mod:`mvcgc.features`), leave out videos that failed to decode in any view, check
-that the two sets share classes, and score: R@k (:mod:`mvcgc.retrieval`) or a linear probe tested
-with crops × windows (:mod:`mvcgc.classify`). ``view="both"`` sums the RGB and MV similarity
+and test videos (:mod:`mvcgc.features`; with ``cache_dir`` the decoded windows are kept too, so
+another checkpoint on the same videos is scored without decoding), leave out videos that failed to
+decode in any view, check that the two sets share classes, and score: R@k (:mod:`mvcgc.retrieval`)
+or a linear probe tested with crops × windows (:mod:`mvcgc.classify`). ``view="both"`` sums the RGB and MV similarity
 matrices (retrieval) or averages the RGB and MV probabilities (classification).
 """
 

@@ -12,9 +12,18 @@ A video whose probe or any window fails to decode is left out of every figure an
 ``failed``. ``video_features()`` gives the retrieval feature: the mean over windows (and crops) of
 the L2-normalised window features, ``(V, D)``.
 
-Results are cached per (checkpoint, data, view, protocol) under ``cache_dir``: the cache key holds
-the checkpoint's sha256, every input file's path, size and mtime, the labels and every option, so
-changing any of them extracts again.
+Two caches live under ``cache_dir``:
+
+- features, ``<view>-<key>.pt``, per (checkpoint, data, view, protocol): the key holds the
+  checkpoint's sha256, every input file's path, size and mtime, the labels and every option, so
+  changing any of them extracts again;
+- decoded windows, ``windows-<key>.pt``, per (data, num_frames, frame_step, size, short side,
+  stride, views) and independent of the checkpoint and of ``crops``: the first pass stores every
+  window as decoded (RGB uint8 ``(T, H, W, 3)`` at short side ``size``, before resizing, cropping
+  and normalising; MV float32 ``(2, T, H, W)``, pixels per frame step) with the failed videos'
+  records; later passes (another checkpoint, other crops) read them instead of decoding, cut the
+  crops as compvid does and give bit-identical outputs. About 1 MB per window at size 64, both views;
+  the first pass keeps them in memory until it writes the file, later passes memory-map it.
 """
 
 from __future__ import annotations
@@ -31,9 +40,14 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, get_args
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+import compvid
 from compvid.datasets import WindowFiles, WindowStream, expand_urls
+from compvid.decode import decode_clip
 from compvid.layouts import parse_layout
-from compvid.pipeline import describe_error
+from compvid.pipeline import WindowClips, _normalize, describe_error
+from compvid.probe import VideoInfo
+from compvid.source import VideoSource
+from compvid.transforms import eval_crops
 from mvcgc.checkpoint import load_checkpoint, load_encoder
 from mvcgc.errors import EmptyDataError
 from mvcgc.models import VideoEncoder
@@ -45,6 +59,8 @@ Crops = Literal["center", "three", "ten"]
 Device = Literal["auto", "cpu", "cuda"]
 FEATURES_FORMAT = "mvcgc.features"
 FEATURES_VERSION = 1
+WINDOWS_FORMAT = "mvcgc.windows"
+WINDOWS_VERSION = 1
 _SHARD_SUFFIXES = (".tar", ".tgz", ".tar.gz")
 
 
@@ -197,7 +213,8 @@ def extract_features(
     ``num_frames``/``size`` default to what the checkpoint's encoder was trained on (its
     ``input_spec``); windows start every ``stride`` frames (default half a clip); ``crops``: 'center'
     (1), 'three' (3) or 'ten' (4 corners + centre, × flip, which negates MV x). Views that share
-    these settings are decoded in one pass. ``cache_dir``: where results are kept (None: no cache).
+    these settings are decoded in one pass. ``cache_dir``: where features and decoded windows are
+    kept (None: no cache); a new checkpoint on the same videos and protocol reads the windows there.
     Raises CheckpointError when a checkpoint lacks its view, EmptyDataError when no video decodes.
     """
     videos = video_set(videos)
@@ -232,7 +249,8 @@ def extract_features(
         opts = dict(opts_key)
         result = window_outputs(videos, {v: enc for v, (enc, _) in encoders.items()}, num_frames=opts["num_frames"],
                                 size=opts["size"], frame_step=opts["frame_step"], stride=opts.get("stride"),
-                                crops=opts["crops"], device=device, num_workers=num_workers, on_progress=on_progress)
+                                crops=opts["crops"], device=device, num_workers=num_workers, cache_dir=cache_dir,
+                                on_progress=on_progress)
         for view, feats in result.items():
             feats.meta = dict(encoders[view][1])
             cached = _cache_path(cache_dir, feats.meta, videos)
@@ -253,43 +271,31 @@ def window_outputs(
     crops: Crops = "center",
     device: Device = "auto",
     num_workers: int = 0,
+    cache_dir: str | os.PathLike | None = None,
     on_progress: Callable[[FeatureProgress], None] | None = None,
 ) -> dict[str, WindowFeatures]:
-    """One decoding pass over every window × crop of ``videos``: ``modules[view](clips (N, C, T, S, S))``
+    """One pass over every window × crop of ``videos``: ``modules[view](clips (N, C, T, S, S))``
     -> ``(N, D)`` for each view (an encoder gives features, a classifier logits), in eval mode, no grad.
 
-    Videos that fail to decode are left out and listed in ``failed`` (not cached; see
-    :func:`extract_features` for the cached encoder features).
+    Videos that fail to decode are left out and listed in ``failed``. The outputs are not cached
+    (see :func:`extract_features`), but with ``cache_dir`` the decoded windows are: the first call
+    decodes and stores them (``windows-<key>.pt``), later calls on the same videos and options read
+    them instead (any modules, any ``crops``), with identical results.
     """
     videos = video_set(videos)
     _check_choice("crops", crops, Crops)
     _check_choice("device", device, Device)
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     encoders = {view: (module, {"view": view}) for view, module in modules.items()}
-    opts = {"num_frames": num_frames, "size": size, "frame_step": frame_step, "stride": stride, "crops": crops}
     views = sorted(encoders)
-    decode_views = views[0] if len(views) == 1 else "both"
-    errors: dict[int, str] = {}  # video index -> reason
-    loose_errors: list[str] = []  # shard failures not tied to a video index
-    window_opts = dict(num_frames=opts["num_frames"], frame_step=opts["frame_step"], size=opts["size"],
-                       crops=opts["crops"], stride=opts.get("stride"), views=decode_views)
-
-    def record(exn: BaseException) -> bool:
-        loose_errors.append(describe_error(exn))
-        return True
-
-    if videos.items:
-        files = WindowFiles(list(videos.items), handler=record, **window_opts)
-        for v, n in enumerate(files.num_windows):
-            if n == 0:
-                errors[v] = loose_errors.pop(0) if loose_errors else "could not be probed"
-        dataset: Dataset | Iterable = _Guarded(files)
-        total: int | None = len(files)
-        expected = dict(enumerate(files.num_windows))
+    window_opts = dict(num_frames=num_frames, frame_step=frame_step, size=size, crops=crops, stride=stride,
+                       views=views[0] if len(views) == 1 else "both")
+    if cache_dir is None:
+        windows = _decode_windows(videos, window_opts, num_workers=num_workers)
     else:
-        dataset = WindowStream(list(videos.urls), handler=record, **window_opts)
-        total, expected = None, None
-    loader = DataLoader(dataset, batch_size=None, num_workers=num_workers)
+        windows = _cached_windows(videos, window_opts, num_workers=num_workers, cache_dir=cache_dir)
+    errors = windows.errors  # video index -> reason
+    total = windows.total
     for _, (encoder, _) in encoders.items():
         encoder.to(dev).eval()
     # video index -> window index -> (N, D) per view; plus the label and key of each video
@@ -297,7 +303,7 @@ def window_outputs(
     info: dict[int, tuple[int, str, int]] = {}
     done = 0
     with torch.no_grad():
-        for item in loader:
+        for item in windows.items:
             v = int(item["video_index"])
             if "error" in item:
                 errors.setdefault(v, item["error"])
@@ -310,12 +316,13 @@ def window_outputs(
             if on_progress is not None:
                 for view in views:
                     on_progress(FeatureProgress(view=view, windows_done=done, windows_total=total))
+    loose_errors = windows.loose_errors  # failures not tied to a video index (complete after the pass)
     # A video is kept only when every one of its windows decoded.
     for v, (_, key, n) in info.items():
         if len(per_video[v]) != n and v not in errors:
             errors[v] = f"{n - len(per_video[v])} of its {n} windows failed: " + "; ".join(
                 e for e in loose_errors if key in e)[:500]
-    if expected is None:  # shards: a video that failed before its first window never shows up
+    if not windows.from_files:  # shards: a video that failed before its first window never shows up
         seen = set(info) | set(errors)
         for v in range(max(seen) + 1 if seen else 0):
             if v not in seen:
@@ -345,6 +352,135 @@ def window_outputs(
             meta=dict(meta),
         )
     return results
+
+
+@dataclass
+class _Windows:
+    """One pass over the evaluation windows, decoded now or read from the window cache.
+
+    ``items``: window items of compvid (``{view: (N, C, T, S, S), "key", "label", "video_index",
+    "window_index", "num_windows", "start"}``) or ``{"error", "video_index"}``; ``errors``: video
+    index -> reason, known before the pass (probe failures); ``loose_errors``: failures not tied
+    to a video, complete once ``items`` is exhausted; ``total``: windows in all (None for shards).
+    """
+
+    items: Iterable[dict[str, Any]]
+    errors: dict[int, str]
+    loose_errors: list[str]
+    total: int | None
+    from_files: bool
+
+
+def _decode_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_workers: int,
+                    clips: WindowClips | None = None) -> _Windows:
+    """Decode every window (``clips`` replaces the dataset's :class:`WindowClips` when given)."""
+    errors: dict[int, str] = {}
+    loose_errors: list[str] = []
+
+    def record(exn: BaseException) -> bool:
+        loose_errors.append(describe_error(exn))
+        return True
+
+    if videos.items:
+        files = WindowFiles(list(videos.items), handler=record, **window_opts)
+        for v, n in enumerate(files.num_windows):
+            if n == 0:
+                errors[v] = loose_errors.pop(0) if loose_errors else "could not be probed"
+        if clips is not None:
+            files.clips = clips
+        dataset: Dataset = _Guarded(files)
+        total: int | None = len(files)
+    else:
+        dataset = WindowStream(list(videos.urls), handler=record, **window_opts)
+        if clips is not None:
+            dataset.clips = clips
+        total = None
+    loader = DataLoader(dataset, batch_size=None, num_workers=num_workers)
+    return _Windows(loader, errors, loose_errors, total, bool(videos.items))
+
+
+@dataclass(frozen=True)
+class _DecodedWindowClips(WindowClips):
+    """:class:`WindowClips` split in two: ``__call__`` gives the window as decoded (RGB uint8
+    ``(T, H, W, 3)``, MV float32 ``(2, T, H, W)``), :meth:`crop` then cuts and normalises the
+    crops exactly as :class:`WindowClips` does (``{"rgb": (N, 3, T, S, S), "mv": (N, 2, T, S, S)}``)."""
+
+    def __call__(self, source: VideoSource, info: VideoInfo, start: int) -> dict[str, torch.Tensor]:
+        with_rgb, with_mv = self.views in ("rgb", "both"), self.views in ("mv", "both")
+        clip = decode_clip(source, start=start, num_frames=self.num_frames, frame_step=self.frame_step,
+                           size=self.short_side or self.size, with_rgb=with_rgb, with_mv=with_mv, info=info)
+        out = {}
+        if with_rgb:
+            out["rgb"] = torch.from_numpy(clip.rgb)  # uint8 (T, H, W, 3)
+        if with_mv:
+            out["mv"] = torch.from_numpy(clip.mv)  # float32 (2, T, H, W)
+        return out
+
+    def crop(self, decoded: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        rgb, mv = eval_crops(rgb=decoded.get("rgb"), mv=decoded.get("mv"), size=self.size,
+                             resize=self.short_side or self.size, mode=self.crops)
+        out = {}
+        if rgb is not None:
+            out["rgb"] = _normalize(rgb, self.normalize, self.rgb_mean, self.rgb_std)  # (N, 3, T, S, S)
+        if mv is not None:
+            out["mv"] = mv  # (N, 2, T, S, S)
+        return out
+
+    def cropped(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """A window item with its decoded views replaced by their crops (error items unchanged)."""
+        if "error" in item:
+            return dict(item)
+        return {**item, **self.crop({v: item[v] for v in ("rgb", "mv") if v in item})}
+
+
+def window_cache_key(videos: VideoSet, window_opts: Mapping[str, Any]) -> str:
+    """Hex digest of what determines the decoded windows: the data's fingerprint, num_frames,
+    frame_step, size, short side, stride and views (not the checkpoint, not the crops)."""
+    decoded = {k: window_opts.get(k) for k in ("num_frames", "frame_step", "size", "stride", "views")}
+    decoded["short_side"] = window_opts.get("short_side") or window_opts["size"]
+    blob = json.dumps({"format": WINDOWS_FORMAT, "version": WINDOWS_VERSION, "compvid": compvid.__version__,
+                       "options": decoded, "data": videos.fingerprint()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _cached_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_workers: int,
+                    cache_dir: str | os.PathLike) -> _Windows:
+    """The windows from ``cache_dir/windows-<key>.pt``, or decoded and stored there."""
+    clips = _DecodedWindowClips(**window_opts)
+    key = window_cache_key(videos, window_opts)
+    path = Path(cache_dir) / f"windows-{key}.pt"
+    if path.is_file():
+        try:
+            # mmap: windows are paged in as the pass reaches them, not all read up front
+            payload = torch.load(path, weights_only=True, mmap=True)
+            if payload.get("format") != WINDOWS_FORMAT or payload.get("format_version") != WINDOWS_VERSION:
+                raise ValueError(f"not a {WINDOWS_FORMAT} v{WINDOWS_VERSION} file")
+            if payload.get("key") != key:
+                raise ValueError(f"holds windows of key {payload.get('key')}, not {key}")
+            meta = json.loads(payload["meta_json"])
+            items = payload["items"]
+            log.info("windows of %s: from cache %s (%d items)", videos.source, path, len(items))
+            return _Windows((clips.cropped(item) for item in items), {int(v): r for v, r in meta["errors"]},
+                            list(meta["loose_errors"]), meta["total"], bool(meta["from_files"]))
+        except Exception as e:  # noqa: BLE001 - a broken cache file is re-made, never trusted
+            log.warning("ignoring unreadable window cache %s (%s)", path, e)
+    live = _decode_windows(videos, window_opts, num_workers=num_workers, clips=clips)
+    errors_before = sorted(live.errors.items())  # the pass adds to live.errors; store what it started with
+
+    def items() -> Iterable[dict[str, Any]]:
+        stored = []
+        for item in live.items:
+            # own copies: out of DataLoader workers' shared memory, and storage no larger than the window
+            stored.append({k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in item.items()})
+            yield clips.cropped(item)
+        options = {k: v for k, v in window_opts.items() if k != "crops"}  # crops are cut when read
+        meta = {"data": videos.source, "options": options, "errors": errors_before,
+                "loose_errors": list(live.loose_errors), "total": live.total, "from_files": live.from_files}
+        _save_atomic({"format": WINDOWS_FORMAT, "format_version": WINDOWS_VERSION, "key": key,
+                      "meta_json": json.dumps(meta), "items": stored}, path)
+        log.info("windows of %s: decoded %d items, stored in %s", videos.source, len(stored), path)
+
+    return _Windows(items(), live.errors, live.loose_errors, live.total, live.from_files)
 
 
 class _Guarded(Dataset):

@@ -19,15 +19,16 @@ def test_small_demo_writes_every_stage_and_the_report(tmp_path):
     done = subprocess.run(["bash", str(ROOT / "examples" / "demo.sh"), str(out)], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=1200)  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
-    for run in ("random-rgb", "random-mv", "init-rgb", "init-mv", "cross"):
+    for run in ("random-rgb", "random-mv", "init-rgb", "init-mv", "cross", "supervised-rgb", "supervised-mv"):
         assert (out / "runs" / run / "last.pt").is_file(), run
-    for stage in ("random", "init", "cross"):
+    for stage in ("random", "init", "cross", "supervised"):
         retrieve = json.loads((out / "results" / f"retrieve-{stage}.json").read_text())
         assert retrieve["num_queries"] == 32 and set(retrieve["queries"]["first_hit_rank"]) == {"rgb", "mv", "both"}
         linear = json.loads((out / "results" / f"linear-{stage}.json").read_text())
         assert set(linear) == {"rgb", "mv", "both"} and len(linear["rgb"]["correct"]) == 32
     report = (out / "report" / "report.md").read_text()
-    for row in ("| random init | rgb |", "| stage 1 (init) | mv |", "| stage 2 (cross) | both |", "| chance |"):
+    for row in ("| random init | rgb |", "| stage 1 (init) | mv |", "| stage 2 (cross) | both |",
+                "| supervised ceiling | rgb |", "| supervised-mv | 1 |", "| chance |"):
         assert row in report, row
     assert "stage 2 (cross) − stage 1 (init)" in report
     for png in ("results.png", "loss-curves.png", "motion-vectors.png"):
@@ -44,4 +45,5 @@ def test_small_demo_writes_every_stage_and_the_report(tmp_path):
     union = out / "study" / "union"
     assert (union / "runs" / "init-rgb").resolve() == (out / "runs" / "init-rgb").resolve()
     assert json.loads((union / "runs" / "cross" / "config.json").read_text())["config"]["mode"] == "union"
+    assert (union / "results" / "linear-supervised.json").is_file()  # the ceiling travels with stage 1
     assert "| union | rgb | R@1 |" in study.stdout and "| base (demo) | rgb | R@1 |" in study.stdout

@@ -22,9 +22,9 @@ log = logging.getLogger("mvcgc.cli")
 _PRESET_KEYS = (
     "arch", "num_frames", "size", "batch_size", "queue_size", "dim", "momentum", "temperature", "lr",
     "weight_decay", "plateau_patience", "lr_drops", "topk", "mode", "checkpoint_every", "epochs", "steps",
-    "grad_clip", "flip_p",
+    "grad_clip", "flip_p", "min_crop_area",
 )
-_LIBRARY_DEFAULTS = {"num_frames": 32, "size": 128, "batch_size": 32, "flip_p": 0.5}
+_LIBRARY_DEFAULTS = {"num_frames": 32, "size": 128, "batch_size": 32, "flip_p": 0.5, "min_crop_area": 0.2}
 
 
 def list_presets() -> list[str]:
@@ -113,6 +113,8 @@ def main(verbose: bool) -> None:
 @click.option("--flip-p", type=click.FloatRange(0, 1), default=None,
               help="Probability of a horizontal flip per clip (default 0.5; 0 for mirror-sensitive classes "
                    "such as left/right or clockwise motion, e.g. compvid synth data).")
+@click.option("--min-crop-area", type=click.FloatRange(0.01, 1), default=None,
+              help="Smallest share of the frame a random resized crop keeps (default 0.2, as MoCo).")
 @click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps (0: epoch ends only).")
 @click.option("--synthetic-videos", type=int, default=64, show_default=True, help="Videos in --data synthetic.")
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
@@ -141,7 +143,7 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
         opts.update(read_preset(preset, stage=stage))
     opts.update({k: v for k, v in flags.items() if v is not None})
     num_frames, size, batch_size = opts.pop("num_frames"), _size(opts.pop("size")), opts.pop("batch_size")
-    flip_p = opts.pop("flip_p")
+    flip_p, min_crop_area = opts.pop("flip_p"), opts.pop("min_crop_area")
     try:
         distributed.init_from_env()
         is_main = distributed.rank() == 0
@@ -155,9 +157,10 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
                                   world_size=distributed.world_size())
         else:
             data = shard_stream(data_source.split(), batch_size=batch_size, num_frames=num_frames, size=size,
-                                views=views, num_workers=workers, seed=seed, flip_p=flip_p)
+                                views=views, num_workers=workers, seed=seed, flip_p=flip_p,
+                                min_crop_area=min_crop_area)
         data_info = {"source": data_source, "batch_size": batch_size, "num_frames": num_frames, "size": list(size),
-                     "workers": workers, "flip_p": flip_p}
+                     "workers": workers, "flip_p": flip_p, "min_crop_area": min_crop_area}
         if data_source == "synthetic":
             data_info["synthetic_videos"] = synthetic_videos
         with _ProgressBar(enabled=is_main, stage=stage) as bar:
@@ -213,7 +216,8 @@ class _ProgressBar:
             self.bar = tqdm(total=p.total_steps, initial=p.step - 1, desc=f"pretrain {self.stage}", unit="step",
                             file=sys.stderr, dynamic_ncols=True)
         self.bar.update(1)
-        self.bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.4f}", lr=f"{p.lr:.1e}", queue=f"{p.queue_fill:.0%}",
+        queue = {} if self.stage == "supervised" else {"queue": f"{p.queue_fill:.0%}"}  # no queue with labels
+        self.bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.4f}", lr=f"{p.lr:.1e}", **queue,
                              samples_s=f"{p.samples_per_s:.1f}", refresh=False)
 
 

@@ -16,7 +16,7 @@ DEVICE=${DEMO_DEVICE:-cpu}
 VIDEOS=${DEMO_VIDEOS_PER_CLASS:-48}       # 8 classes; groups of 4 clips go wholly to train or test
 TEST_GROUPS=${DEMO_TEST_GROUPS:-6}        # 6 of 12 groups: 24 test + 24 train videos per class
 LINEAR_EPOCHS=${DEMO_LINEAR_EPOCHS:-30}
-SUPERVISED_EPOCHS=${DEMO_SUPERVISED_EPOCHS:-$EPOCHS}   # the labelled ceiling, per view (0: skip it)
+SUPERVISED_EPOCHS=${DEMO_SUPERVISED_EPOCHS:-12}  # the labelled ceiling, per view (0: skip it)
 SEED=${DEMO_SEED:-0}
 # extra pretrain flags for both stages, e.g. "--lr 3e-3 --queue-size 128"; cross stage only: DEMO_CROSS_FLAGS
 read -r -a EXTRA <<< "${DEMO_FLAGS:-}"

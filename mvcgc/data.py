@@ -93,6 +93,7 @@ def shard_stream(
     mode: str = "epoch",
     epoch_size: int | None = None,
     flip_p: float = 0.5,
+    min_crop_area: float = 0.2,
 ):
     """Batches decoded on the fly from compvid shards: the contract above.
 
@@ -106,6 +107,8 @@ def shard_stream(
     classes are mirror-sensitive ("moves left" / "moves right", clockwise / counter-clockwise, as
     in Something-Something or ``compvid synth``): a flip turns one class into the other, and with
     independent flips of clips A and B the positive pair moves in mirrored directions.
+    ``min_crop_area``: the smallest share of the frame a random resized crop keeps (MoCo's 0.2);
+    raise it where the action is a small object that a small crop would cut away.
     """
     from compvid.datasets import expand_urls, pair_loader  # deferred: compvid is only needed for real data
     from compvid.transforms import ClipAugment
@@ -133,5 +136,5 @@ def shard_stream(
         seed=seed,
         mode=mode,
         epoch_size=epoch_size,
-        augment=ClipAugment(size=height, flip_p=flip_p),
+        augment=ClipAugment(size=height, flip_p=flip_p, scale=(min_crop_area, 1.0)),
     )

@@ -152,32 +152,51 @@ def _tiny(in_channels: int) -> tuple[nn.Module, int]:
 
 
 class FrameCorrelation(nn.Module):
-    """How well each position of frame t matches frame t+1 at every displacement within ``radius``.
+    """How well each position of frame t matches frame t + ``gap`` at every displacement within ``radius``.
 
     ``(B, C, T, H, W)`` features -> ``(B, (2r+1)^2, T, H, W)`` cosine similarities, channel
     ``(dy + r) * (2r + 1) + (dx + r)`` for displacement ``(dx, dy)`` (x right, y down) in feature
-    cells; the last frame repeats the last pair's volume, so ``T`` is kept. Parameter-free: the
-    features it compares are learnt. (A correlation layer as in FlowNet and the correlation
-    networks for video; here the bias that lets a small RGB network see motion.)
+    cells; the last ``gap`` frames repeat the last pair's volume, so ``T`` is kept (a clip shorter
+    than ``gap + 1`` frames compares its first and last frames). Parameter-free: the features it
+    compares are learnt. (A correlation layer as in FlowNet and the correlation networks for
+    video; here the bias that lets a small RGB network see motion.)
     """
 
-    def __init__(self, radius: int) -> None:
+    def __init__(self, radius: int, gap: int = 1) -> None:
         super().__init__()
-        if radius < 1:
-            raise ValueError(f"radius must be >= 1, got {radius}")
+        if radius < 1 or gap < 1:
+            raise ValueError(f"radius and gap must be >= 1, got {radius}, {gap}")
         self.radius = radius
+        self.gap = gap
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        r = self.radius
+        r, t = self.radius, f.shape[2]
+        if t < 2:
+            raise ValueError(f"frame correlation needs clips of at least 2 frames, got {t}")
+        gap = min(self.gap, t - 1)
         f = nn.functional.normalize(f, dim=1)  # unit feature vectors: similarity independent of contrast
-        now, nxt = f[:, :, :-1], f[:, :, 1:]  # frames t and t+1, (B, C, T-1, H, W) each
+        now, later = f[:, :, :-gap], f[:, :, gap:]  # frames t and t + gap, (B, C, T-gap, H, W) each
         h, w = now.shape[-2:]
-        padded = nn.functional.pad(nxt, (r, r, r, r))  # (B, C, T-1, H+2r, W+2r), zeros: no match off-frame
+        padded = nn.functional.pad(later, (r, r, r, r))  # (B, C, T-gap, H+2r, W+2r), zeros: no match off-frame
         volume = torch.stack(
             [(now * padded[..., dy : dy + h, dx : dx + w]).sum(1) for dy in range(2 * r + 1) for dx in range(2 * r + 1)],
             dim=1,
-        )  # (B, (2r+1)^2, T-1, H, W)
-        return torch.cat([volume, volume[:, :, -1:]], dim=2)  # (B, (2r+1)^2, T, H, W)
+        )  # (B, (2r+1)^2, T-gap, H, W)
+        return torch.cat([volume] + [volume[:, :, -1:]] * gap, dim=2)  # (B, (2r+1)^2, T, H, W)
+
+
+class MultiGapCorrelation(nn.Module):
+    """:class:`FrameCorrelation` at several frame gaps, stacked: ``(B, len(gaps) * (2r+1)^2, T, H, W)``.
+
+    Gap 1 resolves fast motion; a longer gap turns slow motion (a rotating or growing object moves
+    its edge a fraction of a cell per frame) into whole cells."""
+
+    def __init__(self, radius: int, gaps: tuple[int, ...]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(FrameCorrelation(radius, g) for g in gaps)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return torch.cat([layer(f) for layer in self.layers], dim=1)
 
 
 class PerFrame(nn.Module):
@@ -198,17 +217,19 @@ def _conv2d_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
-def motion_stem(in_channels: int, *, width: int = 8, radius: int = 2) -> tuple[nn.Module, int]:
+def motion_stem(
+    in_channels: int, *, width: int = 8, radius: int = 2, gaps: tuple[int, ...] = (1, 4)
+) -> tuple[nn.Module, int]:
     """The input stage of the motion encoders, at half resolution: ``(B, C, T, H, W)`` -> ``(B, D, T, H/2, W/2)``.
 
     RGB (3 channels): per-frame features (two 3x3 convs, the second with stride 2), then
-    :class:`FrameCorrelation` between consecutive frames: D = (2 radius + 1)^2 match scores per
-    cell, i.e. displacements up to ``2 * radius`` input pixels per frame. Motion vectors (2
-    channels) already are motion: one strided 3x3 conv per frame, D = 32.
+    :class:`MultiGapCorrelation` with frames ``gaps`` later: D = len(gaps) * (2 radius + 1)^2
+    match scores per cell, displacements up to ``2 * radius`` input pixels per gap. Motion
+    vectors (2 channels) already are motion: one strided 3x3 conv per frame, D = 32.
     """
     if in_channels == 3:
         features = PerFrame(nn.Sequential(_conv2d_bn_relu(3, width, 1), _conv2d_bn_relu(width, width, 2)))
-        return nn.Sequential(features, FrameCorrelation(radius)), (2 * radius + 1) ** 2
+        return nn.Sequential(features, MultiGapCorrelation(radius, gaps)), len(gaps) * (2 * radius + 1) ** 2
     return PerFrame(_conv2d_bn_relu(in_channels, 32, 2)), 32
 
 
@@ -216,7 +237,8 @@ def motion_stem(in_channels: int, *, width: int = 8, radius: int = 2) -> tuple[n
 def _motion(in_channels: int) -> tuple[nn.Module, int]:
     """Motion-first CNN for CPU scale (~0.25 M parameters), 128 channels.
 
-    RGB enters through :func:`motion_stem` (frame-to-frame correlation at half resolution), MV
+    RGB enters through :func:`motion_stem` (frame-to-frame correlation at half resolution, frame
+    gaps 1 and 4), MV
     through a strided conv; both then share one small 3-D trunk (to 1/8 resolution, T/2).
     The correlation is the stated architectural bias: `tiny`, a plain 3-D CNN of the same cost,
     stays at chance on RGB for motion-defined classes even with labels.

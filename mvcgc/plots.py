@@ -11,8 +11,12 @@ from PIL import Image, ImageDraw
 _W, _H, _MARGIN = 720, 420, 56
 
 
-def save_loss_curve(metrics_path: str | os.PathLike, png_path: str | os.PathLike, *, title: str = "loss") -> Path | None:
-    """Plot per-step loss (grey) and epoch-mean loss (blue) from ``metrics.jsonl``; None if no steps."""
+def save_loss_curve(metrics_path: str | os.PathLike, png_path: str | os.PathLike, *, title: str = "loss",
+                    chance: tuple[float, str] | None = None) -> Path | None:
+    """Plot per-step loss (grey) and epoch-mean loss (blue) from ``metrics.jsonl``; None if no steps.
+
+    ``chance``: ``(loss, label)`` of a model that has learnt nothing, drawn dashed red, so a flat
+    curve near it reads as what it is."""
     steps, losses, epoch_steps, epoch_means = [], [], [], []
     for line in Path(metrics_path).read_text().splitlines():
         rec = json.loads(line)
@@ -26,6 +30,8 @@ def save_loss_curve(metrics_path: str | os.PathLike, png_path: str | os.PathLike
         return None
     x0, x1 = min(steps), max(max(steps), min(steps) + 1)
     y0, y1 = min(losses), max(losses)
+    if chance is not None:
+        y0, y1 = min(y0, chance[0]), max(y1, chance[0])
     if y1 - y0 < 1e-9:
         y0, y1 = y0 - 0.5, y1 + 0.5
 
@@ -48,7 +54,13 @@ def save_loss_curve(metrics_path: str | os.PathLike, png_path: str | os.PathLike
         draw.line([px, _H - _MARGIN, px, _H - _MARGIN + 4], fill="black")
         draw.text((px - 10, _H - _MARGIN + 8), f"{x:.0f}", fill="black")
     draw.text((_MARGIN, 16), f"{title} -- grey: step loss, blue: epoch mean", fill="black")
-    draw.text((_W // 2 - 10, _H - 20), "step", fill="black")
+    draw.text((_W // 2 - 40, _H - 20), "optimiser step", fill="black")
+    draw.text((4, _MARGIN - 20), "loss", fill="black")
+    if chance is not None:
+        _, py = to_px(x0, chance[0])
+        for px in range(_MARGIN, _W - _MARGIN, 12):  # dashed
+            draw.line([px, py, min(px + 6, _W - _MARGIN), py], fill=(214, 39, 40), width=1)
+        draw.text((_MARGIN + 6, py - 14), chance[1], fill=(214, 39, 40))
     if len(steps) > 1:
         draw.line([to_px(x, y) for x, y in zip(steps, losses)], fill=(160, 160, 160), width=1)
     if len(epoch_steps) > 1:

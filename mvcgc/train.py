@@ -243,7 +243,8 @@ def pretrain(
     if saved_step != t["step"]:
         last_ckpt = save()
     if is_main:
-        save_loss_curve(metrics_path, run_dir / "loss.png", title=f"mvcgc pretrain, stage {stage}")
+        save_loss_curve(metrics_path, run_dir / "loss.png", title=f"mvcgc pretrain, stage {stage}",
+                        chance=_chance_loss(st, queue_size))
     return PretrainResult(run_dir=run_dir, checkpoint=last_ckpt, step=t["step"], epoch=t["epoch"], losses=losses)
 
 
@@ -344,6 +345,16 @@ def _split_clips(batch: Mapping[str, Any], views: tuple[str, ...], dev: torch.de
         x = x.to(dev, non_blocking=True).float()
         x_q[v], x_k[v] = x[:, 0], x[:, 1]  # (B, C, T, H, W) each
     return x_q, x_k
+
+
+def _chance_loss(st: Stage, queue_size: int) -> tuple[float, str]:
+    """The loss of a model that has learnt nothing: uniform over the K + 1 candidates (per InfoNCE
+    term; the cross stage sums two), or over the classes."""
+    if st.name == "supervised":
+        return math.log(st.num_classes), f"chance: ln {st.num_classes} = {math.log(st.num_classes):.2f}"
+    terms = 2 if st.name == "cross" else 1
+    value = terms * math.log(queue_size + 1)
+    return value, f"chance: {'2 * ' if terms == 2 else ''}ln(K + 1) = {value:.2f}"
 
 
 def _diagnostics_fields(extra: Mapping[str, Any]) -> dict:

@@ -22,7 +22,7 @@ def test_presets_resolve_per_stage():
     assert (ucf_init["epochs"], ucf_cross["epochs"]) == (300, 200)
     k400 = read_preset("k400", stage="cross")
     assert (k400["queue_size"], k400["epochs"], read_preset("k400", stage="init")["epochs"]) == (16384, 50, 200)
-    assert read_preset("tiny-cpu", stage="init")["arch"] == "tiny"
+    assert read_preset("tiny-cpu", stage="init")["arch"] == "motion"
 
 
 def test_both_stages_end_to_end(tmp_path, caplog):
@@ -30,7 +30,7 @@ def test_both_stages_end_to_end(tmp_path, caplog):
     assert r1.exit_code == 0, r1.output
     assert "RANDOM TENSORS" in caplog.text  # synthetic data says what it is
     config = json.loads((tmp_path / "rgb" / "config.json").read_text())
-    assert config["config"]["arch"] == "tiny"  # from the preset
+    assert config["config"]["arch"] == "motion"  # from the preset
     assert config["config"]["queue_size"] == 8 and config["config"]["steps"] == 2  # flags override it
     assert config["config"]["data"]["source"] == "synthetic" and config["config"]["preset"] == "tiny-cpu"
     assert "torch" in config["versions"]

@@ -56,29 +56,34 @@ def test_bad_arguments():
         create_encoder("tiny", 2)(torch.randn(2, 3, 4, 16, 16))
 
 
-def slow_correlation(f, radius):
-    """Loop reference: cosine similarity of f[:, :, t, y, x] with f[:, :, t+1, y+dy, x+dx] (0 off-frame)."""
+def slow_correlation(f, radius, gap=1):
+    """Loop reference: cosine similarity of f[:, :, t, y, x] with f[:, :, t+gap, y+dy, x+dx] (0 off-frame)."""
     b, c, t, h, w = f.shape
     d = 2 * radius + 1
     out = torch.zeros(b, d * d, t, h, w, dtype=f.dtype)
     n = torch.nn.functional.normalize(f, dim=1)
-    for ti in range(t - 1):
+    for ti in range(t - gap):
         for y in range(h):
             for x in range(w):
                 for dy in range(-radius, radius + 1):
                     for dx in range(-radius, radius + 1):
                         if 0 <= y + dy < h and 0 <= x + dx < w:
-                            sim = (n[:, :, ti, y, x] * n[:, :, ti + 1, y + dy, x + dx]).sum(1)
+                            sim = (n[:, :, ti, y, x] * n[:, :, ti + gap, y + dy, x + dx]).sum(1)
                             out[:, (dy + radius) * d + dx + radius, ti, y, x] = sim
-    out[:, :, t - 1] = out[:, :, t - 2]  # the last frame repeats the last pair
+    out[:, :, t - gap :] = out[:, :, t - gap - 1 : t - gap]  # the last frames repeat the last pair
     return out
 
 
 def test_frame_correlation_matches_loop_reference():
     from mvcgc.models import FrameCorrelation
 
-    f = torch.randn(2, 3, 3, 5, 6, dtype=torch.float64)
+    f = torch.randn(2, 3, 5, 5, 6, dtype=torch.float64)
     torch.testing.assert_close(FrameCorrelation(2)(f), slow_correlation(f, 2))
+    torch.testing.assert_close(FrameCorrelation(1, gap=3)(f), slow_correlation(f, 1, gap=3))
+    # a clip no longer than the gap compares its first and last frames
+    torch.testing.assert_close(FrameCorrelation(1, gap=9)(f), slow_correlation(f, 1, gap=4))
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        FrameCorrelation(1)(f[:, :, :1])
 
 
 def test_frame_correlation_peaks_at_the_true_displacement():

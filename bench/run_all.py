@@ -2,7 +2,7 @@
 
 Each benchmark runs as its own subprocess (``python bench/X.py ... --json PATH``), so one that
 crashes or times out is reported in the table and the others still run. Every figure is a ratio of
-two things measured in the same process (DESIGN.md §7): ``ratio = measured / baseline``, recomputed
+two things measured in the same process: ``ratio = measured / baseline``, recomputed
 here from the raw values each script writes. Where an issue sets a goal, the table says whether it
 is met.
 

@@ -412,6 +412,26 @@ def report(run_dir, out_dir, title) -> None:
 
 
 @main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the table to this markdown file.")
+def seeds(run_dirs, out_file) -> None:
+    """Across training seeds: one demo run folder per seed (e.g. examples/seeds.sh) -> per seed the
+    paired changes of RGB and MV from stage 1 and from random init to stage 2, with 95 % intervals,
+    and their mean."""
+    from mvcgc.report import seeds_table
+
+    try:
+        md = seeds_table(list(run_dirs))
+    except (ValueError, OSError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(md)
+    if out_file is not None:
+        out_file.write_text(md + "\n")
+        click.echo(f"wrote {out_file}")
+
+
+@main.command()
 @click.option("--ckpt", "checkpoint", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--view", type=click.Choice(["rgb", "mv"]), required=True)
 @click.option("--train", required=True, help="Folder of <class>/<video> train files.")

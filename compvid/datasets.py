@@ -1,4 +1,4 @@
-"""Datasets over shards and file lists: pretraining pairs and evaluation windows (DESIGN §3.2, §5).
+"""Datasets over shards and file lists: pretraining pairs and evaluation windows.
 
 - :class:`PairStream` (iterable, WebDataset shards): per video
   ``{"rgb": float32 (2, 3, T, S, S), "mv": float32 (2, 2, T, S, S), "key": str, "label": int}``,

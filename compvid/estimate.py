@@ -3,7 +3,7 @@
 HEVC, VP9, AV1 and every other codec outside :data:`compvid.probe.BITSTREAM_MV_CODECS`
 get their vectors from FFmpeg's ``mestimate`` filter (block matching on the
 luma plane) run through PyAV's filter graph. The result follows compvid's
-convention (DESIGN §3.1): forward displacement in pixels per frame step,
+convention (README, "The motion-vector convention"): forward displacement in pixels per frame step,
 ``mv_source="estimated"``, whole-pixel precision.
 
 What ``mestimate`` does, measured with FFmpeg 8 / PyAV 18 on content moving

@@ -1,6 +1,6 @@
 """Motion vectors of one frame: extraction, reference distance, dense fields.
 
-Convention (DESIGN §3.1): every vector compvid hands out is the *forward
+Convention (README, "The motion-vector convention"): every vector compvid hands out is the *forward
 displacement per frame step* in pixels, d = (dx, dy), x right +, y down +:
 content at p in frame t-1 sits at p + d in frame t.
 """

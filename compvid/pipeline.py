@@ -10,7 +10,7 @@ are the pieces each sample goes through:
   ``rgb float32 (2, 3, T, S, S)``, ``mv float32 (2, 2, T, S, S)``.
 - :class:`WindowClips`: the deterministic sliding windows × crops of evaluation:
   ``rgb float32 (N, 3, T, S, S)``, ``mv float32 (N, 2, T, S, S)`` per window.
-- :func:`resolve_handler` / :class:`SkipLog`: the handler policy (DESIGN §6), in
+- :func:`resolve_handler` / :class:`SkipLog`: the handler policy, in
   WebDataset's convention ``handler(exn) -> bool`` (True = go on).
 
 MV values are pixels (of the output clip) per source frame step; RGB is

@@ -1,4 +1,4 @@
-"""WebDataset shards of original video bytes: write, read back, verify (DESIGN §3.3).
+"""WebDataset shards of original video bytes: write, read back, verify.
 
 Output folder ``OUT``:
 

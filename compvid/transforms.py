@@ -1,4 +1,4 @@
-"""Paired, MV-aware clip transforms (DESIGN §3.1).
+"""Paired, MV-aware clip transforms (README, "The motion-vector convention").
 
 Layouts: RGB clips are ``float (3, T, H, W)`` in [0, 1] or ``uint8 (T, H, W, 3)``;
 outputs are always ``float32 (3, T, h, w)`` in [0, 1]. MV clips are

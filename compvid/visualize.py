@@ -1,6 +1,6 @@
 """Pictures of motion-vector fields: colour maps, arrows, and a PNG grid.
 
-Fields follow compvid's convention (DESIGN §3.1): ``mv[0]`` = dx, ``mv[1]`` = dy,
+Fields follow compvid's convention (README, "The motion-vector convention"): ``mv[0]`` = dx, ``mv[1]`` = dy,
 forward displacement in pixels per frame step, x right +, y down +.
 Colours come from torchvision's ``flow_to_image`` (the Middlebury colour
 wheel): white is no motion, the hue is the direction, saturation grows with

@@ -17,7 +17,8 @@ VIDEOS=${DEMO_VIDEOS_PER_CLASS:-48}       # 8 classes; groups of 4 clips go whol
 TEST_GROUPS=${DEMO_TEST_GROUPS:-6}        # 6 of 12 groups: 24 test + 24 train videos per class
 LINEAR_EPOCHS=${DEMO_LINEAR_EPOCHS:-30}
 SUPERVISED_EPOCHS=${DEMO_SUPERVISED_EPOCHS:-12}  # the labelled ceiling, per view (0: skip it)
-SEED=${DEMO_SEED:-0}
+SEED=${DEMO_SEED:-0}                      # training seed
+DATA_SEED=${DEMO_DATA_SEED:-$SEED}        # seed of the synthetic videos
 # extra pretrain flags for both stages, e.g. "--lr 3e-3 --queue-size 128"; cross stage only: DEMO_CROSS_FLAGS
 read -r -a EXTRA <<< "${DEMO_FLAGS:-}"
 read -r -a CROSS_EXTRA <<< "${DEMO_CROSS_FLAGS:-}"
@@ -45,7 +46,7 @@ step() {
 }
 
 [ -f "$OUT/data/classInd.txt" ] || step synth "$BIN/compvid" synth "$OUT/data" --videos-per-class "$VIDEOS" \
-    --test-groups "$TEST_GROUPS" --seed "$SEED"
+    --test-groups "$TEST_GROUPS" --seed "$DATA_SEED"
 [ -f "$OUT/shards/index.json" ] || step shard "$BIN/compvid" shard "$OUT/data" --out "$OUT/shards" --max-count 16
 step verify "$BIN/compvid" verify "$OUT/shards" --source "$OUT/data"
 # Shard URLs as WebDataset brace patterns, e.g. demo/shards/train-{000000..000002}.tar

@@ -1,4 +1,4 @@
-"""Action classification on top of a pretrained encoder: linear probe and full fine-tune (DESIGN §4).
+"""Action classification on top of a pretrained encoder: linear probe and full fine-tune.
 
 One model, :class:`VideoClassifier` = encoder -> (BatchNorm) -> dropout -> linear, and one training
 loop, :func:`train_classifier`; the two protocols differ only in which parameters train:

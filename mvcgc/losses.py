@@ -1,6 +1,6 @@
 """InfoNCE (paper eq. 1) and the cross-guidance multi-instance InfoNCE (paper eq. 4-5).
 
-Symbols follow the paper and DESIGN section 4: ``q`` queries ``(N, D)``, ``k`` keys ``(N, D)``,
+Symbols follow the paper: ``q`` queries ``(N, D)``, ``k`` keys ``(N, D)``,
 ``Q`` a queue ``(K, D)`` whose row ``j`` is the key of an earlier sample; all L2-normalised.
 Each loss is the mean over the batch.
 """

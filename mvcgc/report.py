@@ -122,6 +122,39 @@ def lifts(table: dict[tuple[str, str, str], Outcomes]) -> list[Lift]:
     return out
 
 
+# The changes a lift claim rests on, per training seed: (view, measure, later stage, earlier stage).
+SEED_LIFTS = (("rgb", "R@1", "cross", "init"), ("rgb", "R@1", "cross", "random"),
+              ("rgb", "linear top-1", "cross", "init"), ("rgb", "linear top-1", "cross", "random"),
+              ("mv", "R@1", "cross", "init"), ("mv", "linear top-1", "cross", "init"))
+
+
+def seeds_table(run_dirs: list[str | os.PathLike]) -> str:
+    """Markdown: one row per run folder (one training seed each) with the paired changes of
+    :data:`SEED_LIFTS` and their 95 % intervals, a row with the mean change over seeds and, per
+    column, in how many seeds the interval excludes zero on the positive side."""
+    header = [f"{v} {m}: {STAGES[a].split(' (')[0]} − {STAGES[b].split(' (')[0]}" for v, m, a, b in SEED_LIFTS]
+    lines = ["| run | " + " | ".join(header) + " |", "|---|" + "---|" * len(SEED_LIFTS)]
+    per_col: list[list[Lift]] = [[] for _ in SEED_LIFTS]
+    for run in run_dirs:
+        table, _ = load_results(Path(run) / "results")
+        by = {(x.view, x.measure, x.later, x.earlier): x for x in lifts(table)}
+        cells = []
+        for i, key in enumerate(SEED_LIFTS):
+            x = by.get(key)
+            if x is None:
+                cells.append("–")
+                continue
+            per_col[i].append(x)
+            mark = " *" if x.low > 0 or x.high < 0 else ""
+            cells.append(f"{100 * x.diff:+.1f} [{100 * x.low:+.1f}, {100 * x.high:+.1f}]{mark}")
+        lines.append(f"| {Path(run).name} | " + " | ".join(cells) + " |")
+    mean = [f"{100 * sum(x.diff for x in col) / len(col):+.1f}" if col else "–" for col in per_col]
+    lines.append(f"| mean of {len(run_dirs)} | " + " | ".join(mean) + " |")
+    above = [f"{sum(x.low > 0 for x in col)} of {len(col)}" if col else "–" for col in per_col]
+    lines.append("| interval above 0 | " + " | ".join(above) + " |")
+    return "\n".join(lines)
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 

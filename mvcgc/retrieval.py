@@ -1,4 +1,4 @@
-"""Nearest-neighbour video retrieval, R@k (DESIGN §4): test videos query the train videos.
+"""Nearest-neighbour video retrieval, R@k: test videos query the train videos.
 
 Each set of video features is centred on its own mean and L2-normalised; similarity is the cosine
 (a dot product of the normalised features); R@k is the share of queries with at least one video of

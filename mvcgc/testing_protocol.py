@@ -1,4 +1,4 @@
-"""The classification test protocol: crops × sliding windows, softmax averaged per video (DESIGN §4).
+"""The classification test protocol: crops × sliding windows, softmax averaged per video.
 
 Every window of a video is cut into crops (ten: 4 corners + centre, × flip); the classifier's softmax
 probabilities of every (window, crop) are averaged per video, and top-1/top-5 accuracy is read off

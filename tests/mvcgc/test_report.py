@@ -110,3 +110,22 @@ def test_supervised_ceiling_rows_training_accuracy_and_mining(run_dir):
     # epoch 2 averages its two steps; a share with nothing to count (None) is left out of the mean
     assert "| cross | 1 | 1.00 | 50.0 % | 50.0 % | 20.0 % | 40.0 % |" in text
     assert "| cross | 2 | 3.00 | 100.0 % | 75.0 % | 40.0 % | 70.0 % |" in text
+
+
+def test_seeds_table_lists_each_seed_and_the_mean(run_dir, tmp_path):
+    import shutil
+
+    from mvcgc.report import seeds_table
+
+    second = tmp_path / "seed-1"
+    shutil.copytree(run_dir / "results", second / "results")
+    # seed 1: the cross stage gains nothing on RGB R@1 (cross = init)
+    init = json.loads((second / "results" / "retrieve-init.json").read_text())
+    (second / "results" / "retrieve-cross.json").write_text(json.dumps(init))
+    md = seeds_table([run_dir, second])
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in md.splitlines()}
+    assert "rgb R@1: stage 2 − stage 1" in md
+    assert rows[run_dir.name].split(" | ")[1].startswith("+50.0 [") and rows[run_dir.name].split(" | ")[1].endswith("*")
+    assert rows["seed-1"].split(" | ")[1] == "+0.0 [+0.0, +0.0]"
+    assert rows["mean of 2"].split(" | ")[1] == "+25.0"
+    assert rows["interval above 0"].split(" | ")[1] == "1 of 2"

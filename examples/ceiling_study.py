@@ -8,7 +8,7 @@ compared in the time ``mvcgc pretrain --stage supervised`` (which decodes on the
 every pair) needs for a few. Prints one JSON line: test top-1, per-class top-1, final training
 accuracy (augmented clips).
 
-    python examples/ceiling_study.py demo/data --arch motion --view rgb --epochs 30 --flip-p 0 --min-scale 0.6
+    python examples/ceiling_study.py demo/data --arch motion --view rgb --epochs 30 --flip-p 0 --min-crop-area 0.6
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main() -> None:
     p.add_argument("--num-frames", type=int, default=16)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--flip-p", type=float, default=0.5)
-    p.add_argument("--min-scale", type=float, default=0.2, help="smallest crop area of the random resized crop")
+    p.add_argument("--min-crop-area", type=float, default=0.2, help="smallest share of the frame a random crop keeps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args()
@@ -76,7 +76,7 @@ def main() -> None:
     # Test windows: decoded at short side `size`, centre crop (the evaluation protocol).
     te_rgb, te_mv, y_te = load_split(a.root, "testlist01.txt", classes, a.size)
     decode_s = time.time() - t0
-    aug = ClipAugment(size=a.size, scale=(a.min_scale, 1.0), flip_p=a.flip_p)
+    aug = ClipAugment(size=a.size, scale=(a.min_crop_area, 1.0), flip_p=a.flip_p)
     encoder = create_encoder(a.arch, 3 if a.view == "rgb" else 2)
     model = nn.Sequential(encoder, nn.BatchNorm1d(encoder.feature_dim), nn.Linear(encoder.feature_dim, len(classes)))
     steps = len(y_tr) // a.batch_size

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_small_demo_writes_every_stage_and_the_report(tmp_path):
     env = {**os.environ, "BIN": str(Path(sys.executable).parent), "DEMO_VIDEOS_PER_CLASS": "8",
-           "DEMO_TEST_GROUPS": "1", "DEMO_EPOCHS": "1", "DEMO_LINEAR_EPOCHS": "2", "DEMO_WORKERS": "1"}
+           "DEMO_TEST_GROUPS": "1", "DEMO_EPOCHS": "1", "DEMO_SUPERVISED_EPOCHS": "1", "DEMO_LINEAR_EPOCHS": "2",
+           "DEMO_WORKERS": "1"}
     out = tmp_path / "demo"
     done = subprocess.run(["bash", str(ROOT / "examples" / "demo.sh"), str(out)], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=1200)  # fmt: skip

@@ -228,12 +228,15 @@ class EpochLoader(DataLoader):
     here, across workers. A DataLoader batching inside each worker drops every worker's last
     partial batch, so a worker whose shards hold fewer than ``batch_size`` videos contributes
     nothing: with few videos per worker (small sets, many workers) most of an epoch was lost.
-    Here only the epoch's final partial batch is dropped (``drop_last``).
+    Here only the epoch's final partial batch is dropped (``drop_last``). ``num_samples`` (videos
+    per epoch, when known) gives a stream a length in batches, so progress can show a total.
     """
 
-    def __init__(self, dataset: Dataset, *, batch_size: int, drop_last: bool, **kw: Any) -> None:
+    def __init__(self, dataset: Dataset, *, batch_size: int, drop_last: bool, num_samples: int | None = None,
+                 **kw: Any) -> None:
         self.stream_batch_size = batch_size if isinstance(dataset, IterableDataset) else None
         self.stream_drop_last = drop_last
+        self.num_samples = num_samples
         if self.stream_batch_size is None:
             super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, **kw)
         else:
@@ -243,6 +246,14 @@ class EpochLoader(DataLoader):
     def __iter__(self):
         samples = super().__iter__()
         return samples if self.stream_batch_size is None else self._batches(samples)
+
+    def __len__(self) -> int:
+        if self.stream_batch_size is None:
+            return super().__len__()
+        if self.num_samples is None:
+            raise TypeError("this stream's length is unknown (no num_samples)")
+        full, rest = divmod(self.num_samples, self.stream_batch_size)
+        return full + (1 if rest and not self.stream_drop_last else 0)
 
     def _batches(self, samples: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         buffer: list[dict[str, Any]] = []
@@ -270,6 +281,7 @@ def pair_loader(
     num_workers: int = 0,
     drop_last: bool = True,
     pin_memory: bool = False,
+    num_samples: int | None = None,
     **stream_options: Any,
 ) -> EpochLoader:
     """Batches of the trainer's contract: ``rgb (B, 2, 3, T, S, S)``, ``mv (B, 2, 2, T, S, S)``,
@@ -279,7 +291,8 @@ def pair_loader(
     :class:`PairStream` is built with ``stream_options``). Incomplete batches are
     dropped by default (MoCo queues want a fixed batch). Workers persist across
     epochs (no restart, no re-probing, no empty pipeline at each epoch's start);
-    ``set_epoch`` reaches them.
+    ``set_epoch`` reaches them. ``num_samples``: videos per epoch, when known, for a length
+    (progress totals); leave it None where ranks see different shares.
     """
     if not isinstance(dataset, Dataset):
         dataset = PairStream(dataset, **stream_options)
@@ -287,7 +300,8 @@ def pair_loader(
         raise InvalidArgumentError(f"options {sorted(stream_options)} apply only when shard URLs are given")
     shuffle = None if isinstance(dataset, IterableDataset) else True
     return EpochLoader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=drop_last,
-                       pin_memory=pin_memory, shuffle=shuffle, persistent_workers=num_workers > 0)
+                       pin_memory=pin_memory, shuffle=shuffle, persistent_workers=num_workers > 0,
+                       num_samples=num_samples)
 
 
 def file_items(items: FileItems) -> list[tuple[str, int]]:

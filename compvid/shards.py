@@ -643,6 +643,27 @@ def read_index(out: str | os.PathLike) -> dict:
         raise ShardError(f"{path}: unreadable index ({e})") from e
 
 
+def videos_in_shards(paths: Iterable[str | os.PathLike]) -> int | None:
+    """How many videos the shard files ``paths`` hold, from the ``index.json`` beside them; None when
+    a path is remote or not listed in its folder's index (the count is then unknown, not guessed)."""
+    total, indexes = 0, {}
+    for path in paths:
+        path = Path(os.fspath(path))
+        if "://" in str(path) or str(path).startswith("pipe:"):
+            return None
+        if path.parent not in indexes:
+            try:
+                indexes[path.parent] = {s["name"]: s["count"] for split in read_index(path.parent)["splits"].values()
+                                        for s in split["shards"]}
+            except (ShardError, KeyError, TypeError):
+                return None
+        count = indexes[path.parent].get(path.name)
+        if count is None:
+            return None
+        total += int(count)
+    return total
+
+
 def shard_paths(out: str | os.PathLike, split: str | None = None) -> list[Path]:
     """Paths of the shards of ``split`` (all splits when None), from the index."""
     index = read_index(out)

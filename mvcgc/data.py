@@ -111,6 +111,7 @@ def shard_stream(
     raise it where the action is a small object that a small crop would cut away.
     """
     from compvid.datasets import expand_urls, pair_loader  # deferred: compvid is only needed for real data
+    from compvid.shards import videos_in_shards
     from compvid.transforms import ClipAugment
 
     height, width = (size, size) if isinstance(size, int) else tuple(size)
@@ -126,8 +127,16 @@ def shard_stream(
         raise FileNotFoundError(
             f"{len(missing)} of {len(urls)} shard(s) not found: {shown}; write them with `compvid shard SRC --out DIR`"
         )
+    # Videos per epoch, for a progress total: known from the shards' index in epoch mode on one process.
+    from mvcgc.distributed import world_size
+
+    if mode == "resampled":
+        num_samples = epoch_size
+    else:
+        num_samples = videos_in_shards(urls) if world_size() == 1 else None
     return pair_loader(
         urls,
+        num_samples=num_samples,
         batch_size=batch_size,
         num_workers=num_workers,
         num_frames=num_frames,

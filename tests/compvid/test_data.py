@@ -158,6 +158,23 @@ def test_batches_are_formed_across_workers_so_small_worker_shares_are_not_lost(u
     assert sorted(k for b in loader for k in b["key"]) == sorted(records)
 
 
+def test_a_stream_knows_its_length_when_the_index_counts_its_videos(urls, records, tmp_path):
+    from compvid.shards import videos_in_shards
+
+    assert videos_in_shards(urls) == len(records) == 6
+    assert videos_in_shards(urls[:1]) == 2
+    stray = tmp_path / "train-000000.tar"
+    stray.write_bytes(b"")  # a shard no index lists: the count is unknown, not guessed
+    assert videos_in_shards([*urls, str(stray)]) is None
+    assert videos_in_shards(["pipe:curl -s https://host/a.tar"]) is None
+    # 6 videos, batch 4: one full batch when the last partial one is dropped, two otherwise
+    kw = dict(batch_size=4, num_workers=0, num_frames=T, size=S, views="mv", num_samples=6)
+    dropped, kept = pair_loader(urls, **kw), pair_loader(urls, drop_last=False, **kw)
+    assert len(dropped) == len(list(dropped)) == 1 and len(kept) == len(list(kept)) == 2
+    with pytest.raises(TypeError):
+        len(pair_loader(urls, batch_size=4, num_frames=T, size=S, views="mv"))
+
+
 def test_resampled_mode_serves_epoch_size_videos(urls, records):
     stream = PairStream(urls, num_frames=T, size=S, mode="resampled", epoch_size=5, views="rgb")
     keys = [item["key"] for item in stream]

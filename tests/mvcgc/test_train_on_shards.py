@@ -54,6 +54,18 @@ def test_two_steps_of_each_stage_on_decoded_clips(urls, tmp_path):
         assert losses and all(loss == loss and abs(loss) < 1e6 for loss in losses)  # finite
 
 
+def test_supervised_stage_on_decoded_clips_shows_a_total_and_training_accuracy(urls, tmp_path):
+    seen = []
+    data = shard_stream(urls, batch_size=4, num_frames=4, size=32, views=("rgb",), flip_p=0.0)
+    assert len(data) == 2  # 8 videos in the shards' index, batch 4
+    run = pretrain(data, stage="supervised", view="rgb", num_classes=2, out_dir=tmp_path / "sup", epochs=2,
+                   on_progress=seen.append, **TINY)
+    assert [p.total_steps for p in seen] == [4] * 4 and run.step == 4
+    ends = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()
+            if json.loads(line)["event"] == "epoch_end"]
+    assert len(ends) == 2 and all(0.0 <= e["train_accuracy"] <= 1.0 for e in ends)
+
+
 def test_cli_pretrains_from_shard_urls(urls, tmp_path):
     result = CliRunner().invoke(main, [
         "pretrain", "--stage", "init", "--view", "mv", "--data", " ".join(urls), "--out", str(tmp_path / "run"),

@@ -93,6 +93,8 @@ def main(verbose: bool) -> None:
               help="Stage-1 MV checkpoint to start the cross stage from.")
 @click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint of this run to continue from (e.g. OUT/last.pt).")
+@click.option("--overwrite", is_flag=True,
+              help="Start again in an --out folder that already holds a run (its metrics and checkpoint are replaced).")
 @click.option("--arch", default=None, help="Encoder from the registry (s3d, r3d_18, r2plus1d_18, tiny).")
 @click.option("--epochs", type=int, default=None)
 @click.option("--steps", type=int, default=None, help="Stop after this many optimiser steps (0: write the untrained weights, a random-init baseline).")
@@ -122,8 +124,8 @@ def main(verbose: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")
-def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, init_mv, resume, synthetic_videos,
-             workers, seed, device, no_amp, **flags) -> None:
+def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, init_mv, resume, overwrite,
+             synthetic_videos, workers, seed, device, no_amp, **flags) -> None:
     """Pretrain encoders: stage 1 (--stage init --view rgb|mv) or stage 2 (--stage cross).
 
     --stage supervised --view rgb|mv trains the same encoder with labels on the same clips: the
@@ -166,6 +168,7 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
         with _ProgressBar(enabled=is_main, stage=stage) as bar:
             result = run_pretrain(
                 data, stage=stage, view=view, out_dir=out_dir, init_rgb=init_rgb, init_mv=init_mv, resume=resume,
+                overwrite=overwrite,
                 seed=seed, device=device, amp=not no_amp, num_classes=num_classes, preset=preset, data_info=data_info,
                 on_progress=bar.update, **opts,
             )

@@ -57,8 +57,9 @@ TEST=$(urls test)
 # No flips: the synthetic classes are mirror-sensitive (a flip turns MoveLeft into MoveRight and
 # clockwise into counter-clockwise), so flipped clips carry the wrong label and, flipped apart,
 # a positive pair moves in mirrored directions.
+# --overwrite: a re-run of the demo into the same OUT trains every stage again.
 common=(--preset tiny-cpu --data "$TRAIN" --workers "$WORKERS" --device "$DEVICE" --seed "$SEED" --flip-p 0
-        "${EXTRA[@]}")
+        --overwrite "${EXTRA[@]}")
 for view in rgb mv; do
     [ -n "$REUSE" ] || step "random init $view" "$BIN/mvcgc" pretrain --stage init --view "$view" --steps 0 \
         --out "$OUT/runs/random-$view" "${common[@]}"

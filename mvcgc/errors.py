@@ -25,3 +25,7 @@ class EmptyDataError(MvcgcError, ValueError):
 
 class NonFiniteLossError(MvcgcError, FloatingPointError):
     """The training loss became NaN or infinite; the run stopped."""
+
+
+class RunExistsError(MvcgcError, FileExistsError):
+    """The run folder already holds a run; resume it or overwrite it explicitly."""

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mvcgc import distributed as dist_utils
 from mvcgc.checkpoint import FORMAT, FORMAT_VERSION, check_compatible, load_checkpoint, module_state, save_checkpoint
-from mvcgc.errors import CheckpointError, EmptyDataError, NonFiniteLossError
+from mvcgc.errors import CheckpointError, EmptyDataError, NonFiniteLossError, RunExistsError
 from mvcgc.losses import MiningMode
 from mvcgc.models import create_encoder
 from mvcgc.moco import MoCo
@@ -81,6 +81,7 @@ def pretrain(
     init_rgb: str | os.PathLike | None = None,
     init_mv: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
+    overwrite: bool = False,
     checkpoint_every: int = 0,
     seed: int = 0,
     device: Device = "auto",
@@ -97,7 +98,9 @@ def pretrain(
     checkpoints ``init_rgb`` / ``init_mv`` (random weights where absent). Adam(``lr``,
     ``weight_decay``); the LR drops by 10 when the epoch-mean loss has not improved for
     ``plateau_patience`` epochs, at most ``lr_drops`` times. ``amp``: bf16 autocast, CUDA only.
-    ``resume``: a checkpoint of the same stage, views, architecture and queue size. Stage
+    ``resume``: a checkpoint of the same stage, views, architecture and queue size. An ``out_dir``
+    that already holds a run is refused unless ``resume`` continues it or ``overwrite`` replaces
+    it (nothing is truncated by accident). Stage
     ``supervised`` trains ``view`` from random weights with the data's labels (``num_classes``
     classes): the ceiling beside the self-supervised stages (:mod:`mvcgc.supervised`).
     ``preset`` and ``data_info`` (a JSON-able description of the data source) are only recorded.
@@ -110,6 +113,8 @@ def pretrain(
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     is_main = dist_utils.rank() == 0
     run_dir = Path(out_dir)
+    if resume is None and not overwrite:
+        _refuse_used_run_dir(run_dir)
     config = {
         "stage": stage, "view": view, "views": list(st.views), "arch": arch, "epochs": epochs, "steps": steps,
         "queue_size": queue_size, "dim": dim, "momentum": momentum, "temperature": temperature, "topk": topk,
@@ -246,6 +251,21 @@ def pretrain(
         save_loss_curve(metrics_path, run_dir / "loss.png", title=f"mvcgc pretrain, stage {stage}",
                         chance=_chance_loss(st, queue_size))
     return PretrainResult(run_dir=run_dir, checkpoint=last_ckpt, step=t["step"], epoch=t["epoch"], losses=losses)
+
+
+def _refuse_used_run_dir(run_dir: Path) -> None:
+    """Raise :class:`RunExistsError` when ``run_dir`` holds a run's metrics or checkpoint."""
+    found = [p.name for p in (run_dir / "metrics.jsonl", run_dir / CHECKPOINT_NAME)
+             if p.is_file() and p.stat().st_size > 0]  # an empty log (a run that failed before its first step) holds nothing
+    if not found:
+        return
+    ckpt = run_dir / CHECKPOINT_NAME
+    how = (f"continue it with --resume {ckpt} (resume=...)" if ckpt.is_file()
+           else "it has no checkpoint to resume from")
+    raise RunExistsError(
+        f"{run_dir} already holds a run ({', '.join(found)}); {how}, or pass --overwrite (overwrite=True) to "
+        "start again and replace its metrics and checkpoint, or choose another --out"
+    )
 
 
 def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, checkpoint_every, lr_drops) -> None:

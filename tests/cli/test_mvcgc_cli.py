@@ -39,6 +39,13 @@ def test_both_stages_end_to_end(tmp_path, caplog):
     assert r2.exit_code == 0, r2.output
     assert (tmp_path / "cross" / "last.pt").exists() and (tmp_path / "cross" / "loss.png").exists()
     assert json.loads((tmp_path / "cross" / "config.json").read_text())["config"]["mode"] == "union"
+    # the same command into the same folder is refused with one line naming both ways on
+    again = run("pretrain", "--stage", "init", "--view", "rgb", "--out", str(tmp_path / "rgb"), "--steps", "2", *SMALL)
+    assert again.exit_code == 1 and "--resume" in again.output and "--overwrite" in again.output
+    assert "Traceback" not in again.output and len(again.output.strip().splitlines()) == 1
+    over = run("pretrain", "--stage", "init", "--view", "rgb", "--out", str(tmp_path / "rgb"), "--steps", "2",
+               "--overwrite", *SMALL)
+    assert over.exit_code == 0, over.output
 
 
 def test_library_errors_are_one_line_and_exit_1(tmp_path):

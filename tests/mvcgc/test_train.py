@@ -204,3 +204,18 @@ def test_cross_stage_logs_mining_statistics_once_mining_starts(tmp_path):
     assert 0.0 <= mining["queries_with_mined"] <= 1.0 and 0.0 <= mining["mined_per_query"] <= 3.0
     # SyntheticClips carry labels, so the class shares are logged too
     assert {"mined_same_class", "rgb_topk_same_class", "mv_topk_same_class"} <= set(mining)
+
+
+def test_a_used_run_folder_is_refused_unless_resumed_or_overwritten(tmp_path):
+    from mvcgc.errors import RunExistsError
+
+    first = pretrain(clips(("rgb",)), stage="init", view="rgb", out_dir=tmp_path, steps=3, **TINY)
+    before = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(RunExistsError, match=r"--resume .*last\.pt.*--overwrite"):
+        pretrain(clips(("rgb",)), stage="init", view="rgb", out_dir=tmp_path, steps=1, **TINY)
+    assert (tmp_path / "metrics.jsonl").read_text() == before  # nothing truncated
+    resumed = pretrain(clips(("rgb",)), stage="init", view="rgb", out_dir=tmp_path, steps=4,
+                       resume=first.checkpoint, **TINY)
+    assert resumed.step == 4
+    again = pretrain(clips(("rgb",)), stage="init", view="rgb", out_dir=tmp_path, steps=1, overwrite=True, **TINY)
+    assert again.step == 1 and len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1

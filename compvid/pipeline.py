@@ -336,13 +336,26 @@ class WindowClips:
                                      stride=self.stride)
 
     def __call__(self, source: VideoSource, info: VideoInfo, start: int) -> dict[str, torch.Tensor]:
+        return self.crop(self.decode(source, info, start))
+
+    def decode(self, source: VideoSource, info: VideoInfo, start: int) -> dict[str, torch.Tensor]:
+        """The window as decoded at the short side: ``{"rgb": uint8 (T, H, W, 3), "mv": float32 (2, T, H, W)}``
+        (the views asked for), before any crop -- what a decode-once cache keeps."""
         with_rgb, with_mv = self.views in ("rgb", "both"), self.views in ("mv", "both")
-        side = self.short_side or self.size
         clip = decode_clip(source, start=start, num_frames=self.num_frames, frame_step=self.frame_step,
-                           size=side, with_rgb=with_rgb, with_mv=with_mv, info=info)
-        rgb, mv = eval_crops(rgb=torch.from_numpy(clip.rgb) if with_rgb else None,
-                             mv=torch.from_numpy(clip.mv) if with_mv else None,
-                             size=self.size, resize=side, mode=self.crops)
+                           size=self.short_side or self.size, with_rgb=with_rgb, with_mv=with_mv, info=info)
+        out = {}
+        if with_rgb:
+            out["rgb"] = torch.from_numpy(clip.rgb)
+        if with_mv:
+            out["mv"] = torch.from_numpy(clip.mv)
+        return out
+
+    def crop(self, decoded: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A :meth:`decode` result cut into ``crops`` and normalised:
+        ``{"rgb": float32 (N, 3, T, S, S), "mv": float32 (N, 2, T, S, S)}``."""
+        rgb, mv = eval_crops(rgb=decoded.get("rgb"), mv=decoded.get("mv"), size=self.size,
+                             resize=self.short_side or self.size, mode=self.crops)
         out = {}
         if rgb is not None:
             out["rgb"] = _normalize(rgb, self.normalize, self.rgb_mean, self.rgb_std)  # (N, 3, T, S, S)

@@ -42,12 +42,10 @@ from torch.utils.data import DataLoader, Dataset
 
 import compvid
 from compvid.datasets import WindowFiles, WindowStream, expand_urls
-from compvid.decode import decode_clip
 from compvid.layouts import parse_layout
-from compvid.pipeline import WindowClips, _normalize, describe_error
+from compvid.pipeline import WindowClips, describe_error
 from compvid.probe import VideoInfo
 from compvid.source import VideoSource
-from compvid.transforms import eval_crops
 from mvcgc.checkpoint import load_checkpoint, load_encoder
 from mvcgc.errors import EmptyDataError
 from mvcgc.models import VideoEncoder
@@ -401,30 +399,11 @@ def _decode_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_wor
 
 @dataclass(frozen=True)
 class _DecodedWindowClips(WindowClips):
-    """:class:`WindowClips` split in two: ``__call__`` gives the window as decoded (RGB uint8
-    ``(T, H, W, 3)``, MV float32 ``(2, T, H, W)``), :meth:`crop` then cuts and normalises the
-    crops exactly as :class:`WindowClips` does (``{"rgb": (N, 3, T, S, S), "mv": (N, 2, T, S, S)}``)."""
+    """:class:`WindowClips` whose items are the windows as decoded (:meth:`WindowClips.decode`);
+    :meth:`cropped` cuts and normalises them later, exactly as :class:`WindowClips` does."""
 
     def __call__(self, source: VideoSource, info: VideoInfo, start: int) -> dict[str, torch.Tensor]:
-        with_rgb, with_mv = self.views in ("rgb", "both"), self.views in ("mv", "both")
-        clip = decode_clip(source, start=start, num_frames=self.num_frames, frame_step=self.frame_step,
-                           size=self.short_side or self.size, with_rgb=with_rgb, with_mv=with_mv, info=info)
-        out = {}
-        if with_rgb:
-            out["rgb"] = torch.from_numpy(clip.rgb)  # uint8 (T, H, W, 3)
-        if with_mv:
-            out["mv"] = torch.from_numpy(clip.mv)  # float32 (2, T, H, W)
-        return out
-
-    def crop(self, decoded: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        rgb, mv = eval_crops(rgb=decoded.get("rgb"), mv=decoded.get("mv"), size=self.size,
-                             resize=self.short_side or self.size, mode=self.crops)
-        out = {}
-        if rgb is not None:
-            out["rgb"] = _normalize(rgb, self.normalize, self.rgb_mean, self.rgb_std)  # (N, 3, T, S, S)
-        if mv is not None:
-            out["mv"] = mv  # (N, 2, T, S, S)
-        return out
+        return self.decode(source, info, start)
 
     def cropped(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """A window item with its decoded views replaced by their crops (error items unchanged)."""

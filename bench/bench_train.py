@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from mvcgc.losses import cross_guidance_nce, info_nce
+from mvcgc.losses import cross_guidance_nce, info_nce, mining_statistics
 from mvcgc.models import create_encoder
 from mvcgc.moco import MoCo
 from mvcgc.stages import IN_CHANNELS
@@ -36,7 +36,14 @@ def cross_loss(q, k, queue):
     return cross_guidance_nce(q["rgb"], q["mv"], k["rgb"], k["mv"], queue["rgb"], queue["mv"], topk=5)
 
 
-def make_step(moco, optimizer, loss_fn, device, amp):
+def cross_diagnostics(k, queue):
+    """What the trainer logs after every cross-stage step (mining statistics with labels)."""
+    labels = torch.arange(k["rgb"].shape[0], device=k["rgb"].device) % 8
+    mining_statistics(k["rgb"], k["mv"], queue["rgb"], queue["mv"], topk=5, labels=labels,
+                      queue_labels=torch.arange(queue.size, device=k["rgb"].device) % 8)
+
+
+def make_step(moco, optimizer, loss_fn, device, amp, diagnostics=None):
     def step(x_q, x_k):
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
             q, k = moco(x_q, x_k)
@@ -44,6 +51,8 @@ def make_step(moco, optimizer, loss_fn, device, amp):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if diagnostics is not None:
+            diagnostics(k, moco.queue)
         moco.dequeue_and_enqueue(k)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -68,7 +77,9 @@ def bench_arch(arch, *, frames, size, batch, queue_size, steps, device, amp):
         moco = MoCo({v: create_encoder(arch, IN_CHANNELS[v]) for v in vs}, queue_size=queue_size).to(device)
         moco.queue.num_enqueued.fill_(queue_size)  # full queue: the cross stage mines on every step
         opt = torch.optim.Adam([p for p in moco.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-5)
-        runs[name] = (make_step(moco, opt, loss_fn, device, amp), {v: x_q[v] for v in vs}, {v: x_k[v] for v in vs})
+        diagnostics = cross_diagnostics if name == "cross" else None  # the trainer logs mining every cross step
+        runs[name] = (make_step(moco, opt, loss_fn, device, amp, diagnostics), {v: x_q[v] for v in vs},
+                      {v: x_k[v] for v in vs})
     times = {name: [] for name in runs}
     for name, (step, a, b) in runs.items():  # warm-up
         step(a, b)
@@ -112,7 +123,7 @@ def main() -> None:
     device = torch.device(args.device)
     amp = device.type == "cuda" and not args.no_amp
     # CPU defaults: tiny at the tiny-cpu preset's clip size; s3d at 16x112 (32x128 is the paper's).
-    defaults = {"tiny": (16, 64, 16), "s3d": (16, 112, 4)}
+    defaults = {"tiny": (16, 64, 16), "motion": (16, 64, 16), "s3d": (16, 112, 4)}
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} K={args.queue_size} "
           f"amp_bf16={amp}")
     lo = bench_loss_only(batch=16, queue_size=args.queue_size)

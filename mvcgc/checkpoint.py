@@ -52,7 +52,11 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # garbage makes the unpickler raise almost anything (IndexError, KeyError, ...)
-        raise CheckpointError(f"{path} is not a readable mvcgc checkpoint: {e}") from e
+        # One line, and never PyTorch's advice to load unsafely (weights_only=False runs the file's code).
+        raise CheckpointError(
+            f"{path} is not a readable mvcgc checkpoint ({_first_reason(e)}); an mvcgc checkpoint is the last.pt "
+            "that `mvcgc pretrain` writes (files with pickled code are refused, never executed)"
+        ) from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not an mvcgc checkpoint (no format={FORMAT!r} field); "
@@ -63,6 +67,14 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
             f"{path} has checkpoint format version {ckpt.get('format_version')!r}; this mvcgc reads {FORMAT_VERSION}"
         )
     return ckpt
+
+
+def _first_reason(e: Exception) -> str:
+    """The gist of a load failure: its first line, without PyTorch's unsafe-loading advice."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "weights_only" in text or "Weights only load failed" in text or "WeightsUnpickler" in str(e):
+        return "it is damaged, or holds pickled objects other than tensors and plain data"
+    return text.split(". ")[0].rstrip(".")[:160]  # the first sentence: torch appends advice after it
 
 
 def module_state(ckpt: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:

@@ -183,14 +183,16 @@ def _classes_from_index(data_source: str) -> int:
     """The number of classes in the ``index.json`` that ``compvid shard`` wrote beside the shards."""
     if data_source == "synthetic":
         return 10  # SyntheticClips draws labels 0..9
-    first = data_source.split()[0]
-    index = Path(first).parent / "index.json"
+    from compvid.errors import CompvidError
+    from compvid.shards import read_index
+
+    folder = Path(data_source.split()[0]).parent
     try:
-        classes = json.loads(index.read_text()).get("classes") or []
-    except (OSError, ValueError):
+        classes = read_index(folder).get("classes") or []
+    except CompvidError:
         classes = []
     if len(classes) < 2:
-        raise click.UsageError(f"--stage supervised: no class list in {index}; pass --num-classes N")
+        raise click.UsageError(f"--stage supervised: no class list in {folder}/index.json; pass --num-classes N")
     return len(classes)
 
 

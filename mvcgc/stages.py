@@ -79,11 +79,12 @@ class CrossStage:
 
     def diagnostics(self, k: Mapping[str, torch.Tensor], queue: KeyQueue, labels: torch.Tensor | None,
                     q: Mapping[str, torch.Tensor] | None = None) -> dict:
-        """Mining quality of this step (:func:`mvcgc.losses.mining_statistics`); ``{}`` before mining starts."""
+        """``{"mining": ...}``: mining quality of this step (:func:`mvcgc.losses.mining_statistics`);
+        ``{}`` before mining starts."""
         if not queue.is_full or self.topk == 0:
             return {}
-        return mining_statistics(k["rgb"], k["mv"], queue["rgb"], queue["mv"], topk=self.topk, mode=self.mode,
-                                 labels=labels, queue_labels=queue.labels)
+        return {"mining": mining_statistics(k["rgb"], k["mv"], queue["rgb"], queue["mv"], topk=self.topk,
+                                            mode=self.mode, labels=labels, queue_labels=queue.labels)}
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ def pretrain(
                     samples_per_s=global_batch / max(now - tick, 1e-9),
                 )
                 tick = now
-                line = {"event": "step", **report.__dict__, **_diagnostics_fields(extra)}
+                line = {"event": "step", **report.__dict__, **extra}
                 metrics.write(json.dumps(line) + "\n")
                 if on_progress is not None:
                     on_progress(report)
@@ -275,12 +275,10 @@ def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, check
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if steps is not None and steps < 0:
         raise ValueError(f"steps must be >= 0 (0 writes the untrained weights), got {steps}")
-    if steps == 0 and st.name == "cross":
+    if steps == 0 and st.name != "init":
         raise ValueError("steps=0 writes a random-initialisation baseline; use stage 'init' for it")
     if st.name != "cross" and (init_rgb is not None or init_mv is not None):
         raise ValueError(f"init_rgb/init_mv start the cross stage; stage {st.name!r} starts from random weights")
-    if steps == 0 and st.name == "supervised":
-        raise ValueError("steps=0 writes a random-initialisation baseline; use stage 'init' for it")
     if device not in get_args(Device):
         raise ValueError(f"device must be one of {', '.join(get_args(Device))}; got {device!r}")
     if checkpoint_every < 0 or lr_drops < 0:
@@ -375,14 +373,6 @@ def _chance_loss(st: Stage, queue_size: int) -> tuple[float, str]:
     terms = 2 if st.name == "cross" else 1
     value = terms * math.log(queue_size + 1)
     return value, f"chance: {'2 * ' if terms == 2 else ''}ln(K + 1) = {value:.2f}"
-
-
-def _diagnostics_fields(extra: Mapping[str, Any]) -> dict:
-    """A stage's per-step diagnostics as metrics fields: mining statistics under ``mining``,
-    anything else (the supervised stage's ``train_accuracy``) at the top level."""
-    fields = {k: v for k, v in extra.items() if k == "train_accuracy"}
-    mining = {k: v for k, v in extra.items() if k != "train_accuracy"}
-    return {**fields, **({"mining": mining} if mining else {})}
 
 
 def _labels(batch: Mapping[str, Any], dev: torch.device) -> torch.Tensor | None:

@@ -59,6 +59,9 @@ FEATURES_FORMAT = "mvcgc.features"
 FEATURES_VERSION = 1
 WINDOWS_FORMAT = "mvcgc.windows"
 WINDOWS_VERSION = 1
+# The first pass holds the decoded windows in memory until it writes them: beyond this many bytes
+# (a large data set) it keeps none and every pass decodes, as without a cache.
+WINDOW_CACHE_MAX_BYTES = 4 * 2**30
 _SHARD_SUFFIXES = (".tar", ".tgz", ".tar.gz")
 
 
@@ -447,11 +450,20 @@ def _cached_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_wor
     errors_before = sorted(live.errors.items())  # the pass adds to live.errors; store what it started with
 
     def items() -> Iterable[dict[str, Any]]:
-        stored = []
+        stored: list[dict[str, Any]] | None = []
+        size = 0
         for item in live.items:
-            # own copies: out of DataLoader workers' shared memory, and storage no larger than the window
-            stored.append({k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in item.items()})
+            if stored is not None:
+                # own copies: out of DataLoader workers' shared memory, and storage no larger than the window
+                stored.append({k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in item.items()})
+                size += sum(v.numel() * v.element_size() for v in item.values() if isinstance(v, torch.Tensor))
+                if size > WINDOW_CACHE_MAX_BYTES:
+                    log.info("windows of %s exceed %d bytes: not cached (each pass decodes)", videos.source,
+                             WINDOW_CACHE_MAX_BYTES)
+                    stored = None
             yield clips.cropped(item)
+        if stored is None:
+            return
         options = {k: v for k, v in window_opts.items() if k != "crops"}  # crops are cut when read
         meta = {"data": videos.source, "options": options, "errors": errors_before,
                 "loose_errors": list(live.loose_errors), "total": live.total, "from_files": live.from_files}

@@ -239,3 +239,13 @@ def test_decoding_options_get_their_own_window_cache_and_crops_share_one(data, t
         ten = extract_features(videos, checkpoints={"rgb": ckpt}, crops="ten", device="cpu", cache_dir=cache)["rgb"]
     _same(ten, expected)
     assert len(list(cache.glob("windows-*.pt"))) == 4
+
+
+def test_windows_too_large_for_memory_are_not_cached_and_results_stay_the_same(data, tmp_path, monkeypatch):
+    videos, ckpt = data
+    expected = extract_features(videos, checkpoints={"mv": ckpt}, device="cpu")["mv"]
+    monkeypatch.setattr(features_module, "WINDOW_CACHE_MAX_BYTES", 1)  # every set is "too large"
+    cache = tmp_path / "cache"
+    got = extract_features(videos, checkpoints={"mv": ckpt}, device="cpu", cache_dir=cache)["mv"]
+    _same(got, expected)
+    assert not list(cache.glob("windows-*.pt"))  # nothing held or written; the next pass decodes

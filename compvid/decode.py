@@ -36,7 +36,7 @@ from compvid.motion import (
     unused_list_rows,
 )
 from compvid.nal import max_num_ref_frames, nal_length_size, scan_access_unit
-from compvid.probe import MvSource, VideoInfo, frame_rotation, mv_source_for_codec
+from compvid.probe import MvSource, VideoInfo, frame_rotation, mv_source_for_codec, stream_codec_id_name
 from compvid.rgb import RgbConverter
 from compvid.source import VideoSource, open_video, source_name
 
@@ -55,7 +55,7 @@ MV_MODES: tuple[str, ...] = ("normalized", "raw")
 
 # FFmpeg AVPictureType values -> letters.
 _PICT = {0: "?", 1: "I", 2: "P", 3: "B", 4: "S", 5: "i", 6: "p", 7: "b"}
-# Codecs without reference B-frames: the reference of every vector follows
+# Codecs (by codec id name, compvid.probe.codec_id_name) without reference B-frames: the reference of every vector follows
 # from the GOP (past = previous I/P/S frame, future = next I/P/S frame).
 _GOP_CODECS = frozenset(
     {"mpeg1video", "mpeg2video", "mpeg4", "h263", "h263p", "h263i", "flv1",
@@ -246,7 +246,7 @@ class _Window:
 def _decode(container, stream, name, *, start, num_frames, frame_step, size, with_rgb, with_mv,
             mv_mode, info, threads) -> Clip:
     cc = stream.codec_context
-    codec = cc.name
+    codec = stream_codec_id_name(stream)  # codec id, as in the codec sets above
     mv_source: MvSource = info.mv_source if info is not None else mv_source_for_codec(codec)
     win_rotation = info.rotation_degrees if info is not None else None  # else: from the first frame
     fps = info.fps if info is not None else float(stream.average_rate or stream.guessed_rate or 0)

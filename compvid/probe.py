@@ -15,8 +15,10 @@ from compvid.source import VideoSource, open_video, source_name
 
 MvSource = Literal["bitstream", "estimated"]
 
-# FFmpeg decoders that export AVMotionVector side data with flags2=+export_mvs:
-# H.264 and the MPEG-1/2 and H.263/MPEG-4 Part 2 family (mpegvideo based).
+# Codecs whose FFmpeg decoders export AVMotionVector side data with flags2=+export_mvs:
+# H.264 and the MPEG-1/2 and H.263/MPEG-4 Part 2 family (mpegvideo based). Named by
+# codec id (FFmpeg's descriptor name, see codec_id_name), not by decoder: the decoder
+# of msmpeg4v3 is called "msmpeg4", that of flv1 "flv".
 BITSTREAM_MV_CODECS = frozenset(
     {
         "h264",
@@ -36,16 +38,35 @@ BITSTREAM_MV_CODECS = frozenset(
 )
 
 
+def codec_id_name(name: str) -> str:
+    """FFmpeg's name of the codec id behind a decoder or codec name ("msmpeg4" -> "msmpeg4v3",
+    "flv" -> "flv1", "libdav1d" -> "av1"); the name itself when FFmpeg knows no such decoder."""
+    try:
+        return av.codec.Codec(name, "r").canonical_name
+    except (av.error.FFmpegError, ValueError, TypeError):
+        return name
+
+
+def stream_codec_id_name(stream: av.video.stream.VideoStream) -> str:
+    """The codec id name of a stream: the one identity compvid compares codecs by."""
+    cc = stream.codec_context
+    return cc.codec.canonical_name if cc.codec is not None else codec_id_name(cc.name)
+
+
 def mv_source_for_codec(codec: str) -> MvSource:
-    """'bitstream' where FFmpeg's decoder exports vectors, else 'estimated'."""
-    return "bitstream" if codec in BITSTREAM_MV_CODECS else "estimated"
+    """'bitstream' where FFmpeg's decoder exports vectors, else 'estimated'.
+
+    ``codec``: a codec id name or a decoder name (both "msmpeg4v3" and "msmpeg4" work).
+    """
+    return "bitstream" if codec_id_name(codec) in BITSTREAM_MV_CODECS else "estimated"
 
 
 @dataclass(frozen=True)
 class VideoInfo:
     """Facts about the first video stream of a source.
 
-    Frame indices are in display order, counted from 0. ``fps`` is the stream's
+    ``codec`` is FFmpeg's codec id name ("msmpeg4v3", "flv1"), not its decoder's
+    ("msmpeg4", "flv"). Frame indices are in display order, counted from 0. ``fps`` is the stream's
     average frame rate in frames per second; ``rotation_degrees`` is the
     display rotation from the container's display matrix (counter-clockwise,
     one of 0, 90, 180, 270), which ``decode_clip`` applies.
@@ -151,7 +172,7 @@ def probe(source: VideoSource) -> VideoInfo:
         start = float(stamps[0][0] * tb)
         num_frames = len(stamps)
         duration = num_frames / fps if fps > 0 else float((stamps[-1][0] - stamps[0][0]) * tb)
-        codec = cc.name
+        codec = stream_codec_id_name(stream)
         return VideoInfo(
             source=name,
             container=container.format.name,

@@ -49,6 +49,14 @@ RECIPES: dict[str, EncoderRecipe] = {
     "h263p": EncoderRecipe("h263p", ".avi", {"g": "12"}),
     # Baseline H.263 codes only 128x96, 176x144, 352x288, 704x576 and 1408x1152.
     "h263": EncoderRecipe("h263", ".avi", {"g": "12"}),
+    # The rest of FFmpeg's mpegvideo family, in the containers they are found in:
+    # "DivX ;-)" AVIs (MS-MPEG4 v3), Flash video (Sorenson H.263), Windows Media (ASF).
+    "msmpeg4v3": EncoderRecipe("msmpeg4", ".avi", {"g": "12"}),
+    "msmpeg4v2": EncoderRecipe("msmpeg4v2", ".avi", {"g": "12"}),
+    "wmv1": EncoderRecipe("wmv1", ".asf", {"g": "12"}),
+    "wmv2": EncoderRecipe("wmv2", ".asf", {"g": "12"}),
+    "flv1": EncoderRecipe("flv", ".flv", {"g": "12"}),
+    "mpeg4-mp4": EncoderRecipe("mpeg4", ".mp4", {"bf": "2", "g": "12"}),
     "hevc": EncoderRecipe("libx265", ".mp4", {"x265-params": "log-level=error"}),
     "vp9": EncoderRecipe("libvpx-vp9", ".webm", {"deadline": "realtime", "cpu-used": "8"}),
     "av1": EncoderRecipe("libsvtav1", ".mkv", {"preset": "12"}),
@@ -162,7 +170,8 @@ def encode_frames(
 
 
 def _format_for_suffix(suffix: str) -> str | None:
-    return {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".mpg": "mpeg"}.get(suffix)
+    return {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".mpg": "mpeg", ".flv": "flv",
+            ".asf": "asf"}.get(suffix)
 
 
 def write_moving_video(

@@ -65,6 +65,43 @@ def test_estimated_vectors_recover_motion(moving_video, recipe):
     assert np.all(np.abs(med[0] - DX) <= 1.0) and np.all(np.abs(med[1] - DY) <= 1.0), med
 
 
+# FFmpeg's whole mpegvideo family (every such encoder PyAV has), each in a container it is found in,
+# with the codec id name probe reports: decoders named otherwise ("msmpeg4", "flv") must not make
+# compvid estimate fields for codecs whose vectors are in the bitstream.
+MPEGVIDEO_FAMILY = {"msmpeg4v3": "msmpeg4v3", "msmpeg4v2": "msmpeg4v2", "wmv1": "wmv1", "wmv2": "wmv2",
+                    "flv1": "flv1", "h263": "h263", "h263p": "h263", "mpeg1": "mpeg1video",
+                    "mpeg2": "mpeg2video", "mpeg4-mp4": "mpeg4"}  # recipe -> codec id (AVI stores h263p as h263)
+
+
+@pytest.mark.parametrize("recipe", sorted(MPEGVIDEO_FAMILY))
+def test_every_mpegvideo_codec_serves_its_bitstream_vectors(moving_video, recipe):
+    # 176x144: baseline H.263 codes only standard sizes.
+    path = moving_video(recipe, dx=DX, dy=DY, num_frames=12, width=176, height=144)
+    info = probe(path)
+    assert info.codec == MPEGVIDEO_FAMILY[recipe] and info.mv_source == "bitstream"
+    clip = decode_clip(path, start=0, num_frames=12)
+    assert clip.mv_source == "bitstream"
+    check_recovers(clip, 0.5, "P")
+    if "B" in clip.frame_types:
+        check_recovers(clip, 0.5, "B")
+    # Bitstream vectors are sub-pixel block vectors, not the estimator's whole-pixel 8-px blocks:
+    # the P-frames of a pan carry their exact motion on most blocks (encoders miss some).
+    p = [i for i, t in enumerate(clip.frame_types) if t == "P" and clip.has_mv[i]]
+    inner = clip.mv[:, p, 16:-16, 16:-16]
+    assert ((inner[0] == DX) & (inner[1] == DY)).mean() > 0.75
+
+
+def test_codec_names_and_decoder_names_classify_alike():
+    from compvid.probe import codec_id_name, mv_source_for_codec
+
+    for decoder, codec_id in [("msmpeg4", "msmpeg4v3"), ("flv", "flv1"), ("mpeg4", "mpeg4"), ("hevc", "hevc")]:
+        assert codec_id_name(decoder) == codec_id_name(codec_id) == codec_id
+        assert mv_source_for_codec(decoder) == mv_source_for_codec(codec_id)
+    assert mv_source_for_codec("msmpeg4") == mv_source_for_codec("flv") == "bitstream"
+    assert mv_source_for_codec("hevc") == "estimated"
+    assert codec_id_name("not-a-codec") == "not-a-codec"
+
+
 def test_baseline_h263_at_qcif(moving_video):
     clip = decode_clip(moving_video("h263", dx=DX, dy=DY, num_frames=16, width=176, height=144),
                        start=0, num_frames=16)

@@ -12,11 +12,11 @@ from the decoded frames (compvid.estimate).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import gc
-import itertools
 import logging
-import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
@@ -36,9 +36,10 @@ from compvid.motion import (
     unused_list_rows,
 )
 from compvid.nal import max_num_ref_frames, nal_length_size, scan_access_unit
-from compvid.probe import MvSource, VideoInfo, frame_rotation, mv_source_for_codec, stream_codec_id_name
+from compvid.probe import MvSource, VideoInfo, frame_rotation, probe, stream_codec_id_name
 from compvid.rgb import RgbConverter
 from compvid.source import VideoSource, open_video, source_name
+from compvid.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ _REFERENCE_TYPES = frozenset({"I", "P", "S"})
 # GOP codecs whose field-predicted macroblocks FFmpeg exports as two 16x8 rows, one per field
 # (compvid._gop_field_readings). MPEG-4 Part 2 interlaced vectors export otherwise: untouched.
 _FIELD_READING_CODECS = frozenset({"mpeg1video", "mpeg2video"})
+# Containers whose demuxer, after a seek, hands stale timestamps to the first pictures
+# (PES timestamps re-attached where the parser lands): MPEG-PS and MPEG-TS.
+_STALE_PTS_AFTER_SEEK_FORMATS = frozenset({"mpeg", "mpegts"})
 # Farthest reference (display frames) considered by motion-compensated matching.
 MAX_REFERENCE_DISTANCE = 16
 
@@ -158,13 +162,18 @@ def decode_clip(
 
     ``source``: path, bytes or binary file. ``size``: None (native), short side
     int, or (H, W); RGB and MV share it. Indices past the end repeat the last
-    frame (``padded``). ``info`` (from :func:`compvid.probe`) saves a probe and
-    gives exact frame counts. ``threads``: decoder slice threads (frame threads
-    would drop motion vectors; parallelism belongs to many decoders).
+    frame (``padded``). ``info`` (from :func:`compvid.probe`) saves a probe: without
+    it (or without its ``timeline``) the source is probed first, because frame
+    indices are the probe's (compvid.timeline). ``threads``: decoder slice threads
+    (frame threads would drop motion vectors; parallelism belongs to many decoders).
     """
     name = source_name(source)
     _check_args(name, start=start, num_frames=num_frames, frame_step=frame_step, mv_mode=mv_mode,
                 with_rgb=with_rgb, with_mv=with_mv, threads=threads)
+    if info is None:
+        info = probe(source)
+    elif info.timeline is None:  # e.g. read from a shard record written before timelines
+        info = dataclasses.replace(info, timeline=probe(source).timeline)
     container, stream = open_video(source)
     try:
         return _decode(container, stream, name, start=start, num_frames=num_frames,
@@ -247,27 +256,14 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
             mv_mode, info, threads) -> Clip:
     cc = stream.codec_context
     codec = stream_codec_id_name(stream)  # codec id, as in the codec sets above
-    mv_source: MvSource = info.mv_source if info is not None else mv_source_for_codec(codec)
-    win_rotation = info.rotation_degrees if info is not None else None  # else: from the first frame
-    fps = info.fps if info is not None else float(stream.average_rate or stream.guessed_rate or 0)
+    mv_source: MvSource = info.mv_source
+    win_rotation = info.rotation_degrees
+    fps = info.fps
     if fps <= 0:
         raise CorruptVideoError(f"{name}: the stream declares no frame rate; cannot index frames")
     tb = float(stream.time_base)
-    head: list[av.Packet] = []
-    if info is not None:
-        start_seconds = info.start_seconds
-    else:
-        # The container's start_time can differ from the first frame's
-        # (AVI with packed B-frames starts at pts 1): read it off the first
-        # packets, which are decoded below unless we seek.
-        packets = container.demux(stream)
-        head = list(itertools.islice(packets, 16))
-        stamps = [p.pts for p in head if p.pts is not None and p.size]
-        start_seconds = min(stamps) * tb if stamps else float((stream.start_time or 0) * tb)
-    # Without a probe, trust only a frame count the container lists (MPEG-PS
-    # lists none and estimates its duration from the bit rate): an unknown
-    # length shows up as frames that never arrive.
-    total = info.num_frames if info is not None else int(stream.frames or 0)
+    timeline = Timeline(info.timeline or (), fps, info.num_frames)
+    total = info.num_frames
     if total > 0 and start >= total:
         raise ClipRangeError(f"{name}: start={start} is past the end (the video has {total} frames)")
 
@@ -308,8 +304,12 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     # Seek to the key frame at or before the first needed frame. Some
     # containers (MPEG-PS, AVI without index) land after the target: then seek
     # again from an earlier key frame until the first decoded frame is not past it.
-    seek_points = _seek_points(first, info)
+    seek_points = _seek_points(first, info, timeline)
+    if seek_points[0] == 0 and first > 0 and not timeline.has_timestamps:
+        warnings.append(f"the stream carries no timestamps (a raw elementary stream): decoded from its first "
+                        f"frame to reach frame {first}; remux it (e.g. to .mkv) for fast seeking")
     attempt = 0
+    rewind = False  # an attempt read packets already: go back to the start before decoding from it
     while True:
         win = _Window(rotation=win_rotation)
         win.max_refs = max_num_ref_frames(cc.extradata) if matching and codec == "h264" else None
@@ -320,35 +320,46 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
             # 16-px blocks leave too few blocks on small frames (a 96x72 frame has 6x4).
             estimator = MotionEstimator(cc.width, cc.height, block_size=8 if min(cc.width, cc.height) < 240 else 16)
         seek_frame = seek_points[min(attempt, len(seek_points) - 1)]
-        if seek_frame > 0:
-            target = start_seconds + seek_frame / fps
-            container.seek(int(math.floor(target / tb)), stream=stream, backward=True, any_frame=False)
-            packets = container.demux(stream)
-        elif head:
-            packets, head = itertools.chain(head, packets), []
-        else:
-            if attempt:
-                container.seek(0, stream=stream, backward=True, any_frame=False)
-            packets = container.demux(stream)
+        if seek_frame > 0 and not _seek(container, stream, timeline.time_of(seek_frame), tb):
+            # The container cannot seek (raw streams, broken indexes): decode from the start.
+            warnings.append(f"seeking failed; decoded from the first frame to reach frame {first}")
+            attempt, seek_frame = len(seek_points) - 1, 0
+        if seek_frame == 0 and rewind and not _seek(container, stream, 0.0, tb):
+            raise CorruptVideoError(
+                f"{name}: the container cannot seek back to its first frame to reach frame {first}; "
+                "remux the file (e.g. ffmpeg -i IN -c copy OUT.mkv) or decode it from the start")
+        rewind = True
+        packets = container.demux(stream)
+        indexer = _FrameIndexer(timeline, after_seek=seek_frame > 0)
+        if seek_frame > 0 and container.format.name in _STALE_PTS_AFTER_SEEK_FORMATS and info.keyframe_sizes:
+            packets = _note_landing_key(packets, indexer, info, timeline, tb)
         if matching and codec == "h264":
             window = (first - lookback - frame_step, last + MAX_REFERENCE_DISTANCE)
             packets = _track_references(packets, win, nal_length_size(cc.extradata), window=window, tb=tb,
-                                        start_seconds=start_seconds, fps=fps)
+                                        timeline=timeline)
         outcome = _run_decoder(
-            packets, name=name, fps=fps, start_seconds=start_seconds, first=first, last=last,
-            frame_step=frame_step, lookback=lookback, need_set=need_set, win=win,
+            packets, name=name, indexer=indexer, timeline=timeline,
+            first=first, last=last, frame_step=frame_step, lookback=lookback, need_set=need_set, win=win,
             matching=matching, bitstream=bitstream, with_rgb=with_rgb, estimator=estimator,
-            decoded_size=decoded_size, to_rgb=to_rgb,
-            wait_for_future=gop_rule or matching, stop_if_after_first=seek_frame > 0)
+            decoded_size=decoded_size, to_rgb=to_rgb, wait_for_future=gop_rule or matching)
         decoded += outcome.decoded
         errors += outcome.errors
         warnings.extend(outcome.warnings)
-        if not outcome.overshot:
+        if outcome.unplaced:
+            # No two frames after the seek agreed on where they lie: count from the start instead.
+            warnings.append(f"the frames after seeking to frame {seek_frame} carry timestamps of no frame; "
+                            f"decoded from the first frame")
+            attempt = len(seek_points) - 1
+        elif outcome.overshot:
+            attempt += 1
+        else:
             break
         cc.flush_buffers()
-        attempt += 1
 
-    available = sorted(i for i in win.types if i >= first)
+    # Serve only frames that hold what the clip returns (RGB of needed frames):
+    # a frame the decoder did not put out is stood in for by the nearest one before it.
+    servable = win.rgb if with_rgb else win.types
+    available = sorted(i for i in servable if i >= first)
     if not available:
         raise ClipRangeError(
             f"{name}: no frame decoded at or after start={start}"
@@ -358,7 +369,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     last_real = max(i for i in available if i <= last) if any(i <= last for i in available) else available[0]
     served = []
     for i in wanted:
-        served.append(i if i in win.types else _nearest_before(available, i, last_real))
+        served.append(i if i in servable else _nearest_before(available, i, last_real))
     num_padded = sum(1 for a, b in zip(wanted, served) if a != b) + sum(
         1 for i in range(num_frames) if total > 0 and start + i * frame_step > total - 1
     )
@@ -447,24 +458,55 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
 class _Outcome:
     decoded: int = 0
     errors: int = 0
-    overshot: bool = False
+    overshot: bool = False  # the seek landed past the clip's first frame
+    unplaced: bool = False  # the frames after the seek could not be placed (compvid._FrameIndexer)
     warnings: list[str] = field(default_factory=list)
 
 
-def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, lookback, need_set,
-                 win, matching, bitstream, with_rgb, estimator, decoded_size, to_rgb,
-                 wait_for_future, stop_if_after_first) -> _Outcome:
+def _run_decoder(packets, *, name, indexer, timeline, first, last, frame_step, lookback, need_set,
+                 win, matching, bitstream, with_rgb, estimator, decoded_size, to_rgb, wait_for_future) -> _Outcome:
     """Decode ``packets`` in display order into ``win`` until the clip is served.
 
     Keeps, per display index in the clip's window: picture type, pts, luma
     (for reference matching), exported vectors, RGB of needed frames, and the
     estimator's fields. Stops after the last needed frame once the next
-    reference frame (which B-frames may point to) has arrived.
+    reference frame (which B-frames may point to) has arrived. After a seek,
+    a first placed frame past ``first`` means the seek overshot (``overshot``).
     """
     out = _Outcome()
     future_ready = not wait_for_future
     last_seen = -1
+
+    def serve(idx: int, frame: av.VideoFrame) -> bool:
+        """Keep what the clip needs of display frame ``idx``; True once the clip is served."""
+        nonlocal future_ready, last_seen
+        if last_seen < 0 and idx > first and indexer.after_seek:
+            out.overshot = True
+            return True
+        last_seen = idx
+        if win.rotation is None:
+            win.rotation = frame_rotation(frame)
+        ptype = _PICT.get(int(frame.pict_type), "?")
+        win.types[idx] = ptype  # every frame: the GOP rule looks back to the last reference
+        if first - lookback - frame_step <= idx <= last + MAX_REFERENCE_DISTANCE:
+            needed = idx in need_set
+            seconds = timeline.time_of(idx)
+            if seconds is None:  # no timestamps in the stream: the frame's own, or its index at the frame rate
+                seconds = frame.time if frame.time is not None else idx / timeline.fps
+            _keep(win, idx, frame, ptype, seconds=seconds,
+                  matching=matching, vectors=bitstream and (needed or wait_for_future and not matching),
+                  needed=needed, rgb=with_rgb and needed,
+                  size=decoded_size(win.rotation) if with_rgb and needed else None,
+                  to_rgb=to_rgb, field_luma=wait_for_future and not matching)
+            if estimator is not None and idx >= first - 1:
+                for j, motion in estimator.push(frame, idx):
+                    win.estimated[j] = motion
+        if idx > last and ptype in _REFERENCE_TYPES:
+            future_ready = True
+        return idx >= last and (future_ready or idx >= last + MAX_REFERENCE_DISTANCE)
+
     try:
+        served = False
         for packet in packets:
             try:
                 frames = packet.decode()
@@ -474,34 +516,22 @@ def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, 
                 continue
             for frame in frames:
                 out.decoded += 1
-                idx = _display_index(frame, start_seconds, fps, last_seen)
-                if last_seen < 0 and idx > first and stop_if_after_first:
-                    out.overshot = True
-                    return out
-                last_seen = idx
-                if win.rotation is None:
-                    win.rotation = frame_rotation(frame)
-                ptype = _PICT.get(int(frame.pict_type), "?")
-                win.types[idx] = ptype  # every frame: the GOP rule looks back to the last reference
-                if first - lookback - frame_step <= idx <= last + MAX_REFERENCE_DISTANCE:
-                    needed = idx in need_set
-                    _keep(win, idx, frame, ptype, fps=fps, start_seconds=start_seconds, matching=matching,
-                          vectors=bitstream and (needed or wait_for_future and not matching), needed=needed,
-                          rgb=with_rgb and needed, size=decoded_size(win.rotation) if with_rgb and needed else None,
-                          to_rgb=to_rgb, field_luma=wait_for_future and not matching)
-                    if estimator is not None and idx >= first - 1:
-                        for j, motion in estimator.push(frame, idx):
-                            win.estimated[j] = motion
-                if idx > last and ptype in _REFERENCE_TYPES:
-                    future_ready = True
-                if idx >= last and (future_ready or idx >= last + MAX_REFERENCE_DISTANCE):
-                    raise StopIteration
-    except StopIteration:
-        pass
+                if any(serve(idx, placed) for idx, placed in indexer.place(frame)):
+                    served = True
+                    break
+            if served:
+                break
+        else:
+            any(serve(idx, placed) for idx, placed in indexer.finish())
+    except _Unplaceable:
+        out.unplaced = True
+        return out
     except av.error.FFmpegError as e:
         out.errors += 1
         out.warnings.append(f"decoding stopped at display frame {last_seen + 1}: {e}")
-    if stop_if_after_first and last_seen < first and out.errors == 0:
+    if out.overshot:
+        return out
+    if indexer.after_seek and last_seen < first and out.errors == 0:
         # The seek landed past every packet of the clip (MPEG-PS near the
         # end): retry from an earlier key frame.
         out.overshot = True
@@ -514,23 +544,86 @@ def _run_decoder(packets, *, name, fps, start_seconds, first, last, frame_step, 
     return out
 
 
-def _display_index(frame: av.VideoFrame, start_seconds: float, fps: float, last_seen: int) -> int:
-    """Display index of a decoded frame: the next in output order unless its
-    timestamp says frames were skipped.
+class _Unplaceable(Exception):
+    """The frames after a seek carry no timestamps that say where they lie."""
 
-    Frames come out of the decoder in display order. Timestamps alone are not
-    enough: AVI with packed B-frames swaps neighbouring pts (3, 5, 4), and a
-    missing pts says nothing. A timestamp that jumps ahead by two or more
-    frames does count: the decoder dropped frames (corrupt data).
+
+class _FrameIndexer:
+    """Display indices of the frames a decoder puts out, in the probe's index space.
+
+    Frames come out in display order: once the first is placed, the rest are
+    counted, except that a timestamp naming a frame two or more ahead is
+    followed (the decoder dropped frames of corrupt data; one ahead is not, as
+    AVI with packed B-frames swaps neighbouring timestamps). The first frame is
+    placed by looking its timestamp up in the timeline (compvid.timeline), never
+    by ``t * fps``. After a seek the first timestamps can be wrong (MPEG-PS: the
+    demuxer re-splits the stream where it lands and hands stale timestamps to
+    the first pictures), so a seek's frames are held until two of them agree on
+    where the first one lies. Decoding from the start, the first frame is placed
+    at once: by its timestamp, or as frame 0 when it has none.
     """
-    following = last_seen + 1
-    if frame.time is None or last_seen < 0:
-        return int(round((frame.time - start_seconds) * fps)) if frame.time is not None else following
-    by_time = int(round((frame.time - start_seconds) * fps))
-    return by_time if by_time > following + 1 else following
+
+    MAX_HELD = 2 * MAX_REFERENCE_DISTANCE  # frames to wait for agreement before giving up
+
+    def __init__(self, timeline: Timeline, *, after_seek: bool) -> None:
+        self.timeline = timeline
+        self.after_seek = after_seek
+        self.held: list[av.VideoFrame] = []  # frames waiting for a place
+        self.votes: Counter[int] = Counter()  # index of the first held frame -> frames that say so
+        self.next: int | None = None  # index of the next frame, once placed
+        # MPEG-PS/TS after a seek: timestamps are not used at all; the key frame the
+        # seek landed on (compvid._note_landing_key: None = not known) places the frames.
+        self.stale_timestamps = False
+        self.landed_key: int | None = None
+
+    def place(self, frame: av.VideoFrame) -> list[tuple[int, av.VideoFrame]]:
+        """(display index, frame) for each frame placed by this one (none while waiting)."""
+        at = None if self.stale_timestamps else self.timeline.index_at(frame.time)
+        if self.next is not None:
+            idx = at if at is not None and at >= self.next + 2 else self.next
+            self.next = idx + 1
+            return [(idx, frame)]
+        self.held.append(frame)
+        if self.stale_timestamps:
+            if not frame.key_frame:
+                if len(self.held) >= self.MAX_HELD:
+                    raise _Unplaceable
+                return []
+            if self.landed_key is None:
+                raise _Unplaceable
+            return self._release(self.landed_key - (len(self.held) - 1))
+        first = at - (len(self.held) - 1) if at is not None else None
+        if not self.after_seek:
+            return self._release(first if first is not None and first >= 0 else 0)
+        if first is not None and first >= 0:
+            self.votes[first] += 1
+            if self.votes[first] >= 2:
+                return self._release(first)
+        if len(self.held) >= self.MAX_HELD:
+            raise _Unplaceable
+        return []
+
+    def finish(self) -> list[tuple[int, av.VideoFrame]]:
+        """At the end of the packets: frames still held, placed by the landing key frame or the best vote."""
+        if self.held and self.stale_timestamps:
+            raise _Unplaceable
+        return self._finish_by_votes()
+
+    def _finish_by_votes(self) -> list[tuple[int, av.VideoFrame]]:
+        if not self.held:
+            return []
+        if not self.votes:
+            raise _Unplaceable
+        return self._release(self.votes.most_common(1)[0][0])
+
+    def _release(self, first: int) -> list[tuple[int, av.VideoFrame]]:
+        placed = [(first + k, f) for k, f in enumerate(self.held)]
+        self.held = []
+        self.next = first + len(placed)
+        return placed
 
 
-def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, vectors, needed, rgb, size, to_rgb,
+def _keep(win, idx, frame, ptype, *, seconds, matching, vectors, needed, rgb, size, to_rgb,
           field_luma=False) -> None:
     """Keep what the clip needs of display frame ``idx``: type and pts always;
     the exported vectors (``vectors``: frames served, or every frame for the
@@ -541,7 +634,7 @@ def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, vectors, need
     interlaced = bool(getattr(frame, "interlaced_frame", False))
     if interlaced:
         win.interlaced.add(idx)
-    win.pts[idx] = float(frame.time) if frame.time is not None else start_seconds + idx / fps
+    win.pts[idx] = float(seconds)
     if win.packet_refs and frame.pts is not None:
         known = win.packet_refs.get(int(frame.pts))
         if known is not None:
@@ -556,17 +649,40 @@ def _keep(win, idx, frame, ptype, *, fps, start_seconds, matching, vectors, need
         win.rgb[idx] = to_rgb(frame, *size)
 
 
-def _seek_points(first: int, info: VideoInfo | None) -> list[int]:
+def _seek_points(first: int, info: VideoInfo, timeline: Timeline) -> list[int]:
     """Display frames to seek to, best first: the key frame at or before ``first``,
-    then earlier ones (for containers whose seeking overshoots), ending at 0."""
-    if first <= 0:
+    then earlier ones (for containers whose seeking overshoots), ending at 0.
+    Streams without timestamps (raw H.264 / HEVC) cannot tell where a seek
+    landed: they are decoded from the start."""
+    if first <= 0 or not timeline.has_timestamps:
         return [0]
-    if info is not None and info.keyframe_indices:
-        keys = [k for k in info.keyframe_indices if k <= first]
-        points = keys[::-1][:3] if keys else []
-    else:
-        points = [first, max(first - MAX_REFERENCE_DISTANCE, 0), max(first - 8 * MAX_REFERENCE_DISTANCE, 0)]
-    return [p for p in dict.fromkeys(points) if p > 0] + [0]
+    keys = [k for k in info.keyframe_indices if k <= first]
+    return [p for p in dict.fromkeys(keys[::-1][:3]) if p > 0] + [0]
+
+
+def _note_landing_key(packets, indexer: _FrameIndexer, info: VideoInfo, timeline: Timeline, tb: float):
+    """Pass ``packets`` through, telling ``indexer`` which key frame an MPEG-PS/TS seek landed on.
+
+    The first key packet's timestamp is stale there (up to a few frames off), its
+    bytes are not: the key frame of the same packet size nearest that timestamp.
+    """
+    indexer.stale_timestamps = True
+    for packet in packets:
+        if packet.is_keyframe and packet.size and indexer.landed_key is None and indexer.next is None:
+            near = timeline.index_near(packet.pts * tb) if packet.pts is not None else 0
+            same = [k for k, n in zip(info.keyframe_indices, info.keyframe_sizes) if n == packet.size]
+            indexer.landed_key = min(same, key=lambda k: abs(k - near)) if same else None
+        yield packet
+
+
+def _seek(container, stream, seconds: float, tb: float) -> bool:
+    """Seek to the key frame at or before ``seconds``; False where the container cannot seek."""
+    try:
+        container.seek(int(round(seconds / tb)), stream=stream, backward=True, any_frame=False)
+    except (av.error.FFmpegError, OSError) as e:
+        log.debug("seeking to %.3f s failed: %s", seconds, e)
+        return False
+    return True
 
 
 def _nearest_before(available: list[int], i: int, fallback: int) -> int:
@@ -575,7 +691,7 @@ def _nearest_before(available: list[int], i: int, fallback: int) -> int:
 
 
 def _track_references(packets, win: _Window, length_size: int | None, *, window: tuple[int, int], tb: float,
-                      start_seconds: float, fps: float):
+                      timeline: Timeline):
     """Pass ``packets`` through, noting each H.264 packet's decode order and
     whether it holds a reference picture (``win.packet_refs``, keyed by pts;
     read only for packets whose timestamp lies near the display ``window``)."""
@@ -584,7 +700,7 @@ def _track_references(packets, win: _Window, length_size: int | None, *, window:
     for packet in packets:
         if packet.pts is not None and packet.size:
             ref, idr = None, False  # far from the window: nothing in it refers across
-            if lo <= round((packet.pts * tb - start_seconds) * fps) <= hi:
+            if lo <= timeline.index_near(packet.pts * tb) <= hi:
                 try:
                     ref, idr = scan_access_unit(memoryview(packet), length_size)
                 except (IndexError, ValueError, TypeError):

@@ -200,7 +200,15 @@ def info_from_record(record: dict[str, Any], *, data: VideoSource | None = None,
         has_b_frames=bool(record.get("has_b_frames", False)),
         mv_source=record.get("mv_source") or mv_source_for_codec(codec),
         rotation_degrees=int(record.get("rotation_degrees", 0) or 0),
+        # Absent in records written before them: decode_clip then reads the timeline off the video.
+        timeline=_runs(record.get("timeline")),
+        keyframe_sizes=tuple(int(n) for n in record["keyframe_sizes"]) if record.get("keyframe_sizes") else None,
     )
+
+
+def _runs(value: Any) -> tuple[tuple[int, float], ...] | None:
+    """A record's timeline (JSON lists) as VideoInfo keeps it."""
+    return None if value is None else tuple((int(k), float(t)) for k, t in value)
 
 
 def video_member(sample: dict[str, Any], record: dict[str, Any]) -> bytes:

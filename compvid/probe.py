@@ -12,6 +12,7 @@ import av
 
 from compvid.errors import CorruptVideoError
 from compvid.source import VideoSource, open_video, source_name
+from compvid.timeline import Run, timeline_runs
 
 MvSource = Literal["bitstream", "estimated"]
 
@@ -69,7 +70,12 @@ class VideoInfo:
     ("msmpeg4", "flv"). Frame indices are in display order, counted from 0. ``fps`` is the stream's
     average frame rate in frames per second; ``rotation_degrees`` is the
     display rotation from the container's display matrix (counter-clockwise,
-    one of 0, 90, 180, 270), which ``decode_clip`` applies.
+    one of 0, 90, 180, 270), which ``decode_clip`` applies. ``timeline``: the
+    frames' presentation times as runs (compvid.timeline; empty when the packets
+    carry no timestamps, None when not read), by which ``decode_clip`` tells
+    which frame a seek landed on; ``keyframe_sizes``: the packet size in bytes of
+    each key frame, by which it tells the key frame a seek landed on in MPEG-PS
+    and -TS, whose timestamps are stale there.
     """
 
     source: str
@@ -89,6 +95,8 @@ class VideoInfo:
     rotation_degrees: int = 0
     bit_rate: int | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    timeline: tuple[Run, ...] | None = None
+    keyframe_sizes: tuple[int, ...] | None = None
 
     @property
     def max_gop(self) -> int:
@@ -100,6 +108,8 @@ class VideoInfo:
         d = dataclasses.asdict(self)
         d["keyframe_indices"] = list(self.keyframe_indices)
         d["warnings"] = list(self.warnings)
+        d["timeline"] = None if self.timeline is None else [list(run) for run in self.timeline]
+        d["keyframe_sizes"] = None if self.keyframe_sizes is None else list(self.keyframe_sizes)
         return d
 
     def to_json(self) -> str:
@@ -128,23 +138,25 @@ def probe(source: VideoSource) -> VideoInfo:
     try:
         cc = stream.codec_context
         fps = _stream_fps(stream)
-        stamps: list[tuple[int, bool]] = []  # (presentation time in stream ticks, key?)
+        stamps: list[tuple[int, bool, int]] = []  # (presentation time in stream ticks, key?, bytes)
         reordered = False
         rotation = None  # read off the first decoded frame
         tried = 0
         last_pts = None
+        timed = False  # some packet carries a timestamp (raw H.264 / HEVC streams carry none)
         warnings: list[str] = []
         try:
             for n, packet in enumerate(container.demux(stream)):
                 if packet.size == 0:
                     continue
                 pts = packet.pts if packet.pts is not None else packet.dts
+                timed = timed or pts is not None
                 if pts is None:
                     pts = n
                 if last_pts is not None and pts < last_pts:
                     reordered = True
                 last_pts = pts
-                stamps.append((pts, bool(packet.is_keyframe)))
+                stamps.append((pts, bool(packet.is_keyframe), packet.size))
                 if rotation is None and tried < 32:
                     # The display rotation travels with decoded frames: decode
                     # the first packets until one comes out.
@@ -167,12 +179,13 @@ def probe(source: VideoSource) -> VideoInfo:
                 "the file is truncated; clips past the readable part cannot be decoded"
             )
         stamps.sort()
-        keyframes = tuple(i for i, (_, key) in enumerate(stamps) if key)
+        keyframes = tuple(i for i, (_, key, _) in enumerate(stamps) if key)
         tb = stream.time_base or Fraction(1, 1)
         start = float(stamps[0][0] * tb)
         num_frames = len(stamps)
         duration = num_frames / fps if fps > 0 else float((stamps[-1][0] - stamps[0][0]) * tb)
         codec = stream_codec_id_name(stream)
+        times = [float(pts * tb) for pts, _, _ in stamps]
         return VideoInfo(
             source=name,
             container=container.format.name,
@@ -191,6 +204,8 @@ def probe(source: VideoSource) -> VideoInfo:
             rotation_degrees=rotation or 0,
             bit_rate=int(cc.bit_rate) if cc.bit_rate else None,
             warnings=tuple(warnings),
+            timeline=timeline_runs(times, fps) if timed and fps > 0 else (),
+            keyframe_sizes=tuple(stamps[k][2] for k in keyframes) if keyframes else None,
         )
     finally:
         container.close()

@@ -53,6 +53,7 @@ RECORD_FIELDS = (
     "key", "label", "class_name", "split", "path", "ext", "codec", "width", "height", "fps",
     "num_frames", "duration_seconds", "mv_source", "bytes", "sha256",
     "container", "pix_fmt", "has_b_frames", "rotation_degrees", "keyframe_indices", "start_seconds",
+    "timeline", "keyframe_sizes",
 )  # fmt: skip
 
 # Reasons an input found by the layout can still fail to be written.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -142,11 +143,15 @@ def encode_frames(
     recipe: str | EncoderRecipe = "h264",
     fps: int = 25,
     rotation_degrees: int = 0,
+    timestamps: list[int] | None = None,
 ) -> Path:
     """Encode uint8 (T, H, W, 3) RGB frames to ``path`` with a recipe from RECIPES.
 
     ``rotation_degrees`` (counter-clockwise) is stored as display rotation
-    metadata. Written to a temporary name and renamed when complete.
+    metadata. ``timestamps``: each frame's presentation time in frame
+    durations (1/fps), increasing (gaps, offsets); default 0, 1, 2 ...
+    Elementary streams (.m1v, .m2v, .h264, .hevc) keep none. Written to a
+    temporary name and renamed when complete.
     """
     spec = RECIPES[recipe] if isinstance(recipe, str) else recipe
     if isinstance(recipe, str) and recipe not in RECIPES:
@@ -161,8 +166,10 @@ def encode_frames(
         stream.options = dict(spec.options)
         if rotation_degrees:
             stream.set_display_rotation(rotation_degrees)
-        for rgb in frames:
+        for t, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            if timestamps is not None:
+                frame.pts, frame.time_base = int(timestamps[t]), Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     os.replace(tmp, path)
@@ -171,7 +178,7 @@ def encode_frames(
 
 def _format_for_suffix(suffix: str) -> str | None:
     return {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".mpg": "mpeg", ".flv": "flv",
-            ".asf": "asf"}.get(suffix)
+            ".asf": "asf", ".m1v": "mpeg1video", ".m2v": "mpeg2video", ".h264": "h264", ".hevc": "hevc"}.get(suffix)
 
 
 def write_moving_video(

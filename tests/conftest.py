@@ -10,6 +10,8 @@ from compvid.synthetic import RECIPES, write_moving_video
 
 # ../shared/media beside the repository: real third-party clips (never committed).
 SHARED_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+# ../shared/cases: small files that once made compvid serve wrong data (never committed).
+SHARED_CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +19,13 @@ def shared_media() -> Path:
     if not SHARED_MEDIA.is_dir():
         pytest.skip(f"real clips not present at {SHARED_MEDIA}")
     return SHARED_MEDIA
+
+
+@pytest.fixture(scope="session")
+def shared_cases() -> Path:
+    if not SHARED_CASES.is_dir():
+        pytest.skip(f"bug cases not present at {SHARED_CASES}")
+    return SHARED_CASES
 
 
 @pytest.fixture(scope="session")

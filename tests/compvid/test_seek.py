@@ -1,0 +1,129 @@
+"""Seeking: a frame index names the same picture whether a clip is reached by a seek or not.
+
+Frame ``i`` is the picture with the ``i``-th smallest timestamp (what probe counts), in every
+container and whatever the timestamps look like: FFmpeg's raw MPEG-1 parser skips a frame
+duration after the first picture, files start late or hold gaps, and MPEG-PS hands stale
+timestamps to the first pictures after a seek. Each case renders a texture panned 2 px per frame
+(every picture distinct), encodes it, and compares clips at starts past key frames with the
+sequential decode from frame 0, which itself must show picture ``i`` at index ``i``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compvid import decode_clip, probe
+from compvid.synthetic import EncoderRecipe, encode_frames, moving_frames
+from compvid.timeline import Timeline, timeline_runs
+
+N, W, H = 48, 96, 64
+X264_GOP12 = {"x264-params": "keyint=12:min-keyint=12:scenecut=0"}
+GAP = [0] + list(range(5, N + 4))  # four frame durations missing after the first picture
+OFFSET = [t + 7 for t in range(N)]  # the first picture at 7 frame durations
+
+# name -> (encoder, suffix, options, container format)
+CODECS = {
+    "m1v": ("mpeg1video", ".m1v", {"bf": "2", "g": "12"}, "mpeg1video"),
+    "m2v": ("mpeg2video", ".m2v", {"bf": "2", "g": "12"}, "mpeg2video"),
+    "h264-raw": ("libx264", ".h264", X264_GOP12, "h264"),
+    "hevc-raw": ("libx265", ".hevc", {"x265-params": "log-level=error:keyint=12:min-keyint=12:scenecut=0"}, "hevc"),
+    "mpeg2-ps": ("mpeg2video", ".mpg", {"bf": "2", "g": "15"}, "mpeg"),  # as PyAV's encoder writes it
+    "mpeg1-ps": ("mpeg1video", ".mpg", {"bf": "2", "g": "12"}, "mpeg"),
+    "mpeg4-avi": ("mpeg4", ".avi", {"bf": "2", "g": "12"}, "avi"),
+    "h264-mp4": ("libx264", ".mp4", X264_GOP12, "mp4"),
+    "h264-mkv": ("libx264", ".mkv", X264_GOP12, "matroska"),
+}
+CASES = ([(c, "regular") for c in CODECS]
+         + [(c, t) for c in ("mpeg2-ps", "mpeg4-avi", "h264-mp4", "h264-mkv") for t in ("gap", "offset")])
+
+
+@pytest.fixture(scope="module")
+def pictures() -> np.ndarray:
+    frames, _ = moving_frames(num_frames=N, width=W, height=H, dx=2, dy=1, seed=5)
+    return frames
+
+
+def encode_case(tmp_path, pictures, codec: str, timing: str):
+    encoder, suffix, options, fmt = CODECS[codec]
+    recipe = EncoderRecipe(encoder, suffix, options, container_format=fmt)
+    stamps = {"regular": None, "gap": GAP, "offset": OFFSET}[timing]
+    return encode_frames(pictures, tmp_path / f"{codec}-{timing}{suffix}", recipe=recipe, timestamps=stamps)
+
+
+def nearest_pictures(decoded: np.ndarray, pictures: np.ndarray) -> list[int]:
+    """Index of the source picture each decoded frame is closest to (lossy coding)."""
+    err = np.abs(decoded[:, None].astype(np.int16) - pictures[None].astype(np.int16)).mean(axis=(2, 3, 4))
+    return err.argmin(axis=1).tolist()
+
+
+def starts_past_key_frames(info) -> list[int]:
+    keys = [k for k in info.keyframe_indices if 0 < k < info.num_frames - 4]
+    return sorted({s for k in keys[:3] for s in (k, k + 1, k + 4)} | {info.num_frames - 2})
+
+
+@pytest.mark.parametrize("codec, timing", CASES)
+def test_a_frame_index_names_the_same_picture_with_and_without_a_seek(tmp_path, pictures, codec, timing):
+    path = encode_case(tmp_path, pictures, codec, timing)
+    info = probe(path)
+    assert info.num_frames == N
+    whole = decode_clip(path, start=0, num_frames=N, with_mv=False, info=info)
+    assert not whole.padded
+    assert nearest_pictures(whole.rgb, pictures) == list(range(N)), "sequential decoding must count pictures"
+    if info.timeline:  # without timestamps probe counts key frames in decode order (a known limit)
+        assert [i for i, t in enumerate(whole.frame_types) if t == "I"] == list(info.keyframe_indices)
+    for start in starts_past_key_frames(info):
+        for kw in ({"info": info}, {}):
+            clip = decode_clip(path, start=start, num_frames=4, with_mv=False, **kw)
+            stop = min(start + 4, N)
+            label = f"start={start} {'with' if kw else 'without'} probe info"
+            assert nearest_pictures(clip.rgb[: stop - start], pictures) == list(range(start, stop)), label
+            np.testing.assert_array_equal(clip.rgb[: stop - start], whole.rgb[start:stop], err_msg=label)
+            assert clip.frame_types[: stop - start] == whole.frame_types[start:stop], label
+            np.testing.assert_allclose(clip.pts_seconds[: stop - start], whole.pts_seconds[start:stop], err_msg=label)
+
+
+@pytest.mark.parametrize("codec", ["mpeg2-ps", "h264-mp4"])
+def test_fields_after_a_seek_match_the_sequential_decode(tmp_path, pictures, codec):
+    path = encode_case(tmp_path, pictures, codec, "regular")
+    info = probe(path)
+    whole = decode_clip(path, start=0, num_frames=N, info=info)
+    for start in starts_past_key_frames(info)[:3]:
+        clip = decode_clip(path, start=start, num_frames=4, info=info)
+        np.testing.assert_allclose(clip.mv, whole.mv[:, start:start + 4], atol=1e-5, err_msg=f"start={start}")
+
+
+def test_streams_without_timestamps_say_they_decode_from_the_start(tmp_path, pictures):
+    path = encode_case(tmp_path, pictures, "h264-raw", "regular")
+    assert probe(path).timeline == ()
+    clip = decode_clip(path, start=30, num_frames=2, with_mv=False)
+    assert clip.frames_decoded >= 31
+    assert any("no timestamps" in w for w in clip.warnings), clip.warnings
+
+
+def test_mpeg_ps_case_from_the_field(shared_cases):
+    """PyAV's mpeg2video in MPEG-PS (B-frames 2, GOP 15, start 0.54 s): clips past the second key
+    frame were served 3 frames early, and start=16 without probe info raised KeyError: 18."""
+    path = shared_cases / "mpeg2ps_pyav_b2g15_160x120.mpg"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    info = probe(path)
+    whole = decode_clip(path, start=0, num_frames=info.num_frames, with_mv=False, info=info)
+    for kw in ({"info": info}, {}):
+        clip = decode_clip(path, start=21, num_frames=8, with_mv=False, **kw)
+        np.testing.assert_array_equal(clip.rgb, whole.rgb[21:29])
+        np.testing.assert_array_equal(clip.frame_indices, np.arange(21, 29))
+        two = decode_clip(path, start=16, num_frames=2, with_mv=False, **kw)
+        np.testing.assert_array_equal(two.rgb, whole.rgb[16:18])
+
+
+def test_timeline_looks_timestamps_up_instead_of_multiplying():
+    fps = 25.0
+    # MPEG-1 elementary stream as FFmpeg parses it: 0, then 2, 3, 4 ... frame durations.
+    times = [0.0] + [(k + 1) / fps for k in range(1, 10)]
+    timeline = Timeline(timeline_runs(times, fps), fps, len(times))
+    assert timeline.runs == ((0, 0.0), (1, 2 / fps))
+    assert [timeline.index_at(t) for t in times] == list(range(10))
+    assert timeline.index_at(1 / fps) is None  # no frame lies there
+    assert timeline.time_of(5) == pytest.approx(6 / fps)
+    assert Timeline(timeline_runs([0.28 + k / fps for k in range(5)], fps), fps, 5).runs == ((0, 0.28),)

@@ -25,6 +25,10 @@ read -r -a CROSS_EXTRA <<< "${DEMO_CROSS_FLAGS:-}"
 # DEMO_REUSE_STAGE1=DIR: a finished demo whose data, random-init and stage-1 runs (and their results)
 # this one shares, so that only the cross stage differs (the lift study varies the cross recipe).
 REUSE=${DEMO_REUSE_STAGE1:-}
+# DEMO_CROSS_FROM=random: the cross stage starts from the random-init weights instead of stage 1
+# (the paper's "no stage 1" ablation); the report still compares it with stage 1 and random init.
+CROSS_FROM=${DEMO_CROSS_FROM:-init}
+case "$CROSS_FROM" in init|random) ;; *) echo "error: DEMO_CROSS_FROM=$CROSS_FROM; allowed values: init, random" >&2; exit 2 ;; esac
 mkdir -p "$OUT/results" "$OUT/runs"
 : > "$OUT/results/timings.tsv"
 if [ -n "$REUSE" ]; then
@@ -69,7 +73,7 @@ for view in rgb mv; do
         --out "$OUT/runs/init-$view" "${common[@]}"
 done
 step "stage 2 cross" "$BIN/mvcgc" pretrain --stage cross --epochs "$CROSS_EPOCHS" "${CROSS_EXTRA[@]}" \
-    --init-rgb "$OUT/runs/init-rgb/last.pt" --init-mv "$OUT/runs/init-mv/last.pt" --out "$OUT/runs/cross" "${common[@]}"
+    --init-rgb "$OUT/runs/$CROSS_FROM-rgb/last.pt" --init-mv "$OUT/runs/$CROSS_FROM-mv/last.pt" --out "$OUT/runs/cross" "${common[@]}"
 # The ceiling: the same encoders trained from random weights WITH the labels, on the same clips.
 if [ -z "$REUSE" ] && [ "$SUPERVISED_EPOCHS" -gt 0 ]; then
     for view in rgb mv; do

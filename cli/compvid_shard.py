@@ -1,6 +1,7 @@
 """``compvid shard`` and ``compvid verify``: arguments → compvid.shards → printed summary.
 
 Both are plain click commands; ``cli/compvid.py`` adds them to the ``compvid`` group.
+compvid.shards and tqdm are imported inside the commands: ``compvid --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -9,11 +10,9 @@ import re
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from compvid.errors import CompvidError
 from compvid.layouts import LAYOUTS
-from compvid.shards import default_output_dir, verify_shards, write_shards
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "kib": 2**10, "mib": 2**20, "gib": 2**30}  # fmt: skip
@@ -43,9 +42,11 @@ class _Bars:
     """One tqdm bar per stage, fed by the library's ``on_progress(stage, done, total)``."""
 
     def __init__(self) -> None:
-        self.bars: dict[str, tqdm] = {}
+        self.bars: dict = {}  # stage -> tqdm bar
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
         bar = self.bars.get(stage)
         if bar is None:
             self.close()  # one stage at a time: finish the previous bar first
@@ -77,6 +78,8 @@ class _Bars:
 @click.option("--overwrite", is_flag=True, help="Replace shards of a different earlier run in OUT.")
 def shard(src, out, layout, split, list_file, max_size, max_count, seed, workers, overwrite):
     """Write the videos of SRC as WebDataset shards of their original bytes."""
+    from compvid.shards import default_output_dir, write_shards
+
     out = out if out is not None else default_output_dir(src)
     click.echo(f"shards: {out}")
     bars = _Bars()
@@ -110,6 +113,8 @@ def shard(src, out, layout, split, list_file, max_size, max_count, seed, workers
               help="The source folder: also check every member against its source file.")
 def verify(out, source):
     """Check the shards in OUT: checksums, counts, and inputs = written + skipped."""
+    from compvid.shards import verify_shards
+
     try:
         report = verify_shards(out, source=source)
     except CompvidError as e:

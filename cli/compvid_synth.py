@@ -1,6 +1,7 @@
 """``compvid synth``: arguments → compvid.synth.write_synth → printed summary.
 
-A plain click command; ``cli/compvid.py`` adds it to the ``compvid`` group.
+A plain click command; ``cli/compvid.py`` adds it to the ``compvid`` group. tqdm is imported
+inside the command: ``compvid --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import re
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from compvid.errors import CompvidError
 from compvid.synth import DEFAULT_CLASSES, DEFAULT_CODECS, MOTION_CLASSES, SYNTH_CODECS, write_synth
@@ -48,10 +48,12 @@ def _frame_size(ctx, param, value: str) -> tuple[int, int]:
 def synth(out, classes, videos_per_class, clips_per_group, test_groups, num_frames, size, fps, codecs, seed,
           workers, overwrite):
     """Write a small action dataset whose classes differ only by motion, in the UCF101 layout, to OUT."""
+    from tqdm import tqdm
+
     width, height = size
     if workers is None:
         workers = min(8, os.cpu_count() or 1)
-    bars: list[tqdm] = []  # made on the first progress call, so a bad option prints no empty bar
+    bars: list = []  # tqdm bars, made on the first progress call, so a bad option prints no empty bar
 
     def progress(stage: str, done: int, total: int) -> None:
         if not bars:

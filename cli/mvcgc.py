@@ -1,6 +1,7 @@
 """``mvcgc`` command line: parse, resolve preset + flags, call one library function, report.
 
 Presets (``mvcgc/presets/*.toml``) are read here; the library only sees plain keyword arguments.
+The library (torch) is imported inside the commands, so ``mvcgc --help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def _size(value: Any) -> tuple[int, int]:
 
 
 @click.group()
+@click.version_option(package_name="compvid-mvcgc", prog_name="mvcgc")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Compressed video contrastive learning (MVCGC): pretraining and evaluation."""

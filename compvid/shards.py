@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Literal, NamedTuple
 
-import webdataset as wds
-
 from compvid.errors import CompvidError, InvalidArgumentError, ShardError
 from compvid.layouts import LayoutName, ParsedLayout, Problem, extension, parse_layout
 from compvid.probe import probe
@@ -369,6 +367,8 @@ def _read_source(root: Path, s: _Sample) -> bytes:
 
 def _write_shard(root: Path, out: Path, shard: _Shard, on_sample: Callable[[], None]) -> str:
     """Write ``shard`` under a temporary name, rename it when complete; return its sha256."""
+    import webdataset as wds  # here: it imports torch (a second); reading and verifying need neither
+
     final = out / shard.name
     tmp = out / f".{shard.name}.partial"
     try:

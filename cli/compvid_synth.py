@@ -47,7 +47,10 @@ def _frame_size(ctx, param, value: str) -> tuple[int, int]:
 @click.option("--overwrite", is_flag=True, help="Replace an earlier synthetic set in OUT.")
 def synth(out, classes, videos_per_class, clips_per_group, test_groups, num_frames, size, fps, codecs, seed,
           workers, overwrite):
-    """Write a small action dataset whose classes differ only by motion, in the UCF101 layout, to OUT."""
+    """Write a small action dataset whose classes differ only by motion, in the UCF101 layout, to OUT.
+
+    Shard it next as the demo does: compvid shard OUT --out <folder of OUT>/shards
+    (demo/data -> demo/shards)."""
     from tqdm import tqdm
 
     width, height = size
@@ -79,4 +82,9 @@ def synth(out, classes, videos_per_class, clips_per_group, test_groups, num_fram
         f"{result.bytes / 1e6:.2f} MB in {result.seconds:.1f} s"
     )
     click.echo(f"UCF101 layout: {result.out} (classInd.txt, trainlist01.txt, testlist01.txt)")
-    click.echo(f"next: compvid shard {result.out} --out {result.out}-shards")
+    click.echo(f"next: compvid shard {result.out} --out {shards_beside(result.out)}")
+
+
+def shards_beside(out: Path) -> Path:
+    """Where to shard a synthetic set: ``shards`` beside it, as examples/demo.sh does (demo/data -> demo/shards)."""
+    return out.parent / "shards"

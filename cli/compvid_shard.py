@@ -107,8 +107,9 @@ def shard(src, out, layout, split, list_file, test_fraction, max_size, max_count
     bars = _Bars()
     try:
         result = write_shards(
-            src, out, layout=layout, split=split, list_file=list_file, test_fraction=test_fraction, max_size=max_size,
-            max_count=max_count, seed=seed, workers=workers, overwrite=overwrite, on_progress=bars,
+            src, out, layout=layout, split=split, list_file=list_file, test_fraction=test_fraction,
+            max_size=max_size, max_count=max_count, seed=seed, workers=workers, overwrite=overwrite,
+            on_progress=bars,
         )  # fmt: skip
     except CompvidError as e:
         bars.close()

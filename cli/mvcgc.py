@@ -87,7 +87,8 @@ def main(verbose: bool) -> None:
 @click.option("--data", "data_source", required=True,
               help="'synthetic' (random tensors, smoke runs only) or WebDataset shard URLs from compvid.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Run directory (config.json, metrics.jsonl, last.pt; loss.png at the end of a run that took a step).")
+              help="Run directory (config.json, metrics.jsonl, last.pt; loss.png at the end of a run that "
+                   "took a step).")
 @click.option("--preset", default=None, help="Preset name (ucf101, k400, tiny-cpu) or a .toml path; flags override it.")
 @click.option("--init-rgb", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Stage-1 RGB checkpoint to start the cross stage from.")

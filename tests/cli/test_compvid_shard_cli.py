@@ -97,7 +97,8 @@ def tiny_checkpoint(out):
 def test_a_class_folder_tree_splits_by_group_into_shards_that_mvcgc_evaluates(class_folders, tmp_path):
     out = tmp_path / "shards"
     runner = CliRunner()
-    result = runner.invoke(shard, [str(class_folders), "--out", str(out), "--test-fraction", "0.25", "--workers", "0"])
+    result = runner.invoke(shard, [str(class_folders), "--out", str(out), "--test-fraction", "0.25",
+                                   "--workers", "0"])
     assert result.exit_code == 0, result.output
     assert "generic layout: 8 inputs = 8 written + 0 skipped" in result.stdout
     assert "split: groups g01 in test (1 of 4 groups" in result.stdout

@@ -1,4 +1,8 @@
-"""``compvid``: inspect videos, write and verify WebDataset shards."""
+"""``compvid``: inspect videos, write and verify WebDataset shards.
+
+Heavy modules (torch through webdataset, the decoder's helpers, tqdm) are imported inside the
+commands that use them, so ``compvid --help`` and ``--version`` answer at once.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from compvid.errors import CompvidError
 
 
 @click.group()
-@click.version_option(package_name="compvid-mvcgc")
+@click.version_option(package_name="compvid-mvcgc", prog_name="compvid")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """RGB frames and motion vectors decoded on the fly from compressed video."""

@@ -1,6 +1,7 @@
 """``compvid shard`` and ``compvid verify``: arguments → compvid.shards → printed summary.
 
 Both are plain click commands; ``cli/compvid.py`` adds them to the ``compvid`` group.
+compvid.shards and tqdm are imported inside the commands: ``compvid --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -9,11 +10,9 @@ import re
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from compvid.errors import CompvidError
 from compvid.layouts import LAYOUTS
-from compvid.shards import default_output_dir, verify_shards, write_shards
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "kib": 2**10, "mib": 2**20, "gib": 2**30}  # fmt: skip
@@ -43,9 +42,11 @@ class _Bars:
     """One tqdm bar per stage, fed by the library's ``on_progress(stage, done, total)``."""
 
     def __init__(self) -> None:
-        self.bars: dict[str, tqdm] = {}
+        self.bars: dict = {}  # stage -> tqdm bar
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
         bar = self.bars.get(stage)
         if bar is None:
             self.close()  # one stage at a time: finish the previous bar first
@@ -62,11 +63,15 @@ class _Bars:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: SRC-shards beside SRC).")
 @click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
-              help="Dataset layout; auto detects it where unambiguous.")
+              help="Dataset layout (what each needs: see above); auto detects it where unambiguous.")
 @click.option("--split", type=click.IntRange(min=1), default=None,
               help="Fold of UCF101/HMDB51 (default 1).")
 @click.option("--list", "list_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV 'path,label[,split]' naming the videos (generic layout).")
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Split a plain SRC/<class>/<video> tree into train and test shards, this share in test: "
+                   "whole groups where names carry one (v_X_g08_c01.avi: group g08; the first groups), "
+                   "else by a stable hash of each path.")
 @click.option("--max-size", default="512MiB", show_default=True, callback=_size_option,
               help="Largest shard size (a single larger video gets its own shard).")
 @click.option("--max-count", type=click.IntRange(min=1), default=10_000, show_default=True,
@@ -75,15 +80,36 @@ class _Bars:
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Parallel probes (default: CPU count, max 8).")
 @click.option("--overwrite", is_flag=True, help="Replace shards of a different earlier run in OUT.")
-def shard(src, out, layout, split, list_file, max_size, max_count, seed, workers, overwrite):
-    """Write the videos of SRC as WebDataset shards of their original bytes."""
+def shard(src, out, layout, split, list_file, test_fraction, max_size, max_count, seed, workers, overwrite):
+    """Write the videos of SRC as WebDataset shards of their original bytes.
+
+    What each layout needs (annotation files in SRC or one folder below it):
+
+    \b
+    ucf101    class folders and classInd.txt ('1 ApplyEyeMakeup': index from 1,
+              class), trainlist01.txt ('ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1')
+              and testlist01.txt ('ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi');
+              --split N reads trainlist0N.txt / testlist0N.txt
+    hmdb51    class folders and one <class>_test_splitN.txt per class and fold
+              ('<video> 1|2|0': 1 train, 2 test, 0 unused)
+    kinetics  CSVs with a header naming youtube_id,time_start,time_end (usually
+              label,youtube_id,time_start,time_end,split) and videos named
+              <youtube_id>_<start:06d>_<end:06d>.<ext> anywhere below SRC
+    generic   SRC/<class>/<video>: one split 'all', or train/test with
+              --test-fraction; SRC/<split>/<class>/<video> (split folders such as
+              train, val, test); or a CSV 'path,label[,split]' (--list, or the one
+              such CSV in SRC). Labels: the sorted class names.
+    """
+    from compvid.shards import default_output_dir, write_shards
+
     out = out if out is not None else default_output_dir(src)
     click.echo(f"shards: {out}")
     bars = _Bars()
     try:
         result = write_shards(
-            src, out, layout=layout, split=split, list_file=list_file, max_size=max_size,
-            max_count=max_count, seed=seed, workers=workers, overwrite=overwrite, on_progress=bars,
+            src, out, layout=layout, split=split, list_file=list_file, test_fraction=test_fraction,
+            max_size=max_size, max_count=max_count, seed=seed, workers=workers, overwrite=overwrite,
+            on_progress=bars,
         )  # fmt: skip
     except CompvidError as e:
         bars.close()
@@ -95,6 +121,8 @@ def shard(src, out, layout, split, list_file, max_size, max_count, seed, workers
         f"{result.layout} layout: {result.inputs} inputs = {result.written} written + {result.skipped} skipped; "
         f"{len(result.shards)} shards ({result.reused_shards} kept from an earlier run)"
     )
+    if result.split_rule:
+        click.echo(f"split: {result.split_rule}")
     for reason, count in result.skipped_reasons.items():
         click.echo(f"  skipped {count:>6} {reason}")
     click.echo(
@@ -110,6 +138,8 @@ def shard(src, out, layout, split, list_file, max_size, max_count, seed, workers
               help="The source folder: also check every member against its source file.")
 def verify(out, source):
     """Check the shards in OUT: checksums, counts, and inputs = written + skipped."""
+    from compvid.shards import verify_shards
+
     try:
         report = verify_shards(out, source=source)
     except CompvidError as e:

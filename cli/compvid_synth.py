@@ -1,6 +1,7 @@
 """``compvid synth``: arguments → compvid.synth.write_synth → printed summary.
 
-A plain click command; ``cli/compvid.py`` adds it to the ``compvid`` group.
+A plain click command; ``cli/compvid.py`` adds it to the ``compvid`` group. tqdm is imported
+inside the command: ``compvid --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import re
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from compvid.errors import CompvidError
 from compvid.synth import DEFAULT_CLASSES, DEFAULT_CODECS, MOTION_CLASSES, SYNTH_CODECS, write_synth
@@ -47,11 +47,16 @@ def _frame_size(ctx, param, value: str) -> tuple[int, int]:
 @click.option("--overwrite", is_flag=True, help="Replace an earlier synthetic set in OUT.")
 def synth(out, classes, videos_per_class, clips_per_group, test_groups, num_frames, size, fps, codecs, seed,
           workers, overwrite):
-    """Write a small action dataset whose classes differ only by motion, in the UCF101 layout, to OUT."""
+    """Write a small action dataset whose classes differ only by motion, in the UCF101 layout, to OUT.
+
+    Shard it next as the demo does: compvid shard OUT --out <folder of OUT>/shards
+    (demo/data -> demo/shards)."""
+    from tqdm import tqdm
+
     width, height = size
     if workers is None:
         workers = min(8, os.cpu_count() or 1)
-    bars: list[tqdm] = []  # made on the first progress call, so a bad option prints no empty bar
+    bars: list = []  # tqdm bars, made on the first progress call, so a bad option prints no empty bar
 
     def progress(stage: str, done: int, total: int) -> None:
         if not bars:
@@ -77,4 +82,9 @@ def synth(out, classes, videos_per_class, clips_per_group, test_groups, num_fram
         f"{result.bytes / 1e6:.2f} MB in {result.seconds:.1f} s"
     )
     click.echo(f"UCF101 layout: {result.out} (classInd.txt, trainlist01.txt, testlist01.txt)")
-    click.echo(f"next: compvid shard {result.out} --out {result.out}-shards")
+    click.echo(f"next: compvid shard {result.out} --out {shards_beside(result.out)}")
+
+
+def shards_beside(out: Path) -> Path:
+    """Where to shard a synthetic set: ``shards`` beside it, as examples/demo.sh does (demo/data -> demo/shards)."""
+    return out.parent / "shards"

@@ -1,6 +1,7 @@
 """``mvcgc`` command line: parse, resolve preset + flags, call one library function, report.
 
 Presets (``mvcgc/presets/*.toml``) are read here; the library only sees plain keyword arguments.
+The library (torch) is imported inside the commands, so ``mvcgc --help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def _size(value: Any) -> tuple[int, int]:
 
 
 @click.group()
+@click.version_option(package_name="compvid-mvcgc", prog_name="mvcgc")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """Compressed video contrastive learning (MVCGC): pretraining and evaluation."""
@@ -85,7 +87,8 @@ def main(verbose: bool) -> None:
 @click.option("--data", "data_source", required=True,
               help="'synthetic' (random tensors, smoke runs only) or WebDataset shard URLs from compvid.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Run directory (config.json, metrics.jsonl, last.pt, loss.png).")
+              help="Run directory (config.json, metrics.jsonl, last.pt; loss.png at the end of a run that "
+                   "took a step).")
 @click.option("--preset", default=None, help="Preset name (ucf101, k400, tiny-cpu) or a .toml path; flags override it.")
 @click.option("--init-rgb", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Stage-1 RGB checkpoint to start the cross stage from.")

@@ -25,7 +25,8 @@ Layouts (``layout=``, detected by ``"auto"`` where unambiguous):
   top-level folder is a split name), split ``"all"`` when none is given; or an
   explicit CSV list ``path,label[,split]`` (``list_file=``, or a single root CSV
   with that header). Labels follow the sorted class names (numerically when
-  every name is an integer).
+  every name is an integer). ``test_fraction=`` splits a plain tree of class
+  folders into ``"train"`` and ``"test"`` (see :func:`split_by_fraction`).
 
 Paths are POSIX strings relative to the root. File names that are not valid
 UTF-8 cannot be carried in JSON records; they become problems whose ``path``
@@ -36,11 +37,12 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Callable, Iterable, Literal, NamedTuple
 
 from compvid.errors import InvalidArgumentError, LayoutError
 
@@ -54,6 +56,19 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 SPLIT_FOLDER_NAMES = frozenset({"train", "training", "val", "valid", "validate", "validation", "test", "testing"})
+
+# What the annotation files of each layout hold, for the errors that ask for them.
+UCF_CLASSIND_FORMAT = "one line per class: '<index> <ClassName>', counting from 1, e.g. '1 ApplyEyeMakeup'"
+UCF_TRAINLIST_FORMAT = ("one line per training video: '<ClassName>/<video> <index>', "
+                        "e.g. 'ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1'")
+UCF_TESTLIST_FORMAT = ("one line per test video: '<ClassName>/<video>', "
+                       "e.g. 'ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi'")
+HMDB_SPLIT_FORMAT = ("one per class and fold N, e.g. brush_hair_test_split1.txt, with one line per video of the "
+                     "class: '<video> <1|2|0>', 1 train, 2 test, 0 unused in fold N")
+KINETICS_CSV_FORMAT = ("CSVs with a header naming youtube_id,time_start,time_end, usually "
+                       "'label,youtube_id,time_start,time_end,split', one row per video, and the videos named "
+                       "<youtube_id>_<time_start:06d>_<time_end:06d>.<ext> anywhere below")
+GENERIC_LIST_FORMAT = "a CSV with one row per video: 'path,label[,split]', the path relative to the source folder"
 
 # Problem reasons found while walking the tree or reading annotations.
 REASON_NOT_VIDEO = "not_video"
@@ -101,6 +116,7 @@ class ParsedLayout:
     annotation_files: tuple[str, ...] = ()
     fold: int | None = None
     warnings: list[str] = field(default_factory=list)
+    split_rule: str = ""  # how test_fraction split the tree, in words ("" when the layout names the splits)
 
     @property
     def num_inputs(self) -> int:
@@ -277,6 +293,7 @@ def parse_layout(
     layout: LayoutName = "auto",
     split: int | None = None,
     list_file: str | os.PathLike | None = None,
+    test_fraction: float | None = None,
     exclude: Iterable[str | os.PathLike] = (),
 ) -> ParsedLayout:
     """Classify every entry of ``root`` under ``layout`` (see the module docstring).
@@ -284,6 +301,9 @@ def parse_layout(
     ``split`` is the fold of UCF101/HMDB51 (1, 2, 3 ...; default 1); the other
     layouts carry their splits in their annotations and refuse it.
     ``list_file`` is a ``path,label[,split]`` CSV for the generic layout.
+    ``test_fraction`` (0 < f < 1) splits a plain ``<class>/<video>`` tree into
+    train and test (:func:`split_by_fraction`); trees whose layout names the
+    splits refuse it.
     Raises LayoutError when the tree does not fit the layout, and
     InvalidArgumentError for option values outside their allowed set.
     """
@@ -303,6 +323,8 @@ def parse_layout(
             f"split={split}: folds exist in the ucf101 and hmdb51 layouts only; "
             f"the {layout} layout takes its splits from its annotations"
         )
+    if test_fraction is not None:
+        _check_test_fraction(test_fraction, layout, list_file, root)
     scanned = scan_tree(root, exclude=exclude)
     if layout == "ucf101":
         return _parse_ucf101(root, scanned, split or 1)
@@ -310,7 +332,26 @@ def parse_layout(
         return _parse_hmdb51(root, scanned, split or 1)
     if layout == "kinetics":
         return _parse_kinetics(root, scanned)
+    if test_fraction is not None:
+        return _parse_class_folders(root, scanned, test_fraction)
     return _parse_generic(root, scanned, Path(list_file) if list_file is not None else _generic_list(root))
+
+
+def _check_test_fraction(test_fraction: float, layout: str, list_file, root: Path) -> None:
+    """Refuse ``test_fraction`` where it is out of range or the source already names its splits."""
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise InvalidArgumentError(f"test_fraction={test_fraction!r}: must lie between 0 and 1 (exclusive), e.g. 0.3")
+    if layout != "generic":
+        raise InvalidArgumentError(
+            f"test_fraction: the {layout} layout takes its train/test split from its annotation files; "
+            "test_fraction splits a plain tree of <class>/<video> folders"
+        )
+    listed = list_file if list_file is not None else _generic_list(root)
+    if listed is not None:
+        raise InvalidArgumentError(
+            f"test_fraction: {listed} lists the videos (path,label[,split]) and names their splits; "
+            "test_fraction splits a plain tree of <class>/<video> folders"
+        )
 
 
 class _Resolver:
@@ -395,7 +436,10 @@ def _class_of(rel: str) -> str | None:
 def _parse_ucf101(root: Path, scanned: list[_Scanned], fold: int) -> ParsedLayout:
     class_files = _find_files(root, re.compile("classInd.txt"))
     if not class_files:
-        raise LayoutError(f"{root}: layout ucf101 needs classInd.txt in the folder or one level below")
+        raise LayoutError(
+            f"{root}: layout ucf101 needs classInd.txt in the folder or one level below, with trainlist01.txt "
+            f"and testlist01.txt beside it; classInd.txt holds {UCF_CLASSIND_FORMAT}"
+        )
     if len(class_files) > 1:
         raise LayoutError(f"{root}: several classInd.txt files: {', '.join(map(str, class_files))}")
     ann_dir = class_files[0].parent
@@ -411,10 +455,7 @@ def _parse_ucf101(root: Path, scanned: list[_Scanned], fold: int) -> ParsedLayou
     train = ann_dir / f"trainlist{fold:02d}.txt"
     test = ann_dir / f"testlist{fold:02d}.txt"
     if not train.is_file() or not test.is_file():
-        folds = sorted({int(_UCF_LIST.fullmatch(p.name).group(2)) for p in lists})
-        raise LayoutError(
-            f"{ann_dir}: split {fold} needs {train.name} and {test.name}; folds present: {folds or 'none'}"
-        )
+        raise LayoutError(_missing_ucf_lists(ann_dir, fold, train, test, lists))
     b = _Builder(root, scanned, class_files + lists)
     for split_name, list_path in (("train", train), ("test", test)):
         for line in _read_lines(list_path):
@@ -443,16 +484,38 @@ def _parse_ucf101(root: Path, scanned: list[_Scanned], fold: int) -> ParsedLayou
     return b.finish("ucf101", classes, leftover, fold)
 
 
+def _missing_ucf_lists(ann_dir: Path, fold: int, train: Path, test: Path, lists: list[Path]) -> str:
+    """The error for a fold whose train or test list is missing: which file, what it holds, which folds exist."""
+    formats = {train: UCF_TRAINLIST_FORMAT, test: UCF_TESTLIST_FORMAT}
+    missing = " and ".join(f"{p.name} ({formats[p]})" for p in (train, test) if not p.is_file())
+    kinds_of_fold: dict[int, set[str]] = {}
+    for p in lists:
+        kind, number = _UCF_LIST.fullmatch(p.name).groups()
+        kinds_of_fold.setdefault(int(number), set()).add(kind)
+    complete = sorted(n for n, kinds in kinds_of_fold.items() if kinds == {"train", "test"})
+    unpaired = sorted(p.name for p in lists if len(kinds_of_fold[int(_UCF_LIST.fullmatch(p.name).group(2))]) == 1)
+    return (
+        f"{ann_dir}: split {fold} needs {missing}; folds present: {complete or 'none'}"
+        + (f" (a fold needs both lists; unpaired: {', '.join(unpaired)})" if unpaired else "")
+    )
+
+
 def _parse_hmdb51(root: Path, scanned: list[_Scanned], fold: int) -> ParsedLayout:
     split_files = _find_files(root, _HMDB_SPLIT)
     if not split_files:
-        raise LayoutError(f"{root}: layout hmdb51 needs <class>_test_splitN.txt files in the folder or one level below")
+        raise LayoutError(
+            f"{root}: layout hmdb51 needs <class>_test_splitN.txt files in the folder or one level below: "
+            f"{HMDB_SPLIT_FORMAT}"
+        )
     classes = sorted({_HMDB_SPLIT.fullmatch(p.name).group(1) for p in split_files})
     label_of = {name: i for i, name in enumerate(classes)}
     chosen = [p for p in split_files if int(_HMDB_SPLIT.fullmatch(p.name).group(2)) == fold]
     if not chosen:
         folds = sorted({int(_HMDB_SPLIT.fullmatch(p.name).group(2)) for p in split_files})
-        raise LayoutError(f"{root}: no <class>_test_split{fold}.txt files; folds present: {folds}")
+        raise LayoutError(
+            f"{root}: split {fold} needs <class>_test_split{fold}.txt files, {HMDB_SPLIT_FORMAT}; "
+            f"folds present: {folds}"
+        )
     b = _Builder(root, scanned, split_files)
     for path in chosen:
         cls = _HMDB_SPLIT.fullmatch(path.name).group(1)
@@ -486,10 +549,7 @@ def _stem(path: str) -> str:
 def _parse_kinetics(root: Path, scanned: list[_Scanned]) -> ParsedLayout:
     csvs = _kinetics_csvs(root)
     if not csvs:
-        raise LayoutError(
-            f"{root}: layout kinetics needs annotation CSVs with a header "
-            "'label,youtube_id,time_start,time_end,split' in the folder or one level below"
-        )
+        raise LayoutError(f"{root}: layout kinetics needs, in the folder or one level below, {KINETICS_CSV_FORMAT}")
     rows: list[tuple[str, str, str, Path]] = []  # (stem, label, split, csv)
     for path in csvs:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -562,7 +622,7 @@ def _parse_generic_list(root: Path, scanned: list[_Scanned], list_file: Path) ->
         with open(list_file, newline="", encoding="utf-8-sig") as f:
             rows = [[c.strip() for c in r] for r in csv.reader(f) if any(c.strip() for c in r)]
     except OSError as e:
-        raise LayoutError(f"{list_file}: cannot read the list ({e.strerror})") from e
+        raise LayoutError(f"{list_file}: cannot read the list ({e.strerror}); expected {GENERIC_LIST_FORMAT}") from e
     if rows and [c.lower() for c in rows[0][:2]] == ["path", "label"]:
         rows = rows[1:]
     for n, r in enumerate(rows, start=1):
@@ -581,3 +641,94 @@ def _parse_generic_list(root: Path, scanned: list[_Scanned], list_file: Path) ->
         rel = rel[2:] if rel.startswith("./") else rel
         b.reference(rel, lambda p, s=split_name, c=r[1]: Entry(p, c, label_of[c], s), list_file.name)
     return b.finish("generic", classes, lambda p: Problem(p, REASON_NOT_LISTED, f"not a row of {list_file.name}"))
+
+
+# --------------------------------------------------------------------------- train/test split by fraction
+
+# UCF101's file names: v_<Class>_g<group>_c<clip>. A group's clips share actors and scene.
+_GROUP_IN_NAME = re.compile(r"_g(\d+)_c\d+$")
+
+
+class FractionSplit(NamedTuple):
+    """What :func:`split_by_fraction` decided: a split per path, the rule in words, and warnings."""
+
+    split_of: dict[str, str]
+    rule: str
+    warnings: list[str]
+
+
+def _group_of(path: str) -> int | None:
+    m = _GROUP_IN_NAME.search(_stem(path))
+    return int(m.group(1)) if m else None
+
+
+def _hash_share(path: str) -> float:
+    """A number in [0, 1) fixed by ``path`` alone: the same on every machine, run and tree."""
+    return int.from_bytes(hashlib.sha256(path.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
+def split_by_fraction(paths: Iterable[str], test_fraction: float) -> FractionSplit:
+    """Put about ``test_fraction`` of the videos ``paths`` (``<class>/<video>``) in "test", the rest in "train".
+
+    Deterministic, and documented in the README:
+
+    - where every file name carries a UCF101-style group (``v_ApplyEyeMakeup_g08_c01.avi``: group 8),
+      whole groups go to test, so clips of one group (same actors, same scene) never straddle train
+      and test: the first ``round(test_fraction * groups)`` group numbers, at least one and never all,
+      as UCF101's official splits test on its first groups. Group numbers are shared by all classes.
+    - otherwise each video goes to test when a stable hash of its path falls under
+      ``test_fraction``, so adding or removing videos moves no other video.
+    """
+    paths = sorted(paths)
+    groups = {p: _group_of(p) for p in paths}
+    grouped = sum(g is not None for g in groups.values())
+    if paths and grouped == len(paths):
+        return _split_by_group(groups, test_fraction)
+    split_of = {p: "test" if _hash_share(p) < test_fraction else "train" for p in paths}
+    tested = sum(s == "test" for s in split_of.values())
+    rule = (f"the {tested} of {len(paths)} videos whose path hash falls under {test_fraction:g} in test "
+            f"(stable: adding videos moves no other), the other {len(paths) - tested} in train")
+    warnings = []
+    if grouped:
+        warnings.append(f"{grouped} of {len(paths)} file names carry a group (_gNN_cNN) and the others do not: "
+                        "split by file, so clips of one group may land in both train and test")
+    return FractionSplit(split_of, rule, warnings)
+
+
+def _split_by_group(groups: dict[str, int], test_fraction: float) -> FractionSplit:
+    numbers = sorted(set(groups.values()))
+    count = min(max(round(test_fraction * len(numbers)), 1), len(numbers) - 1)
+    test_groups = set(numbers[:count])
+    split_of = {p: "test" if g in test_groups else "train" for p, g in groups.items()}
+    tested = sum(s == "test" for s in split_of.values())
+    named = ", ".join(f"g{g:02d}" for g in sorted(test_groups))
+    rule = (f"groups {named or 'none'} in test ({count} of {len(numbers)} groups, the first by number; "
+            f"{tested} videos), the other groups in train ({len(groups) - tested} videos)")
+    warnings = [] if count else [f"all videos are of one group (g{numbers[0]:02d}): it goes wholly to train, "
+                                 "and test is empty"]
+    return FractionSplit(split_of, rule, warnings)
+
+
+def _classes_missing_a_split(entries: list[Entry]) -> list[str]:
+    """A warning per class that has no train or no test video (its label cannot be learnt or tested)."""
+    splits_of: dict[str, set[str]] = {}
+    for e in entries:
+        splits_of.setdefault(e.class_name, set()).add(e.split)
+    return [f"class {name!r}: no {missing} videos after the split"
+            for name, present in sorted(splits_of.items()) for missing in ("train", "test") if missing not in present]
+
+
+def _parse_class_folders(root: Path, scanned: list[_Scanned], test_fraction: float) -> ParsedLayout:
+    """The generic ``<class>/<video>`` tree with its videos split into train and test by ``test_fraction``."""
+    parsed = _parse_generic(root, scanned, None)
+    folders = sorted({e.split for e in parsed.entries} - {"all"})
+    if folders:
+        raise LayoutError(
+            f"{root}: the videos already lie in split folders ({', '.join(folders)}); "
+            "test_fraction splits a plain tree of <class>/<video> folders"
+        )
+    split = split_by_fraction((e.path for e in parsed.entries), test_fraction)
+    parsed.entries = [replace(e, split=split.split_of[e.path]) for e in parsed.entries]
+    parsed.warnings += split.warnings + _classes_missing_a_split(parsed.entries)
+    parsed.split_rule = split.rule
+    return parsed

@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Literal, NamedTuple
 
-import webdataset as wds
-
 from compvid.errors import CompvidError, InvalidArgumentError, ShardError
 from compvid.layouts import LayoutName, ParsedLayout, Problem, extension, parse_layout
 from compvid.probe import probe
@@ -98,6 +96,7 @@ class ShardResult:
     shard_bytes: int
     skipped_reasons: dict[str, int]
     warnings: tuple[str, ...] = ()
+    split_rule: str = ""  # how test_fraction split the source, in words
 
     @property
     def storage_ratio(self) -> float:
@@ -370,6 +369,8 @@ def _read_source(root: Path, s: _Sample) -> bytes:
 
 def _write_shard(root: Path, out: Path, shard: _Shard, on_sample: Callable[[], None]) -> str:
     """Write ``shard`` under a temporary name, rename it when complete; return its sha256."""
+    import webdataset as wds  # here: it imports torch (a second); reading and verifying need neither
+
     final = out / shard.name
     tmp = out / f".{shard.name}.partial"
     try:
@@ -408,6 +409,7 @@ def write_shards(
     layout: LayoutName = "auto",
     split: int | None = None,
     list_file: str | os.PathLike | None = None,
+    test_fraction: float | None = None,
     max_size: int = 512 * 2**20,
     max_count: int = 10_000,
     seed: int = 0,
@@ -418,7 +420,7 @@ def write_shards(
 ) -> ShardResult:
     """Shard the videos of ``src`` into ``out`` (default ``<src>-shards``).
 
-    ``layout``/``split``/``list_file`` go to :func:`compvid.layouts.parse_layout`.
+    ``layout``/``split``/``list_file``/``test_fraction`` go to :func:`compvid.layouts.parse_layout`.
     A shard holds at most ``max_count`` samples and ``max_size`` bytes (a
     single larger video gets a shard of its own). ``seed`` drives the shuffle
     that mixes classes across shards. ``workers`` probe in parallel
@@ -448,7 +450,8 @@ def write_shards(
     if out.resolve() == src.resolve():
         raise InvalidArgumentError(f"{out}: the output folder must differ from the source folder")
 
-    parsed = parse_layout(src, layout=layout, split=split, list_file=list_file, exclude=[out])
+    parsed = parse_layout(src, layout=layout, split=split, list_file=list_file, test_fraction=test_fraction,
+                          exclude=[out])
     probed = _probe_all(src, [e.path for e in parsed.entries], workers, executor, on_progress)
 
     problems: list[Problem] = list(parsed.problems)
@@ -478,6 +481,8 @@ def write_shards(
         "layout": parsed.layout, "fold": parsed.fold, "seed": seed, "max_size": max_size, "max_count": max_count,
         "list_file": os.fspath(list_file) if list_file is not None else None,
     }  # fmt: skip
+    if test_fraction is not None:  # only then: earlier runs' plans and indexes stay byte-identical
+        options["test_fraction"] = test_fraction
     plan = _plan_document(shards, options)
 
     reused = _prepare_output(out, plan, overwrite)
@@ -550,6 +555,7 @@ def write_shards(
         shard_bytes=shard_bytes,
         skipped_reasons=reasons,
         warnings=tuple(parsed.warnings),
+        split_rule=parsed.split_rule,
     )
 
 
@@ -837,6 +843,7 @@ def _verify_against_source(source: Path, index: dict, records: list[dict], skipp
             layout=opts.get("layout", "auto"),
             split=opts.get("fold"),
             list_file=opts.get("list_file"),
+            test_fraction=opts.get("test_fraction"),
             exclude=[report.out],
         )
     except CompvidError as e:

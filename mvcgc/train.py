@@ -4,7 +4,8 @@
 init_mv=...)``. Single CPU process, one GPU, or DistributedDataParallel under ``torchrun`` (call
 :func:`mvcgc.distributed.init_from_env` first); only rank 0 writes. The run directory receives
 ``config.json`` (resolved options + package versions), ``metrics.jsonl`` (one line per step),
-``last.pt`` (atomic, every ``checkpoint_every`` steps and at each epoch end) and ``loss.png``.
+``last.pt`` (atomic, every ``checkpoint_every`` steps and at each epoch end) and, when the run
+ends having taken at least one step, ``loss.png``.
 """
 
 from __future__ import annotations

@@ -232,3 +232,83 @@ def test_scan_reports_links_and_names_it_cannot_carry(tmp_path):
         "a/up": "symlink_loop",
         "a/caf\\xe9.mp4": "non_utf8_name",
     }
+
+
+def test_ucf101_missing_list_names_the_file_and_what_it_holds(tmp_path):
+    put(tmp_path, "A/v_A_g01_c01.avi")
+    (tmp_path / "classInd.txt").write_text("1 A\n")
+    (tmp_path / "trainlist01.txt").write_text("A/v_A_g01_c01.avi 1\n")
+    with pytest.raises(LayoutError) as missing:
+        parse_layout(tmp_path)
+    message = str(missing.value)
+    assert "needs testlist01.txt (one line per test video: '<ClassName>/<video>'" in message
+    assert "trainlist01.txt (" not in message  # present, so not asked for
+    # fold 1 is not "present" with half of its lists (the old message said "folds present: [1]")
+    assert "folds present: none (a fold needs both lists; unpaired: trainlist01.txt)" in message
+    (tmp_path / "classInd.txt").unlink()
+    with pytest.raises(LayoutError, match=r"needs classInd\.txt .*'<index> <ClassName>'"):
+        parse_layout(tmp_path, layout="ucf101")
+    with pytest.raises(LayoutError, match=r"_test_splitN\.txt .*'<video> <1\|2\|0>'"):
+        parse_layout(tmp_path, layout="hmdb51")
+    with pytest.raises(LayoutError, match=r"youtube_id,time_start,time_end.*<youtube_id>_<time_start:06d>"):
+        parse_layout(tmp_path, layout="kinetics")
+
+
+def ucf_names(classes, groups, clips):
+    return [f"{c}/v_{c}_g{g:02d}_c{k:02d}.avi" for c in classes for g in groups for k in range(1, clips + 1)]
+
+
+def test_test_fraction_puts_whole_groups_in_test_the_first_by_number(tmp_path):
+    # group numbers 1..10 in class Run, 3..12 in class Swim: 12 groups shared by name across classes
+    put(tmp_path, *ucf_names(["Run"], range(1, 11), 2), *ucf_names(["Swim"], range(3, 13), 3))
+    parsed = parse_layout(tmp_path, test_fraction=0.25)
+    assert parsed.layout == "generic" and parsed.classes == ("Run", "Swim")
+    test_groups = {e.path.split("_g")[1][:2] for e in parsed.entries if e.split == "test"}
+    assert test_groups == {"01", "02", "03"}  # round(0.25 * 12) = 3: g01, g02, g03 in every class
+    for e in parsed.entries:
+        assert e.split == ("test" if e.path.split("_g")[1][:2] in test_groups else "train")
+        assert e.label == ("Run", "Swim").index(e.class_name)
+    assert {e.split for e in parsed.entries} == {"train", "test"} and len(parsed.entries) == 20 + 30
+    assert "groups g01, g02, g03 in test (3 of 12 groups" in parsed.split_rule
+    assert parsed.warnings == []
+    # UCF101's 25 groups: a fraction of 0.28 gives its official split 1 (groups 1-7 in test)
+    ucf = tmp_path / "ucf"
+    put(ucf, *ucf_names(["A"], range(1, 26), 1))
+    assert sorted(e.path for e in parse_layout(ucf, test_fraction=0.28).entries if e.split == "test") == \
+        ucf_names(["A"], range(1, 8), 1)
+
+
+def test_test_fraction_without_groups_hashes_each_path_and_is_stable(tmp_path):
+    put(tmp_path, *(f"{c}/clip{i}.mp4" for c in ("a", "b") for i in range(150)))
+    first = {e.path: e.split for e in parse_layout(tmp_path, test_fraction=0.3).entries}
+    assert first == {e.path: e.split for e in parse_layout(tmp_path, test_fraction=0.3).entries}
+    assert 0.22 < sum(s == "test" for s in first.values()) / len(first) < 0.38
+    put(tmp_path, *(f"{c}/new{i}.mp4" for c in ("a", "b", "c") for i in range(40)))
+    again = {e.path: e.split for e in parse_layout(tmp_path, test_fraction=0.3).entries}
+    assert {p: again[p] for p in first} == first  # adding videos moved none of the others
+
+
+def test_test_fraction_warns_on_mixed_names_and_classes_left_without_a_split(tmp_path):
+    put(tmp_path, "a/v_a_g01_c01.avi", "a/other.avi", "b/only.avi")
+    parsed = parse_layout(tmp_path, test_fraction=0.5)
+    assert any("1 of 3 file names carry a group" in w for w in parsed.warnings)
+    only_split_of_b = next(e.split for e in parsed.entries if e.class_name == "b")
+    absent = {"train": "test", "test": "train"}[only_split_of_b]
+    assert f"class 'b': no {absent} videos after the split" in parsed.warnings
+
+
+def test_test_fraction_is_refused_where_the_source_names_its_splits(ucf, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="ucf101 layout takes its train/test split from"):
+        parse_layout(ucf, test_fraction=0.3)
+    bysplit = tmp_path / "bysplit"
+    put(bysplit, "train/cat/1.mp4", "test/cat/2.mp4")
+    with pytest.raises(LayoutError, match=r"already lie in split folders \(test, train\)"):
+        parse_layout(bysplit, test_fraction=0.3)
+    listed = tmp_path / "listed"
+    put(listed, "v/1.mp4")
+    (listed / "videos.csv").write_text("path,label\nv/1.mp4,a\n")
+    with pytest.raises(InvalidArgumentError, match="videos.csv lists the videos"):
+        parse_layout(listed, test_fraction=0.3)
+    for bad in (0, 1, 1.5, "0.3"):
+        with pytest.raises(InvalidArgumentError, match="between 0 and 1"):
+            parse_layout(listed, layout="generic", test_fraction=bad)

@@ -233,6 +233,8 @@ def test_cli_writes_a_set_and_reports_errors(tmp_path):
                                    "--frames", "6", "--size", "48x32", "--codecs", "h264,mpeg4", "--workers", "0"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "4 videos (2 train, 2 test) of 2 classes, 48x32" in result.output
+    # the suggested next step writes the shards where examples/demo.sh does: demo/data -> demo/shards
+    assert f"next: compvid shard {tmp_path / 's'} --out {tmp_path / 'shards'}" in result.output
     assert parse_layout(tmp_path / "s").layout == "ucf101"
     bad = runner.invoke(synth, [str(tmp_path / "t"), "--codecs", "h264,theora"])
     assert bad.exit_code == 1 and "error: codecs: unknown ['theora']" in bad.output

@@ -130,6 +130,7 @@ def test_zero_steps_writes_the_untrained_weights_as_a_random_init_baseline(tmp_p
     result = pretrain(clips(("rgb",)), stage="init", view="rgb", out_dir=tmp_path, steps=0, epochs=30, seed=3, **TINY)
     ckpt = load_checkpoint(result.checkpoint)
     assert ckpt["step"] == 0 and result.losses == [] and ckpt["config"]["epochs"] is None
+    assert not (tmp_path / "loss.png").exists()  # nothing to draw; the README says so (tests/test_readme.py)
     # the input the encoder is meant for is recorded from the data, so evaluation needs no flags
     assert ckpt["input_spec"]["rgb"]["num_frames"] == 4 and ckpt["input_spec"]["rgb"]["height"] == 16
     torch.manual_seed(3)  # the same seed builds the same initial weights: nothing was trained

@@ -1,0 +1,26 @@
+"""Claims the README makes about behaviour measured or checked elsewhere, kept in step with their sources."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_demo_time_is_the_measured_one_in_the_readme_and_the_script():
+    script_header = "".join(line for line in (ROOT / "examples" / "demo.sh").read_text().splitlines(True)
+                            if line.startswith("#"))
+    for text in (README, script_header):
+        flat = re.sub(r"\s+", " ", text)
+        assert "13 min 33 s" in flat and "36 min" in flat  # quiet 2 cores; the same cores under load
+        assert "depends on the core count and the machine's load" in flat
+
+
+def test_pretraining_outputs_as_the_trainer_writes_them():
+    flat = re.sub(r"\s+", " ", README)
+    # mvcgc.train draws loss.png only at the end of a run with steps (tests/mvcgc/test_train.py)
+    assert "a `--steps 0` (random-init) run has none" in flat
+    demo_steps = flat.split("## The two commands")[1].split("## Install")[0]
+    assert "--resume RUN/last.pt" in demo_steps  # where pretraining is introduced

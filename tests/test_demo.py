@@ -40,11 +40,16 @@ def test_small_demo_writes_every_stage_and_the_report(tmp_path):
 
     # the lift study re-runs only the cross stage on top of this demo, sharing stage 1
     study = subprocess.run(["bash", str(ROOT / "examples" / "lift_study.sh"), str(out)],
-                           env={**env, "STUDY_RECIPES": "union|--mode union"}, cwd=ROOT,
+                           env={**env, "STUDY_RECIPES": "union|--mode union\nfrom-random|--topk 2|random"}, cwd=ROOT,
                            capture_output=True, text=True, timeout=1200)  # fmt: skip
     assert study.returncode == 0, study.stderr[-4000:]
     union = out / "study" / "union"
     assert (union / "runs" / "init-rgb").resolve() == (out / "runs" / "init-rgb").resolve()
     assert json.loads((union / "runs" / "cross" / "config.json").read_text())["config"]["mode"] == "union"
     assert (union / "results" / "linear-supervised.json").is_file()  # the ceiling travels with stage 1
-    assert "| union | rgb | R@1 |" in study.stdout and "| base (demo) | rgb | R@1 |" in study.stdout
+    assert "| union | rgb | R@1 | stage 2 − stage 1 |" in study.stdout and "| base (demo) | rgb | R@1 |" in study.stdout
+    assert "| union | rgb | R@1 | stage 2 − random init |" in study.stdout
+    # "no stage 1": the cross stage starts from the random-init weights
+    config = json.loads((out / "study" / "from-random" / "runs" / "cross" / "config.json").read_text())["config"]
+    assert config["init_rgb"].endswith("runs/random-rgb/last.pt") and config["topk"] == 2
+    assert "| from-random | mv | linear top-1 |" in study.stdout

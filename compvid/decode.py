@@ -399,8 +399,8 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     damaged_set, sources = _damaged_frames(served, win.concealed, win.types, info.keyframe_indices,
                                            b_frames_are_references=codec not in _GOP_CODECS)
     if damaged_set:
-        warnings.append(f"damaged data: the decoder concealed errors in frame(s) {_ranges(sources)}; served "
-                        f"frame(s) {_ranges(damaged_set)} show them or are predicted from them")
+        warnings.append(f"damaged data: the decoder concealed errors in frame(s) {index_ranges(sources)}; served "
+                        f"frame(s) {index_ranges(damaged_set)} show them or are predicted from them")
 
     if win.interlaced and bitstream:
         # FFmpeg's exporter (libavcodec/mpegutils.c) doubles the vertical
@@ -513,7 +513,7 @@ def _damaged_frames(served: Sequence[int], concealed: set[int], types: dict[int,
     return damaged, sources
 
 
-def _ranges(indices) -> str:
+def index_ranges(indices) -> str:
     """Sorted display indices as runs: ``3-5, 9``."""
     runs: list[list[int]] = []
     for i in sorted(set(indices)):

@@ -187,7 +187,9 @@ def decode_clip(
     frame (``padded``). ``info`` (from :func:`compvid.probe`) saves a probe: without
     it (or without its ``timeline``) the source is probed first, because frame
     indices are the probe's (compvid.timeline). ``threads``: decoder slice threads
-    (frame threads would drop motion vectors; parallelism belongs to many decoders).
+    (frame threads would drop motion vectors; parallelism belongs to many decoders;
+    with more than one, FFmpeg's H.264 error concealment is off and damaged
+    pictures go unreported in ``Clip.damaged``).
     """
     name = source_name(source)
     _check_args(name, start=start, num_frames=num_frames, frame_step=frame_step, mv_mode=mv_mode,

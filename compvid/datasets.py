@@ -19,6 +19,10 @@ epoch. The epoch lives in shared memory, so it reaches DataLoader workers that
 persist across epochs (:func:`pair_loader` keeps them).
 A bad sample goes through ``handler`` (see :func:`compvid.pipeline.resolve_handler`):
 training defaults to 'skip' (warn, count in ``.skipped``, go on), evaluation to 'raise'.
+A damaged clip (``Clip.damaged`` frames: concealed by the decoder or predicted from
+such; or packets the decoder skipped) is a bad sample, a
+:class:`~compvid.errors.DamagedClipError`, unless ``on_damage='keep'`` (served, with a
+logged warning; see :func:`compvid.pipeline.check_damage`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, default_colla
 from compvid.errors import InvalidArgumentError
 from compvid.layouts import parse_layout
 from compvid.pipeline import (
+    DamagePolicy,
     HandlerPolicy,
     PairClips,
     SharedInt,
@@ -132,7 +137,8 @@ class PairStream(IterableDataset):
     videos of different shards, so their counts can differ; multi-GPU training
     wants resampled mode with ``epoch_size``. ``shuffle``: samples buffered for
     shuffling (0 or 1 = none). ``handler``: 'skip' (default: warn, count in
-    :attr:`skipped`, go on), 'raise', or ``callable(exn) -> bool``.
+    :attr:`skipped`, go on), 'raise', or ``callable(exn) -> bool``. ``on_damage``:
+    'error' (default: a damaged clip is a bad sample for ``handler``) or 'keep'.
     """
 
     def __init__(
@@ -151,6 +157,7 @@ class PairStream(IterableDataset):
         epoch_size: int | None = None,
         handler: HandlerPolicy = "skip",
         seed: int = 0,
+        on_damage: DamagePolicy = "error",
     ) -> None:
         super().__init__()
         if mode not in ("epoch", "resampled"):
@@ -162,7 +169,7 @@ class PairStream(IterableDataset):
         self.urls = expand_urls(urls)
         self.clips = PairClips(num_frames=num_frames, frame_step=frame_step, size=size,
                                decode_short_side=decode_short_side, views=views, augment=augment,
-                               normalize=normalize)
+                               normalize=normalize, on_damage=on_damage)
         self.shuffle, self.mode, self.epoch_size = shuffle, mode, epoch_size
         self.handler = resolve_handler(handler)
         self.seed = int(seed)
@@ -326,7 +333,8 @@ class PairFiles(Dataset):
     ``items``: ``[(path, label)]`` or a folder of class subfolders. Clip starts
     and augmentations are a function of ``(seed, epoch, index)``. With
     handler='skip' (default) a bad video is warned about, counted in
-    :attr:`skipped`, and the next index is served instead.
+    :attr:`skipped`, and the next index is served instead; so is a damaged clip
+    unless ``on_damage='keep'``.
     """
 
     def __init__(
@@ -342,11 +350,12 @@ class PairFiles(Dataset):
         normalize: bool = True,
         handler: HandlerPolicy = "skip",
         seed: int = 0,
+        on_damage: DamagePolicy = "error",
     ) -> None:
         self.items = file_items(items)
         self.clips = PairClips(num_frames=num_frames, frame_step=frame_step, size=size,
                                decode_short_side=decode_short_side, views=views, augment=augment,
-                               normalize=normalize)
+                               normalize=normalize, on_damage=on_damage)
         self.handler = resolve_handler(handler)
         self.seed = int(seed)
         self._epoch = SharedInt(0)  # set here, read in the workers
@@ -405,7 +414,8 @@ class WindowStream(IterableDataset):
     indices are exact and the split is even whatever the shard sizes (only the
     tar bytes are read more than once; decoding is not repeated).
     ``handler``: 'raise' (default), 'skip' or a callable; a skipped window
-    simply yields nothing.
+    simply yields nothing. ``on_damage``: 'error' (default: a damaged window is a
+    bad sample for ``handler``) or 'keep'.
     """
 
     def __init__(
@@ -421,11 +431,13 @@ class WindowStream(IterableDataset):
         views: Views = "both",
         normalize: bool = True,
         handler: HandlerPolicy = "raise",
+        on_damage: DamagePolicy = "error",
     ) -> None:
         super().__init__()
         self.urls = expand_urls(urls)
         self.clips = WindowClips(num_frames=num_frames, frame_step=frame_step, size=size, short_side=short_side,
-                                 crops=crops, stride=stride, views=views, normalize=normalize)
+                                 crops=crops, stride=stride, views=views, normalize=normalize,
+                                 on_damage=on_damage)
         self.handler = resolve_handler(handler)
 
     @property
@@ -466,6 +478,8 @@ class WindowFiles(Dataset):
     is the position in that list. Every video is probed once here to count its
     windows (pass ``infos`` to reuse probe results). A video that cannot be
     probed raises (handler 'raise', default) or, with 'skip', gets no windows.
+    A damaged window raises :class:`~compvid.errors.DamagedClipError` when read,
+    unless ``on_damage='keep'``.
     """
 
     def __init__(
@@ -482,10 +496,12 @@ class WindowFiles(Dataset):
         normalize: bool = True,
         handler: HandlerPolicy = "raise",
         infos: Sequence[VideoInfo] | None = None,
+        on_damage: DamagePolicy = "error",
     ) -> None:
         self.items = file_items(items)
         self.clips = WindowClips(num_frames=num_frames, frame_step=frame_step, size=size, short_side=short_side,
-                                 crops=crops, stride=stride, views=views, normalize=normalize)
+                                 crops=crops, stride=stride, views=views, normalize=normalize,
+                                 on_damage=on_damage)
         self.handler = resolve_handler(handler)
         if infos is not None and len(infos) != len(self.items):
             raise InvalidArgumentError(f"{len(infos)} infos for {len(self.items)} videos")

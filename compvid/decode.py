@@ -91,6 +91,17 @@ class Clip:
     frames_decoded: pictures the decoder produced to serve this clip.
     unsure_fraction: share of moving vectors whose reference distance could
     not be told apart (they took their frame's most common distance).
+    decode_errors: packets the decoder rejected while serving this clip (their
+    pictures are missing; a frame served in a missing one's place repeats the
+    one before it).
+    concealed: bool (T,), True where the decoder flagged the frame's own picture
+    as damaged (FFmpeg's decode error flags: it found corrupt data and
+    concealed it). damaged: bool (T,), concealed or possibly predicted from a
+    concealed picture: displayed after the reference frame before it and
+    before the next key frame (for MPEG-1/2/4-style codecs a concealed B-frame
+    is no reference: only itself). Such frames show concealment artefacts.
+    Damage the decoder does not notice is not flagged (H.264 CABAC parses a
+    good share of corrupt data without noticing).
     """
 
     source: str
@@ -110,9 +121,15 @@ class Clip:
     vector_counts: np.ndarray | None = None  # int32 (T,) block vectors behind each field
     decode_errors: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    concealed: np.ndarray | None = None  # bool (T,); None = none concealed
+    damaged: np.ndarray | None = None  # bool (T,); None = none damaged
 
     def __post_init__(self) -> None:
         t = self.frame_indices.shape[0]
+        for name in ("concealed", "damaged"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(t, bool))
+            assert getattr(self, name).shape == (t,)
         assert self.has_mv.shape == (t,) and self.pts_seconds.shape == (t,)
         assert len(self.frame_types) == t
         if self.rgb is not None:
@@ -123,6 +140,11 @@ class Clip:
     @property
     def num_frames(self) -> int:
         return int(self.frame_indices.shape[0])
+
+    @property
+    def num_damaged(self) -> int:
+        """Served frames that are damaged (concealed or predicted from a concealed picture)."""
+        return int(self.damaged.sum())
 
 
 def output_size(
@@ -165,7 +187,9 @@ def decode_clip(
     frame (``padded``). ``info`` (from :func:`compvid.probe`) saves a probe: without
     it (or without its ``timeline``) the source is probed first, because frame
     indices are the probe's (compvid.timeline). ``threads``: decoder slice threads
-    (frame threads would drop motion vectors; parallelism belongs to many decoders).
+    (frame threads would drop motion vectors; parallelism belongs to many decoders;
+    with more than one, FFmpeg's H.264 error concealment is off and damaged
+    pictures go unreported in ``Clip.damaged``).
     """
     name = source_name(source)
     _check_args(name, start=start, num_frames=num_frames, frame_step=frame_step, mv_mode=mv_mode,
@@ -215,6 +239,7 @@ class _Window:
         self.rotation = rotation  # display rotation, counter-clockwise degrees
         self.interlaced: set[int] = set()  # display indices of frames coded interlaced (field macroblocks possible)
         self.types: dict[int, str] = {}
+        self.concealed: set[int] = set()  # display indices the decoder flagged as damaged (every frame decoded)
         self.pts: dict[int, float] = {}
         self.luma: dict[int, np.ndarray] = {}
         self.rows: dict[int, np.ndarray | None] = {}  # FFmpeg's side-data table per frame (structured)
@@ -373,6 +398,11 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     num_padded = sum(1 for a, b in zip(wanted, served) if a != b) + sum(
         1 for i in range(num_frames) if total > 0 and start + i * frame_step > total - 1
     )
+    damaged_set, sources = _damaged_frames(served, win.concealed, win.types, info.keyframe_indices,
+                                           b_frames_are_references=codec not in _GOP_CODECS)
+    if damaged_set:
+        warnings.append(f"damaged data: the decoder concealed errors in frame(s) {index_ranges(sources)}; served "
+                        f"frame(s) {index_ranges(damaged_set)} show them or are predicted from them")
 
     if win.interlaced and bitstream:
         # FFmpeg's exporter (libavcodec/mpegutils.c) doubles the vertical
@@ -451,7 +481,49 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         vector_counts=vector_counts,
         decode_errors=errors,
         warnings=tuple(warnings),
+        concealed=np.array([i in win.concealed for i in served], bool),
+        damaged=np.array([i in damaged_set for i in served], bool),
     )
+
+
+def _damaged_frames(served: Sequence[int], concealed: set[int], types: dict[int, str],
+                    keyframes: Sequence[int], *, b_frames_are_references: bool) -> tuple[set[int], list[int]]:
+    """(served frames that are damaged, the concealed frames that damage them).
+
+    A concealed picture damages itself and every frame that may predict from
+    it: those displayed after the last reference frame (I/P/S) before it (the
+    B-frames that take it as their future reference, and everything after)
+    and before the next key frame. Without the decode order this may include
+    H.264 B-frames decoded before it. A concealed B-frame of a codec whose
+    B-frames are never references (MPEG-1/2/4 Part 2 ...) damages only itself.
+    """
+    served_set = set(served)
+    damaged: set[int] = set()
+    sources: list[int] = []
+    for c in sorted(concealed):
+        if types.get(c) == "B" and not b_frames_are_references:
+            reach = {c} & served_set
+        else:
+            earlier_refs = [i for i, t in types.items() if i < c and t in _REFERENCE_TYPES]
+            lo = max(earlier_refs) + 1 if earlier_refs else c
+            k = bisect.bisect_right(keyframes, c)
+            hi = keyframes[k] - 1 if k < len(keyframes) else max(served_set | {c})
+            reach = {i for i in served_set if lo <= i <= hi}
+        if reach:
+            damaged |= reach
+            sources.append(c)
+    return damaged, sources
+
+
+def index_ranges(indices) -> str:
+    """Sorted display indices as runs: ``3-5, 9``."""
+    runs: list[list[int]] = []
+    for i in sorted(set(indices)):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
 
 
 @dataclass
@@ -488,6 +560,8 @@ def _run_decoder(packets, *, name, indexer, timeline, first, last, frame_step, l
             win.rotation = frame_rotation(frame)
         ptype = _PICT.get(int(frame.pict_type), "?")
         win.types[idx] = ptype  # every frame: the GOP rule looks back to the last reference
+        if frame.is_corrupt:  # every frame: damage before the clip spreads into it (see damaged_frames)
+            win.concealed.add(idx)
         if first - lookback - frame_step <= idx <= last + MAX_REFERENCE_DISTANCE:
             needed = idx in need_set
             seconds = timeline.time_of(idx)

@@ -28,6 +28,10 @@ class CorruptVideoError(CompvidError, ValueError):
     """The container or the stream cannot be parsed or decoded."""
 
 
+class DamagedClipError(CorruptVideoError):
+    """A clip decoded, but some of its frames are damaged (concealed by the decoder, or packets lost)."""
+
+
 class NoVideoStreamError(CompvidError, LookupError):
     """The container holds no video stream (audio only, subtitles ...)."""
 

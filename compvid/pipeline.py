@@ -12,6 +12,11 @@ are the pieces each sample goes through:
   ``rgb float32 (N, 3, T, S, S)``, ``mv float32 (N, 2, T, S, S)`` per window.
 - :func:`resolve_handler` / :class:`SkipLog`: the handler policy, in
   WebDataset's convention ``handler(exn) -> bool`` (True = go on).
+- :func:`check_damage`: the damage policy. A clip with damaged frames or lost
+  packets (``Clip.damaged``, ``Clip.decode_errors``) raises
+  :class:`~compvid.errors.DamagedClipError` (``on_damage='error'``, default), which
+  the handler policy then stops on or skips like any bad sample, or is served
+  with a logged warning (``on_damage='keep'``).
 
 MV values are pixels (of the output clip) per source frame step; RGB is
 normalised by ``rgb_mean``/``rgb_std`` unless ``normalize=False`` (then [0, 1]).
@@ -29,8 +34,8 @@ from typing import Any, Callable, Literal, Union
 import numpy as np
 import torch
 
-from compvid.decode import decode_clip
-from compvid.errors import CorruptVideoError, InvalidArgumentError
+from compvid.decode import Clip, decode_clip, index_ranges
+from compvid.errors import CorruptVideoError, DamagedClipError, InvalidArgumentError
 from compvid.probe import VideoInfo, mv_source_for_codec
 from compvid.sampling import sliding_window_starts, two_clip_starts
 from compvid.source import VideoSource, open_video
@@ -42,6 +47,8 @@ Views = Literal["rgb", "mv", "both"]
 VIEWS: tuple[str, ...] = ("rgb", "mv", "both")
 CROP_MODES: tuple[str, ...] = ("center", "three", "ten")
 HandlerPolicy = Union[Literal["raise", "skip"], Callable[[BaseException], bool]]
+DamagePolicy = Literal["error", "keep"]
+DAMAGE_POLICIES: tuple[str, ...] = ("error", "keep")
 
 # Mean and std of Kinetics-400 RGB in [0, 1] (those of torchvision's video models).
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -143,6 +150,39 @@ def describe_error(exn: BaseException) -> str:
 def skipped_count(handler: Callable[[BaseException], bool]) -> int | None:
     """Samples a :class:`SkipLog` handler skipped so far (None for other handlers)."""
     return handler.count if isinstance(handler, SkipLog) else None
+
+
+def check_damage(clip: Clip, on_damage: DamagePolicy) -> None:
+    """Raise :class:`DamagedClipError` for a clip with damaged frames or lost packets
+    (``on_damage='error'``); with 'keep' log a warning and let it be served."""
+    damage = describe_damage(clip)
+    if damage is None:
+        return
+    if on_damage == "keep":
+        log.warning("%s: serving a damaged clip (on_damage='keep'): %s", clip.source, damage)
+        return
+    raise DamagedClipError(f"{clip.source}: {damage}; replace or re-encode the video, or pass on_damage='keep' "
+                           "to serve damaged clips")
+
+
+def describe_damage(clip: Clip) -> str | None:
+    """What is damaged in ``clip`` (None: nothing the decoder noticed)."""
+    parts = []
+    if clip.num_damaged:
+        frames = clip.frame_indices[clip.damaged].tolist()
+        parts.append(f"frame(s) {index_ranges(frames)} are damaged ({int(clip.concealed.sum())} concealed by the "
+                     "decoder, the others predicted from concealed pictures)")
+    if clip.decode_errors:
+        parts.append(f"{clip.decode_errors} corrupt packet(s) were skipped (their pictures are missing)")
+    if not parts:
+        return None
+    span = f"{int(clip.frame_indices[0])}-{int(clip.frame_indices[-1])}"
+    return f"the clip of frames {span}: " + "; ".join(parts)
+
+
+def _check_on_damage(on_damage: str) -> None:
+    if on_damage not in DAMAGE_POLICIES:
+        raise InvalidArgumentError(f"on_damage={on_damage!r}: allowed values are {', '.join(DAMAGE_POLICIES)}")
 
 
 # --------------------------------------------------------------------------- records
@@ -252,7 +292,8 @@ class PairClips:
     short side ``decode_short_side`` (default ``round(1.15 * size)``), then
     ``augment`` (default ``ClipAugment(size)``: random resized crop, flip
     negating MV x, RGB-only colour changes) draws its parameters once for the
-    clip. Only the ``views`` asked for are decoded.
+    clip. Only the ``views`` asked for are decoded. ``on_damage``: a damaged clip
+    raises :class:`DamagedClipError` ('error') or is served ('keep'); see :func:`check_damage`.
 
     ``pairs(source, info, rng)`` → ``{"rgb": float32 (2, 3, T, S, S), "mv": float32 (2, 2, T, S, S)}``
     (a view not asked for is absent).
@@ -267,9 +308,11 @@ class PairClips:
     normalize: bool = True
     rgb_mean: tuple[float, float, float] = KINETICS_MEAN
     rgb_std: tuple[float, float, float] = KINETICS_STD
+    on_damage: DamagePolicy = "error"
 
     def __post_init__(self) -> None:
         _check_common(self.num_frames, self.frame_step, self.size, self.views)
+        _check_on_damage(self.on_damage)
         if self.decode_short_side is not None and self.decode_short_side < 1:
             raise InvalidArgumentError(f"decode_short_side={self.decode_short_side!r}: must be a positive int")
         if self.augment is None:
@@ -286,6 +329,7 @@ class PairClips:
         for start in starts:
             clip = decode_clip(source, start=start, num_frames=self.num_frames, frame_step=self.frame_step,
                                size=self.short_side, with_rgb=with_rgb, with_mv=with_mv, info=info)
+            check_damage(clip, self.on_damage)
             g = torch.Generator().manual_seed(int(rng.integers(2**63)))
             rgb, mv = self.augment(rgb=torch.from_numpy(clip.rgb) if with_rgb else None,
                                    mv=torch.from_numpy(clip.mv) if with_mv else None, generator=g)
@@ -309,7 +353,8 @@ class WindowClips:
     ``num_frames // 2`` at frame_step 1; the last one is aligned to the end, see :func:`compvid.sampling.sliding_window_starts`).
     Each window is decoded at short side ``short_side`` (default ``size``) and
     cut into ``crops``: 'center' (1), 'three' (3) or 'ten' (10: 4 corners +
-    centre, then the same flipped with MV x negated).
+    centre, then the same flipped with MV x negated). ``on_damage``: a damaged
+    window raises :class:`DamagedClipError` ('error') or is served ('keep').
 
     ``windows(info)`` → list of starts; ``clips(source, info, start)`` →
     ``{"rgb": float32 (N, 3, T, S, S), "mv": float32 (N, 2, T, S, S)}``.
@@ -325,9 +370,11 @@ class WindowClips:
     normalize: bool = True
     rgb_mean: tuple[float, float, float] = KINETICS_MEAN
     rgb_std: tuple[float, float, float] = KINETICS_STD
+    on_damage: DamagePolicy = "error"
 
     def __post_init__(self) -> None:
         _check_common(self.num_frames, self.frame_step, self.size, self.views)
+        _check_on_damage(self.on_damage)
         if self.crops not in CROP_MODES:
             raise InvalidArgumentError(f"crops={self.crops!r}: allowed values are {', '.join(CROP_MODES)}")
         if self.stride is not None and self.stride < 1:
@@ -352,6 +399,7 @@ class WindowClips:
         with_rgb, with_mv = self.views in ("rgb", "both"), self.views in ("mv", "both")
         clip = decode_clip(source, start=start, num_frames=self.num_frames, frame_step=self.frame_step,
                            size=self.short_side or self.size, with_rgb=with_rgb, with_mv=with_mv, info=info)
+        check_damage(clip, self.on_damage)
         out = {}
         if with_rgb:
             out["rgb"] = torch.from_numpy(clip.rgb)

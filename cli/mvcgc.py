@@ -222,7 +222,7 @@ def _report_training_interrupted(e) -> None:
     if e.saved_now:
         click.echo(f"mvcgc pretrain: stopped by {name} after step {e.step}; saved {e.checkpoint}", err=True)
     elif e.checkpoint is not None:
-        click.echo(f"mvcgc pretrain: stopped at once by a second {name} at step {e.step}; the steps after "
+        click.echo(f"mvcgc pretrain: stopped at once by a second {name} after step {e.step}; the steps after "
                    f"{e.checkpoint_step} are lost, {e.checkpoint} holds step {e.checkpoint_step}", err=True)
     else:
         click.echo(f"mvcgc pretrain: stopped at once by a second {name}; no checkpoint was written, "
@@ -238,6 +238,8 @@ def _resume_command(checkpoint: Path) -> str:
     """This invocation's command line with ``--resume CHECKPOINT`` (and without --overwrite), shell-quoted."""
     root = click.get_current_context().find_root()
     prog = root.info_name or "mvcgc"  # click's name for the program: "mvcgc" or "python -m cli.mvcgc"
+    if prog.startswith("python -m "):  # the interpreter that ran this one, not whichever python is on PATH
+        prog = f"{shlex.quote(sys.executable)} {prog[len('python '):]}"
     return f"{prog} {shlex.join(with_resume(root.meta.get(ARGV_KEY, sys.argv[1:]), checkpoint))}"
 
 

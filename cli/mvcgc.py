@@ -203,9 +203,10 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
         sys.exit(e.exit_code)
     except KeyboardInterrupt:  # before or after the training loop: nothing of this call's steps to lose
         ckpt = out_dir / CHECKPOINT_NAME
-        click.echo("mvcgc pretrain: interrupted outside the training steps; "
-                   + (f"resume from {ckpt} with: {_resume_command(ckpt)}" if ckpt.is_file()
-                      else "no checkpoint was written"), err=True)
+        if distributed.rank() == 0:
+            click.echo("mvcgc pretrain: interrupted outside the training steps; "
+                       + (f"resume from {ckpt} with: {_resume_command(ckpt)}" if ckpt.is_file()
+                          else "no checkpoint was written"), err=True)
         sys.exit(130)
     except (MvcgcError, CompvidError, ValueError, KeyError, OSError, NotImplementedError) as e:
         raise click.ClickException(str(e)) from e
@@ -230,7 +231,7 @@ def _report_training_interrupted(e) -> None:
         return
     from mvcgc import distributed
 
-    launcher = " (launched as before, e.g. under the same torchrun options)" if distributed.world_size() > 1 else ""
+    launcher = " (under torchrun with the same options)" if distributed.world_size() > 1 else ""
     click.echo(f"resume with{launcher}: {_resume_command(e.checkpoint)}", err=True)
 
 

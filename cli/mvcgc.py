@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 import tomllib
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import click
 
@@ -68,7 +70,21 @@ def _size(value: Any) -> tuple[int, int]:
     return (hw[0], hw[-1])
 
 
-@click.group()
+class _RecordingGroup(click.Group):
+    """Keeps the raw arguments in ``ctx.meta`` (``ARGV_KEY``): an interrupted run prints them back,
+    with ``--resume``, as the command that continues it."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        raw = list(args)  # parsing consumes the list
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        ctx.meta[ARGV_KEY] = raw
+        return ctx
+
+
+ARGV_KEY = "mvcgc.argv"
+
+
+@click.group(cls=_RecordingGroup)
 @click.version_option(package_name="compvid-mvcgc", prog_name="mvcgc")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
@@ -120,7 +136,9 @@ def main(verbose: bool) -> None:
                    "such as left/right or clockwise motion, e.g. compvid synth data).")
 @click.option("--min-crop-area", type=click.FloatRange(0.01, 1), default=None,
               help="Smallest share of the frame a random resized crop keeps (default 0.2, as MoCo).")
-@click.option("--checkpoint-every", type=int, default=None, help="Also checkpoint every N steps (0: epoch ends only).")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=None,
+              help="Also checkpoint every N steps [default: the preset's, else 1000; 0: epoch ends only]. "
+                   "Ctrl-C or SIGTERM always checkpoints after the current step and prints the resume command.")
 @click.option("--synthetic-videos", type=int, default=64, show_default=True, help="Videos in --data synthetic.")
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
               help="DataLoader worker processes decoding shards (each its own decoders).")
@@ -132,11 +150,15 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
     """Pretrain encoders: stage 1 (--stage init --view rgb|mv) or stage 2 (--stage cross).
 
     --stage supervised --view rgb|mv trains the same encoder with labels on the same clips: the
-    supervised ceiling to report beside the self-supervised results."""
+    supervised ceiling to report beside the self-supervised results.
+
+    Ctrl-C (SIGINT) or SIGTERM stops after the current step, writes OUT/last.pt and prints the
+    command that resumes exactly there (exit status 130 or 143); a second Ctrl-C stops at once."""
     from mvcgc import distributed
     from mvcgc.data import SyntheticClips, shard_stream
     from compvid.errors import CompvidError
-    from mvcgc.errors import MvcgcError
+    from mvcgc.errors import MvcgcError, TrainingInterrupted
+    from mvcgc.train import CHECKPOINT_NAME
     from mvcgc.train import pretrain as run_pretrain
 
     if stage in ("init", "supervised") and view is None:
@@ -175,11 +197,65 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
                 seed=seed, device=device, amp=not no_amp, num_classes=num_classes, preset=preset, data_info=data_info,
                 on_progress=bar.update, **opts,
             )
+    except TrainingInterrupted as e:
+        if is_main:
+            _report_training_interrupted(e)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # before or after the training loop: nothing of this call's steps to lose
+        ckpt = out_dir / CHECKPOINT_NAME
+        if distributed.rank() == 0:
+            click.echo("mvcgc pretrain: interrupted outside the training steps; "
+                       + (f"resume from {ckpt} with: {_resume_command(ckpt)}" if ckpt.is_file()
+                          else "no checkpoint was written"), err=True)
+        sys.exit(130)
     except (MvcgcError, CompvidError, ValueError, KeyError, OSError, NotImplementedError) as e:
         raise click.ClickException(str(e)) from e
     if is_main:
         click.echo(f"stage {stage}: {result.step} steps, {result.epoch} epochs; checkpoint {result.checkpoint}; "
                    f"run directory {result.run_dir}")
+
+
+def _report_training_interrupted(e) -> None:
+    """Two lines on stderr: what the signal did, then the command that continues the run."""
+    from mvcgc.errors import signal_name
+
+    name = signal_name(e.signal_number)
+    if e.saved_now:
+        click.echo(f"mvcgc pretrain: stopped by {name} after step {e.step}; saved {e.checkpoint}", err=True)
+    elif e.checkpoint is not None:
+        click.echo(f"mvcgc pretrain: stopped at once by a second {name} after step {e.step}; the steps after "
+                   f"{e.checkpoint_step} are lost, {e.checkpoint} holds step {e.checkpoint_step}", err=True)
+    else:
+        click.echo(f"mvcgc pretrain: stopped at once by a second {name}; no checkpoint was written, "
+                   "start the run again", err=True)
+        return
+    from mvcgc import distributed
+
+    launcher = " (under torchrun with the same options)" if distributed.world_size() > 1 else ""
+    click.echo(f"resume with{launcher}: {_resume_command(e.checkpoint)}", err=True)
+
+
+def _resume_command(checkpoint: Path) -> str:
+    """This invocation's command line with ``--resume CHECKPOINT`` (and without --overwrite), shell-quoted."""
+    root = click.get_current_context().find_root()
+    prog = root.info_name or "mvcgc"  # click's name for the program: "mvcgc" or "python -m cli.mvcgc"
+    if prog.startswith("python -m "):  # the interpreter that ran this one, not whichever python is on PATH
+        prog = f"{shlex.quote(sys.executable)} {prog[len('python '):]}"
+    return f"{prog} {shlex.join(with_resume(root.meta.get(ARGV_KEY, sys.argv[1:]), checkpoint))}"
+
+
+def with_resume(args: Sequence[str], checkpoint: str | os.PathLike) -> list[str]:
+    """``args`` with any ``--resume X`` and ``--overwrite`` dropped and ``--resume checkpoint`` appended."""
+    out: list[str] = []
+    skip_value = False
+    for arg in args:
+        if skip_value:
+            skip_value = False
+        elif arg == "--resume":
+            skip_value = True
+        elif not (arg.startswith("--resume=") or arg == "--overwrite"):
+            out.append(arg)
+    return [*out, "--resume", os.fspath(checkpoint)]
 
 
 def _classes_from_index(data_source: str) -> int:
@@ -301,6 +377,28 @@ class _FeatureBar:
 _EVAL_ERRORS = (ValueError, LookupError, OSError, RuntimeError)
 
 
+@contextmanager
+def _stops_cleanly(command: str, *, kept: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: one line on stderr saying what ``kept`` survives, exit status 130 or 143."""
+    from mvcgc.errors import SignalInterrupt, signal_name
+    from mvcgc.interrupt import raising_on_stop_signals
+
+    try:
+        with raising_on_stop_signals():
+            yield
+    except KeyboardInterrupt as e:  # SignalInterrupt, or a Ctrl-C outside the main thread's handlers
+        number = e.signal_number if isinstance(e, SignalInterrupt) else 2
+        click.echo(f"\nmvcgc {command}: stopped by {signal_name(number)}; {kept}", err=True)
+        sys.exit(128 + number)
+
+
+def _features_kept(cache_dir: Path, no_cache: bool) -> str:
+    if no_cache:
+        return "nothing was kept (--no-cache): the same command starts again from the videos"
+    return (f"the features finished so far (each split and view once complete) are kept in {cache_dir}, "
+            "so the same command starts from them")
+
+
 @main.command()
 @_eval_options
 @click.option("--crops", type=click.Choice(["center", "three", "ten"]), default="center", show_default=True,
@@ -316,7 +414,7 @@ def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir
     except ValueError:
         raise click.BadParameter(f"--ks must be comma-separated integers, got {ks!r}", param_hint="--ks")
     try:
-        with _FeatureBar() as bar:
+        with _stops_cleanly("retrieve", kept=_features_kept(cache_dir, no_cache)), _FeatureBar() as bar:
             r = run_retrieval(train, test, checkpoints=checkpoints, view=view, ks=k_list, crops=crops,
                               num_frames=num_frames, size=size, stride=stride, device=device,
                               num_workers=num_workers, cache_dir=None if no_cache else cache_dir,
@@ -371,7 +469,8 @@ def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, 
     from mvcgc.evaluate import run_linear
 
     try:
-        with _FeatureBar() as bar:
+        with _stops_cleanly("linear", kept=_features_kept(cache_dir, no_cache) + " (the probe trains "
+                            "from scratch in each run)"), _FeatureBar() as bar:
             results = run_linear(train, test, checkpoints=checkpoints, view=view, epochs=epochs, lr=lr,
                                  weight_decay=weight_decay, batchnorm=not no_bn, batch_size=batch_size,
                                  train_crops=train_crops, test_crops=test_crops, num_frames=num_frames, size=size,
@@ -463,11 +562,14 @@ def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, b
     from mvcgc.classify import finetune as run_finetune
 
     try:
-        res = run_finetune(train, test, checkpoint=checkpoint, view=view, epochs=epochs, lr=lr,
-                           weight_decay=weight_decay, dropout=dropout, batch_size=batch_size, num_frames=num_frames,
-                           size=size, crops=test_crops, device=device, num_workers=num_workers, seed=seed,
-                           on_epoch=lambda r: log.info("epoch %d/%d loss %.4f lr %.1e train acc %.3f", r.epoch,
-                                                       r.epochs, r.loss, r.lr, r.train_accuracy))
+        with _stops_cleanly("finetune", kept="fine-tuning keeps no checkpoint, so its epochs are lost: "
+                            "run the same command again"):
+            res = run_finetune(train, test, checkpoint=checkpoint, view=view, epochs=epochs, lr=lr,
+                               weight_decay=weight_decay, dropout=dropout, batch_size=batch_size,
+                               num_frames=num_frames, size=size, crops=test_crops, device=device,
+                               num_workers=num_workers, seed=seed,
+                               on_epoch=lambda r: log.info("epoch %d/%d loss %.4f lr %.1e train acc %.3f", r.epoch,
+                                                           r.epochs, r.loss, r.lr, r.train_accuracy))
     except _EVAL_ERRORS as e:
         raise click.ClickException(str(e)) from e
     _report_failed(res.failed, "test")

@@ -55,3 +55,18 @@ def init_from_env(*, backend: str | None = None) -> bool:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend=backend)
     return True
+
+
+def max_across_ranks(value: int, *, device: torch.device) -> int:
+    """The largest ``value`` over ranks (a collective: every rank must call it); ``value`` alone otherwise."""
+    if not is_distributed() or world_size() == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=device)  # on the device: NCCL reduces CUDA tensors only
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def barrier() -> None:
+    """Wait for every rank (nothing in a single process)."""
+    if is_distributed() and world_size() > 1:
+        dist.barrier()

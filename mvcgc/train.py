@@ -6,11 +6,15 @@ init_mv=...)``. Single CPU process, one GPU, or DistributedDataParallel under ``
 ``config.json`` (resolved options + package versions), ``metrics.jsonl`` (one line per step),
 ``last.pt`` (atomic, every ``checkpoint_every`` steps and at each epoch end) and, when the run
 ends having taken at least one step, ``loss.png``.
+
+SIGINT or SIGTERM stops the run after the current step: it writes ``last.pt``, from which ``resume``
+continues exactly as if uninterrupted, and raises :class:`~mvcgc.errors.TrainingInterrupted`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -23,7 +27,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mvcgc import distributed as dist_utils
 from mvcgc.checkpoint import FORMAT, FORMAT_VERSION, check_compatible, load_checkpoint, module_state, save_checkpoint
-from mvcgc.errors import CheckpointError, EmptyDataError, NonFiniteLossError, RunExistsError
+from mvcgc.errors import (CheckpointError, EmptyDataError, NonFiniteLossError, RunExistsError, SignalInterrupt,
+                          TrainingInterrupted)
+from mvcgc.interrupt import StopRequests
 from mvcgc.losses import MiningMode
 from mvcgc.models import create_encoder
 from mvcgc.moco import MoCo
@@ -34,6 +40,8 @@ from mvcgc.stages import IN_CHANNELS, Stage, StageName, View, make_stage
 
 Device = Literal["auto", "cpu", "cuda"]
 CHECKPOINT_NAME = "last.pt"
+DEFAULT_CHECKPOINT_EVERY = 1000  # steps; a crash (or SIGKILL) then costs at most this many
+log = logging.getLogger(__name__)
 _UNITS = {"rgb": "normalised RGB", "mv": "pixels per frame step (x right +, y down +)"}
 
 
@@ -83,7 +91,7 @@ def pretrain(
     init_mv: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
     overwrite: bool = False,
-    checkpoint_every: int = 0,
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
     seed: int = 0,
     device: Device = "auto",
     amp: bool = True,
@@ -99,7 +107,9 @@ def pretrain(
     checkpoints ``init_rgb`` / ``init_mv`` (random weights where absent). Adam(``lr``,
     ``weight_decay``); the LR drops by 10 when the epoch-mean loss has not improved for
     ``plateau_patience`` epochs, at most ``lr_drops`` times. ``amp``: bf16 autocast, CUDA only.
-    ``resume``: a checkpoint of the same stage, views, architecture and queue size. An ``out_dir``
+    ``resume``: a checkpoint of the same stage, views, architecture and queue size; a checkpoint
+    written mid-epoch (every ``checkpoint_every`` steps, 0 = epoch ends only, or on SIGINT/SIGTERM)
+    resumes exactly there, the epoch's consumed batches replayed. An ``out_dir``
     that already holds a run is refused unless ``resume`` continues it or ``overwrite`` replaces
     it (nothing is truncated by accident). Stage
     ``supervised`` trains ``view`` from random weights with the data's labels (``num_classes``
@@ -175,79 +185,98 @@ def pretrain(
             raise EmptyDataError("the data stream yielded no batch; check the data source")
         t["input_spec"] = _input_spec(_split_clips(first, st.views, torch.device("cpu"))[0])
     model.train()
-    with open(metrics_path, "a") if is_main else _NullFile() as metrics:
-        while not done:
-            if hasattr(data, "set_epoch"):
-                data.set_epoch(t["epoch"])
-            stream = iter(data)
-            for _ in range(t["batch_in_epoch"]):  # resume mid-epoch: replay the consumed batches
-                next(stream, None)
-            tick = time.perf_counter()
-            for batch in stream:
-                x_q, x_k = _split_clips(batch, st.views, dev)
-                if t["input_spec"] is None:
-                    t["input_spec"] = _input_spec(x_q)
-                global_batch = next(iter(x_q.values())).shape[0] * dist_utils.world_size()
-                if moco.queue is not None:
-                    check_queue_size(queue_size, global_batch)
-                labels = _labels(batch, dev)
-                with autocast:
-                    q, k = model(x_q, x_k)  # {v: (B, dim)} each (logits (B, classes) when supervised)
-                loss = st.loss(q, k, moco.queue, labels)
-                loss_value = dist_utils.mean_across_ranks(loss.detach()).item()
-                if not math.isfinite(loss_value):
-                    raise NonFiniteLossError(
-                        f"loss became {loss_value} at step {t['step'] + 1} (epoch {t['epoch']}); training stopped. "
-                        f"Last good checkpoint: {last_ckpt if last_ckpt is not None else 'none written yet'}. "
-                        "Try a lower --lr or --grad-clip."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(moco.encoder_q.parameters(), grad_clip)
-                optimizer.step()
-                extra = st.diagnostics(k, moco.queue, labels, q)  # before the batch's keys join the queue
-                moco.dequeue_and_enqueue(k, labels)
+    stop = StopRequests(announce=is_main, force_on_repeat=dist_utils.world_size() == 1)
+    stopped_by: int | None = None
+    try:
+        # line-buffered: each step's line is on disk at once (a watcher sees it, a crash keeps it)
+        with stop, open(metrics_path, "a", buffering=1) if is_main else _NullFile() as metrics:
+            while not done:
+                if hasattr(data, "set_epoch"):
+                    data.set_epoch(t["epoch"])
+                stream = iter(data)
+                if t["batch_in_epoch"]:
+                    log.info("resuming epoch %d at batch %d: replaying the batches before it",
+                             t["epoch"], t["batch_in_epoch"])
+                for _ in range(t["batch_in_epoch"]):  # resume mid-epoch: replay the consumed batches
+                    next(stream, None)
+                tick = time.perf_counter()
+                for batch in stream:
+                    x_q, x_k = _split_clips(batch, st.views, dev)
+                    if t["input_spec"] is None:
+                        t["input_spec"] = _input_spec(x_q)
+                    global_batch = next(iter(x_q.values())).shape[0] * dist_utils.world_size()
+                    if moco.queue is not None:
+                        check_queue_size(queue_size, global_batch)
+                    labels = _labels(batch, dev)
+                    with autocast:
+                        q, k = model(x_q, x_k)  # {v: (B, dim)} each (logits (B, classes) when supervised)
+                    loss = st.loss(q, k, moco.queue, labels)
+                    loss_value = dist_utils.mean_across_ranks(loss.detach()).item()
+                    if not math.isfinite(loss_value):
+                        raise NonFiniteLossError(
+                            f"loss became {loss_value} at step {t['step'] + 1} (epoch {t['epoch']}); training stopped. "
+                            f"Last good checkpoint: {last_ckpt if last_ckpt is not None else 'none written yet'}. "
+                            "Try a lower --lr or --grad-clip."
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(moco.encoder_q.parameters(), grad_clip)
+                    optimizer.step()
+                    extra = st.diagnostics(k, moco.queue, labels, q)  # before the batch's keys join the queue
+                    moco.dequeue_and_enqueue(k, labels)
 
-                t["step"] += 1
-                t["batch_in_epoch"] += 1
-                t["epoch_loss_sum"] += loss_value
-                if "train_accuracy" in extra:
-                    t["epoch_accuracy_sum"] = t.get("epoch_accuracy_sum", 0.0) + extra["train_accuracy"]
-                losses.append(loss_value)
-                now = time.perf_counter()
-                report = TrainProgress(
-                    step=t["step"], total_steps=total_steps, epoch=t["epoch"], loss=loss_value,
-                    lr=optimizer.param_groups[0]["lr"], queue_fill=moco.queue.fill if moco.queue is not None else 0.0,
-                    samples_per_s=global_batch / max(now - tick, 1e-9),
-                )
-                tick = now
-                line = {"event": "step", **report.__dict__, **extra}
-                metrics.write(json.dumps(line) + "\n")
-                if on_progress is not None:
-                    on_progress(report)
-                if checkpoint_every and t["step"] % checkpoint_every == 0:
-                    last_ckpt, saved_step = save(), t["step"]
-                if steps is not None and t["step"] >= steps:
-                    break
-            else:
-                if t["batch_in_epoch"] == 0:
-                    raise EmptyDataError(
-                        f"the data stream yielded no complete batch in epoch {t['epoch']}; "
-                        "check the data source (and that it holds at least one batch per process)"
+                    t["step"] += 1
+                    t["batch_in_epoch"] += 1
+                    t["epoch_loss_sum"] += loss_value
+                    if "train_accuracy" in extra:
+                        t["epoch_accuracy_sum"] = t.get("epoch_accuracy_sum", 0.0) + extra["train_accuracy"]
+                    losses.append(loss_value)
+                    now = time.perf_counter()
+                    report = TrainProgress(
+                        step=t["step"], total_steps=total_steps, epoch=t["epoch"], loss=loss_value,
+                        lr=optimizer.param_groups[0]["lr"],
+                        queue_fill=moco.queue.fill if moco.queue is not None else 0.0,
+                        samples_per_s=global_batch / max(now - tick, 1e-9),
                     )
-                mean_loss = t["epoch_loss_sum"] / t["batch_in_epoch"]
-                scheduler.step(mean_loss)
-                end = {"event": "epoch_end", "epoch": t["epoch"], "mean_loss": mean_loss, "step": t["step"]}
-                if "epoch_accuracy_sum" in t:  # supervised: the epoch's training accuracy (augmented clips)
-                    end["train_accuracy"] = t["epoch_accuracy_sum"] / t["batch_in_epoch"]
-                    t["epoch_accuracy_sum"] = 0.0
-                metrics.write(json.dumps(end) + "\n")
-                t.update(epoch=t["epoch"] + 1, batch_in_epoch=0, epoch_loss_sum=0.0)
+                    tick = now
+                    line = {"event": "step", **report.__dict__, **extra}
+                    metrics.write(json.dumps(line) + "\n")
+                    if on_progress is not None:
+                        on_progress(report)
+                    if checkpoint_every and t["step"] % checkpoint_every == 0:
+                        last_ckpt, saved_step = save(), t["step"]
+                    if steps is not None and t["step"] >= steps:
+                        break
+                    stopped_by = stop.agreed(dev)  # every rank, every step: all stop after the same one
+                    if stopped_by is not None:
+                        break
+                else:
+                    if t["batch_in_epoch"] == 0:
+                        raise EmptyDataError(
+                            f"the data stream yielded no complete batch in epoch {t['epoch']}; "
+                            "check the data source (and that it holds at least one batch per process)"
+                        )
+                    mean_loss = t["epoch_loss_sum"] / t["batch_in_epoch"]
+                    scheduler.step(mean_loss)
+                    end = {"event": "epoch_end", "epoch": t["epoch"], "mean_loss": mean_loss, "step": t["step"]}
+                    if "epoch_accuracy_sum" in t:  # supervised: the epoch's training accuracy (augmented clips)
+                        end["train_accuracy"] = t["epoch_accuracy_sum"] / t["batch_in_epoch"]
+                        t["epoch_accuracy_sum"] = 0.0
+                    metrics.write(json.dumps(end) + "\n")
+                    t.update(epoch=t["epoch"] + 1, batch_in_epoch=0, epoch_loss_sum=0.0)
+                    last_ckpt, saved_step = save(), t["step"]
+                done = stopped_by is not None or _finished(t, epochs=epochs, steps=steps)
+            if saved_step != t["step"]:
                 last_ckpt, saved_step = save(), t["step"]
-            done = _finished(t, epochs=epochs, steps=steps)
-    if saved_step != t["step"]:
-        last_ckpt = save()
+            if stopped_by is not None:
+                dist_utils.barrier()  # no rank exits (which makes torchrun kill the rest) before rank 0 has saved
+                raise TrainingInterrupted(stopped_by, step=t["step"], checkpoint=run_dir / CHECKPOINT_NAME,
+                                          checkpoint_step=t["step"], saved_now=True)
+    except SignalInterrupt as e:  # a second signal: stop now; what the last checkpoint holds is kept
+        raise TrainingInterrupted(e.signal_number, step=t["step"], checkpoint=last_ckpt,
+                                  checkpoint_step=saved_step if last_ckpt is not None else None,
+                                  saved_now=False) from None
     if is_main:
         save_loss_curve(metrics_path, run_dir / "loss.png", title=f"mvcgc pretrain, stage {stage}",
                         chance=_chance_loss(st, queue_size))
@@ -394,8 +423,17 @@ def _truncate_metrics(path: Path, *, after_step: int) -> None:
     """On resume, drop lines logged after the checkpoint (they will be logged again)."""
     if not path.exists():
         return
-    lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= after_step]
+    lines = [ln for ln in path.read_text().splitlines() if _logged_step(ln) <= after_step]
     path.write_text("".join(ln + "\n" for ln in lines))
+
+
+def _logged_step(line: str) -> float:
+    """The step a metrics line was logged at; infinite (dropped on resume) for an empty or cut-off line,
+    which a run killed mid-write can leave."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def _write_json(path: Path, obj: dict) -> None:

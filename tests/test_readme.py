@@ -26,3 +26,10 @@ def test_pretraining_outputs_as_the_trainer_writes_them():
     assert "a `--steps 0` (random-init) run has none" in flat
     demo_steps = flat.split("## The two commands")[1].split("## Install")[0]
     assert "--resume RUN/last.pt" in demo_steps  # where pretraining is introduced
+
+
+def test_the_periodic_checkpoint_default_is_the_trainers():
+    from mvcgc.train import DEFAULT_CHECKPOINT_EVERY
+
+    flat = re.sub(r"\s+", " ", README)
+    assert f"written every {DEFAULT_CHECKPOINT_EVERY} steps (`--checkpoint-every N`" in flat

@@ -1,4 +1,4 @@
-"""Two Gloo processes on CPU: keys are gathered in rank order before enqueueing."""
+"""Two Gloo processes on CPU: keys are gathered in rank order before enqueueing; a signal stops every rank alike."""
 
 import socket
 
@@ -63,3 +63,50 @@ def test_two_gloo_processes_gather_keys_in_rank_order(tmp_path, monkeypatch):
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert int(ckpt["model"]["queue.num_enqueued"]) == 2 * 2 * B and ckpt["config"]["world_size"] == 2
     assert not any(p.name.startswith(".") for p in (tmp_path / "run").iterdir())
+
+
+def _interrupted_worker(rank, world, init_file, out_dir):
+    import datetime
+    import os
+    import signal
+
+    import torch.distributed as dist
+
+    from mvcgc.data import SyntheticClips
+    from mvcgc.errors import TrainingInterrupted
+    from mvcgc.train import pretrain
+
+    def sigterm_rank1_at_step2(p):
+        if rank == 1 and p.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    torch.set_num_threads(1)
+    # a rank left waiting in a collective fails after the timeout instead of hanging the test
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120))
+    try:
+        data = SyntheticClips(num_videos=16, batch_size=B, num_frames=4, size=(16, 16), views=("rgb",),
+                              rank=rank, world_size=world)
+        try:
+            pretrain(data, stage="init", view="rgb", arch="tiny", out_dir=f"{out_dir}/run", steps=6, queue_size=K,
+                     dim=DIM, device="cpu", on_progress=sigterm_rank1_at_step2)
+            record = {"stopped": None}
+        except TrainingInterrupted as e:
+            record = {"stopped": e.signal_number, "step": e.step, "checkpoint": str(e.checkpoint)}
+        torch.save(record, f"{out_dir}/stopped{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_signal_on_one_rank_stops_every_rank_after_the_same_step(tmp_path, monkeypatch):
+    if not torch.distributed.is_available():
+        pytest.skip("torch.distributed is not available")
+    import signal
+
+    from mvcgc.checkpoint import load_checkpoint
+
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    mp.spawn(_interrupted_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    records = [torch.load(tmp_path / f"stopped{r}.pt") for r in (0, 1)]
+    assert [(r["stopped"], r["step"]) for r in records] == [(signal.SIGTERM, 2)] * 2  # rank 0 got no signal
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2  # written by rank 0 before either exited

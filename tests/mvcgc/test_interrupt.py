@@ -1,0 +1,93 @@
+"""SIGINT / SIGTERM stop pretraining between steps, with a checkpoint that resumes exactly there."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from mvcgc_testing import TINY, clips
+from mvcgc.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint, save_checkpoint
+from mvcgc.errors import SignalInterrupt, TrainingInterrupted
+from mvcgc.interrupt import StopRequests
+from mvcgc.train import pretrain
+
+# 16 videos / batch 4 = 4 steps per epoch; K = 8 is full (mining on) from step 3.
+CROSS = dict(stage="cross", topk=2, **TINY)
+
+
+def signal_at(step, *signals):
+    """An on_progress callback that sends ``signals`` to this process once ``step`` is logged."""
+
+    def on_progress(p):
+        if p.step == step:
+            for s in signals:
+                os.kill(os.getpid(), s)
+
+    return on_progress
+
+
+def metrics(run_dir):
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_sigterm_mid_epoch_checkpoints_that_step_and_resume_equals_an_uninterrupted_run(tmp_path):
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    full = pretrain(clips(), out_dir=tmp_path / "full", steps=7, **CROSS)
+    with pytest.raises(TrainingInterrupted) as info:
+        pretrain(clips(), out_dir=tmp_path / "cut", steps=7, on_progress=signal_at(2, signal.SIGTERM), **CROSS)
+    stopped = info.value
+    assert (stopped.signal_number, stopped.exit_code, stopped.step, stopped.saved_now) == (signal.SIGTERM, 143, 2, True)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers restored
+    ckpt = load_checkpoint(stopped.checkpoint)
+    assert ckpt["step"] == 2 and ckpt["trainer"]["batch_in_epoch"] == 2  # mid-epoch
+    assert not (tmp_path / "cut" / "loss.png").exists()  # drawn when the run ends, not when it is stopped
+    rest = pretrain(clips(), out_dir=tmp_path / "cut", steps=7, resume=stopped.checkpoint, **CROSS)
+    assert rest.step == 7 and rest.losses == full.losses[2:]
+    # the same log, step for step, epoch ends (scheduler steps) included
+    keep = ("event", "step", "epoch", "loss", "lr", "queue_fill", "mean_loss", "mining")
+    assert [{k: x.get(k) for k in keep} for x in metrics(tmp_path / "cut")] == \
+        [{k: x.get(k) for k in keep} for x in metrics(tmp_path / "full")]
+    a, b = load_checkpoint(full.checkpoint), load_checkpoint(rest.checkpoint)
+    for name, t in a["model"].items():
+        assert torch.equal(t, b["model"][name]), name
+
+
+def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
+    with pytest.raises(TrainingInterrupted) as info:
+        pretrain(clips(), out_dir=tmp_path, steps=7, checkpoint_every=2,
+                 on_progress=signal_at(3, signal.SIGINT, signal.SIGINT), **CROSS)
+    stopped = info.value
+    assert (stopped.exit_code, stopped.step, stopped.saved_now) == (130, 3, False)
+    assert stopped.checkpoint == tmp_path / "last.pt" and stopped.checkpoint_step == 2
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 2  # step 3 is lost, step 2 is intact
+    resumed = pretrain(clips(), out_dir=tmp_path, steps=4, resume=stopped.checkpoint, **CROSS)
+    assert [x["step"] for x in metrics(tmp_path) if x["event"] == "step"] == [1, 2, 3, 4]
+    assert resumed.step == 4
+
+
+def test_a_second_signal_during_the_checkpoint_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"format": FORMAT, "format_version": FORMAT_VERSION, "step": 1}, path)
+
+    def interrupted_save(obj, f, *a, **kw):
+        f.write(b"half a checkpoint")
+        os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, while the first is being honoured
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with StopRequests(announce=False) as stop:
+        stop.signal_number = signal.SIGINT  # the first Ctrl-C, already received
+        with pytest.raises(SignalInterrupt):
+            save_checkpoint({"format": FORMAT, "format_version": FORMAT_VERSION, "step": 2}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1  # the previous checkpoint survives whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temp file left
+
+
+def test_checkpoints_every_thousand_steps_by_default():
+    import inspect
+
+    from mvcgc.train import DEFAULT_CHECKPOINT_EVERY
+
+    assert inspect.signature(pretrain).parameters["checkpoint_every"].default == DEFAULT_CHECKPOINT_EVERY == 1000

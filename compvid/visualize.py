@@ -67,6 +67,36 @@ def mv_to_color(mv: np.ndarray, max_magnitude: float = DEFAULT_MAX_MAGNITUDE) ->
     return np.ascontiguousarray(img[:, :, :w].permute(1, 2, 0).numpy())
 
 
+def robust_max_magnitude(
+    fields: np.ndarray | Sequence[np.ndarray],
+    *,
+    percentile: float = 99.0,
+    still_below: float = 0.25,
+    floor: float = 1.0,
+) -> float:
+    """A colour/arrow scale (pixels per frame step) that a few huge outliers cannot set.
+
+    The ``percentile`` of the magnitudes of the moving vectors (``>= still_below``
+    px) of ``fields``: one array (2, ...) or a sequence of (2, H, W) fields.
+    Still pixels are left out so a small moving object still sets the scale.
+    At least ``floor`` px, which is also the answer when nothing moves.
+    """
+    if not 0 < percentile <= 100:
+        raise InvalidArgumentError(f"percentile must lie in (0, 100], got {percentile!r}")
+    arrays = [fields] if isinstance(fields, np.ndarray) else list(fields)
+    magnitudes = []
+    for f in arrays:
+        f = np.nan_to_num(np.asarray(f, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        if f.shape[:1] != (2,):
+            raise InvalidArgumentError(f"a field must have shape (2, ...), got {f.shape}")
+        mag = np.hypot(f[0], f[1]).ravel()
+        magnitudes.append(mag[mag >= still_below])
+    moving = np.concatenate(magnitudes) if magnitudes else np.zeros(0, np.float32)
+    if moving.size == 0:
+        return float(floor)
+    return max(float(floor), float(np.percentile(moving, percentile)))
+
+
 def _block_means(mv: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Block centres (cx, cy) and mean vectors (dx, dy) of step×step cells covering the frame."""
     _, h, w = mv.shape

@@ -15,6 +15,7 @@ from compvid.visualize import (
     NO_MV_LABEL_COLOR,
     draw_arrows,
     mv_to_color,
+    robust_max_magnitude,
     save_mv_png,
 )
 
@@ -206,3 +207,27 @@ def test_save_png_overwrites_and_rejects_bad_input(tmp_path):
     with pytest.raises(InvalidArgumentError):
         save_mv_png(path, rgb[:2], mv, has_mv)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+
+
+# ------------------------------------------------------------ robust_max_magnitude
+
+
+def test_robust_scale_ignores_a_single_huge_outlier():
+    rng = np.random.default_rng(0)
+    mv = rng.normal(0, 0.2, (2, 40, 60)).astype(np.float32)
+    mv[0] += 2.0  # everything moves about 2 px right
+    mv[:, 17, 23] = (200.0, 0.0)  # one outlier vector
+    assert float(np.hypot(mv[0], mv[1]).max()) > 199
+    scale = robust_max_magnitude(mv)
+    assert 1.9 < scale < 3.0, scale
+
+
+def test_robust_scale_uses_the_moving_part_over_all_frames():
+    still = np.zeros((2, 32, 32), np.float32)
+    small_object = still.copy()
+    small_object[1, :4, :4] = -5.0  # 1.6 % of one frame moves 5 px up
+    assert robust_max_magnitude([still, small_object]) == pytest.approx(5.0)
+    assert robust_max_magnitude([still, still]) == 1.0, "nothing moves: the floor"
+    assert robust_max_magnitude(np.full((2, 4, 4), 0.3, np.float32)) == 1.0, "floor of 1 px"
+    with pytest.raises(InvalidArgumentError):
+        robust_max_magnitude(still, percentile=0)

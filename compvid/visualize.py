@@ -67,6 +67,25 @@ def mv_to_color(mv: np.ndarray, max_magnitude: float = DEFAULT_MAX_MAGNITUDE) ->
     return np.ascontiguousarray(img[:, :, :w].permute(1, 2, 0).numpy())
 
 
+def colour_wheel(diameter: int, max_magnitude: float, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """The key to :func:`mv_to_color`: uint8 (diameter, diameter, 3), a disc in image axes.
+
+    The pixel at offset (x, y) from the centre (x right +, y down +, as in the
+    fields) shows the colour of the vector (x, y) scaled so the rim is
+    ``max_magnitude`` px: the right-hand side is the colour of motion to the
+    right, the bottom that of motion down. Outside the disc: ``background``.
+    """
+    if not (isinstance(diameter, int) and diameter >= 3):
+        raise InvalidArgumentError(f"diameter must be an integer >= 3, got {diameter!r}")
+    radius = diameter / 2
+    offsets = np.arange(diameter, dtype=np.float32) + 0.5 - radius  # pixel centres, in pixels
+    y, x = np.meshgrid(offsets, offsets, indexing="ij")
+    field = np.stack([x, y]) * (max_magnitude / radius)
+    img = mv_to_color(field, max_magnitude)
+    img[np.hypot(x, y) > radius] = background
+    return img
+
+
 def robust_max_magnitude(
     fields: np.ndarray | Sequence[np.ndarray],
     *,
@@ -115,12 +134,24 @@ def _block_means(mv: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, np.
     return cx, cy, mean[0], mean[1]
 
 
-def draw_arrows(rgb: np.ndarray, mv: np.ndarray, *, step: int = 16, scale: float = 1.0) -> np.ndarray:
+def draw_arrows(
+    rgb: np.ndarray,
+    mv: np.ndarray,
+    *,
+    step: int = 16,
+    scale: float = 1.0,
+    width: int = 1,
+    max_length: float | None = None,
+    outline: bool = False,
+) -> np.ndarray:
     """Arrows over a copy of ``rgb`` uint8 (H, W, 3): one per ``step``×``step`` cell.
 
     Each arrow starts at the cell centre and points along the cell's mean
     displacement times ``scale`` (a cell whose arrow would be shorter than half
     a pixel gets none). ``mv`` is (2, H, W) at the resolution of ``rgb``.
+    ``width``: line width in pixels; ``max_length``: longer arrows are cut to
+    it (same direction); ``outline``: a black edge, so arrows stand out on
+    bright and red backgrounds alike.
     """
     rgb = np.asarray(rgb)
     mv = _check_field(mv)
@@ -138,6 +169,8 @@ def draw_arrows(rgb: np.ndarray, mv: np.ndarray, *, step: int = 16, scale: float
     length = np.hypot(ex, ey)
     # Keep absurd vectors from sending PIL along a line of 1e30 pixels.
     limit = float(2 * max(rgb.shape[:2]))
+    if max_length is not None:
+        limit = min(limit, float(max_length))
     too_long = length > limit
     if too_long.any():
         ex = np.where(too_long, ex * limit / np.maximum(length, 1e-12), ex)
@@ -147,14 +180,18 @@ def draw_arrows(rgb: np.ndarray, mv: np.ndarray, *, step: int = 16, scale: float
         if n < 0.5:
             continue
         tx, ty = x + vx, y + vy
-        head = min(max(2.0, 0.35 * n), 6.0)
+        # Head length in pixels: grows with the arrow, and with the line width to stay visible.
+        head = min(max(1.0 + width, 0.35 * n), 3.0 + 3.0 * width)
         ux, uy = vx / n, vy / n
         # Two barbs at ±30° back from the tip.
         c, s = math.cos(math.pi / 6), math.sin(math.pi / 6)
         b1 = (tx - head * (ux * c - uy * s), ty - head * (uy * c + ux * s))
         b2 = (tx - head * (ux * c + uy * s), ty - head * (uy * c - ux * s))
-        draw.line([(x, y), (tx, ty)], fill=ARROW_COLOR, width=1)
-        draw.line([b1, (tx, ty), b2], fill=ARROW_COLOR, width=1)
+        if outline:
+            draw.line([(x, y), (tx, ty)], fill=ARROW_OUTLINE, width=width + 2)
+            draw.line([b1, (tx, ty), b2], fill=ARROW_OUTLINE, width=width + 2, joint="curve")
+        draw.line([(x, y), (tx, ty)], fill=ARROW_COLOR, width=width)
+        draw.line([b1, (tx, ty), b2], fill=ARROW_COLOR, width=width)
         draw.point([(x, y)], fill=ARROW_OUTLINE)
     return np.asarray(img, dtype=np.uint8).copy()
 

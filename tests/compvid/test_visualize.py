@@ -11,6 +11,7 @@ from PIL import Image
 from compvid.errors import InvalidArgumentError
 from compvid.visualize import (
     ARROW_COLOR,
+    colour_wheel,
     LABEL_HEIGHT,
     NO_MV_LABEL_COLOR,
     draw_arrows,
@@ -231,3 +232,36 @@ def test_robust_scale_uses_the_moving_part_over_all_frames():
     assert robust_max_magnitude(np.full((2, 4, 4), 0.3, np.float32)) == 1.0, "floor of 1 px"
     with pytest.raises(InvalidArgumentError):
         robust_max_magnitude(still, percentile=0)
+
+
+# -------------------------------------------------------------------- colour_wheel
+
+
+@pytest.mark.parametrize("d, where", [((4, 0), "right"), ((0, 4), "bottom"), ((-4, 0), "left"), ((0, -4), "top")])
+def test_key_direction_matches_the_mv_convention(d, where):
+    # README convention: x right +, y down +. A field moving right must get the colour of the
+    # key's right-hand side, one moving down the colour of its bottom (image rows grow downwards).
+    wheel = colour_wheel(101, 4.0)
+    c, r = 50, 45  # centre pixel, and a point near the rim
+    key_pixel = {"right": wheel[c, c + r], "bottom": wheel[c + r, c], "left": wheel[c, c - r], "top": wheel[c - r, c]}
+    field_colour = mv_to_color(const_field(*d), 4.0)[0, 0]
+    assert hue_distance(hue_of(key_pixel[where]), hue_of(field_colour)) < 0.02
+    # Same colour too, for the same length: the pixel lies r of the 50.5-px radius from the centre.
+    same_length = mv_to_color(const_field(*(np.array(d) * r / 50.5)), 4.0)[0, 0]
+    np.testing.assert_allclose(key_pixel[where].astype(int), same_length.astype(int), atol=3)
+    others = [p for k, p in key_pixel.items() if k != where]
+    assert all(hue_distance(hue_of(p), hue_of(field_colour)) > 0.08 for p in others)
+
+
+def test_key_is_white_in_the_middle_and_outside():
+    wheel = colour_wheel(61, 3.2, background=(250, 250, 250))
+    assert wheel.shape == (61, 61, 3) and wheel.dtype == np.uint8
+    assert (wheel[30, 30] >= 245).all(), "no motion is white"
+    assert (wheel[0, 0] == 250).all() and (wheel[60, 60] == 250).all()
+
+
+def test_mv_to_color_right_is_red_down_is_yellowish():
+    # The Middlebury wheel: +x red, +y (down) orange/yellow, -x cyan-blue: pins the absolute hues.
+    assert hue_distance(hue_of(mv_to_color(const_field(8, 0))[0, 0]), 0.0) < 0.03
+    assert 0.05 < hue_of(mv_to_color(const_field(0, 8))[0, 0]) < 0.2
+    assert 0.45 < hue_of(mv_to_color(const_field(-8, 0))[0, 0]) < 0.6

@@ -37,7 +37,7 @@ def _fail(error: Exception) -> None:
 @click.argument("video", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the summary.")
 @click.option("--png", "png", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write a picture of a few frames: RGB, MV colour map, arrows.")
+              help="Write a picture of a few frames: RGB, MV colour map with its key, arrows.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Decode at most this many frames for the statistics.")
 def inspect(video: str, as_json: bool, png: str | None, max_frames: int) -> None:

@@ -101,10 +101,12 @@ def write_inspection_png(
 ) -> list[int]:
     """Write a PNG of ``num_frames`` frames with vectors: RGB, MV colour map, arrows.
 
-    Frames are spread over the video, preferring frames that carry vectors.
-    Returns the display indices shown.
+    Frames are spread over the video, preferring frames that carry vectors, and
+    labelled with their display index and type as ``compvid inspect`` prints
+    them; the title names the video (and its class folder); magnitudes are in
+    pixels of the video as displayed. Returns the display indices shown.
     """
-    from compvid.visualize import save_mv_png  # deferred: imports torchvision
+    from compvid.visualize import save_mv_png, video_title  # deferred: imports torchvision
 
     info = probe(source)
     size = None if short_side is None or short_side >= min(info.width, info.height) else short_side
@@ -119,5 +121,7 @@ def write_inspection_png(
     rgb = np.concatenate([c.rgb for c in clips])
     mv = np.concatenate([c.mv for c in clips], axis=1)
     has_mv = np.concatenate([c.has_mv for c in clips])
-    save_mv_png(path, rgb, mv, has_mv)
+    displayed = (info.width, info.height) if info.rotation_degrees % 180 == 0 else (info.height, info.width)
+    save_mv_png(path, rgb, mv, has_mv, title=video_title(source), frame_numbers=picks,
+                frame_types=[c.frame_types[0] for c in clips], source_size=displayed)
     return picks

@@ -2,11 +2,9 @@
 # The README's main job on built-in data, end to end:
 #   synth -> shard -> verify -> random init, stage 1 (RGB, MV), stage 2 (cross)
 #   -> retrieval and linear probe of every stage and view under one protocol -> report.
-# Defaults (motion encoder, 16x64x64 clips): with the first motion encoder they took 13 min 33 s on
-# 2 CPU cores with nothing else running; the time depends on the core count and the machine's load
-# (the same 2 cores shared with another job: 36 min). The current motion encoder costs about 2.3x
-# per training step (Lucas-Kanade flow and affine pooling), so expect about 25 minutes on 2 quiet
-# cores (not yet measured; set DEMO_SUPERVISED_EPOCHS=0 to skip the labelled ceiling, ~40 % of it). Every knob is an environment variable, so the longer runs of the report use
+# Defaults (motion encoder, 16x64x64 clips) took 13 min 33 s on 2 CPU cores with nothing else
+# running; the time depends on the core count and the machine's load (the same 2 cores shared with
+# another job: 36 min). Every knob is an environment variable, so the longer runs of the report use
 # the same script, e.g.
 #   DEMO_DEVICE=cuda DEMO_WORKERS=12 DEMO_EPOCHS=40 DEMO_CROSS_EPOCHS=40 examples/demo.sh demo-long
 #   usage: examples/demo.sh [OUT]   (default OUT=demo; BIN=.venv/bin)

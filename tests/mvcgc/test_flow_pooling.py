@@ -112,13 +112,13 @@ def _spinning_disk(degrees_per_frame, frames=6, size=48):
 
 
 def test_untrained_motion_encoder_reads_the_turning_direction_off_its_curl_features():
-    """The RGB `motion` encoder, untrained: its affine heads that follow what moves (beta > 0) give a
+    """The RGB `motion_affine` encoder, untrained: its affine heads that follow what moves (beta > 0) give a
     curl of one sign for a clockwise disk and the opposite sign, same size, for the counter-clockwise one."""
     from mvcgc.flow_pooling import AFFINE_FEATURES
     from mvcgc.models import create_encoder
 
     torch.manual_seed(0)
-    enc = create_encoder("motion", 3).eval()  # BatchNorms at their initial statistics: identity
+    enc = create_encoder("motion_affine", 3).eval()  # BatchNorms at their initial statistics: identity
     with torch.no_grad():
         cw, ccw = (enc.forward_features(_spinning_disk(d))[0, 128:].view(4, 6) for d in (4.0, -4.0))
     curl = AFFINE_FEATURES.index("curl")

@@ -8,7 +8,7 @@ from mvcgc.models import create_encoder, list_encoders
 
 # The smallest clips each backbone accepts (S3D downsamples 32x in space, 8x in time).
 SMALL = {"s3d": (8, 32, 32), "r3d_18": (4, 16, 16), "r2plus1d_18": (4, 16, 16), "tiny": (4, 16, 16),
-         "motion": (4, 16, 16)}
+         "motion": (4, 16, 16), "motion_affine": (4, 16, 16)}
 
 
 def test_registry_lists_the_issue_entries():

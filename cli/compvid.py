@@ -65,6 +65,16 @@ def inspect(video: str, as_json: bool, png: str | None, max_frames: int) -> None
     click.echo(format_report(report))
 
 
+def _frames_line(v: dict) -> str:
+    """Frame count and timing; unevenly spaced pictures say so, with their intervals."""
+    if not v.get("variable_frame_rate"):
+        return f"frames      {v['num_frames']} at {v['fps']:.3f} fps = {v['duration_seconds']:.2f} s"
+    lo, median, hi = (1000 * t for t in v["frame_interval_seconds"])
+    return (f"frames      {v['num_frames']} pictures over {v['duration_seconds']:.2f} s at a variable rate: "
+            f"{lo:.1f} / {median:.1f} / {hi:.1f} ms apart (min / median / max; stream rate {v['fps']:.3f} fps); "
+            "frame i is the i-th picture")
+
+
 def format_report(report: dict) -> str:
     """The human summary of :func:`compvid.summary.summarize`."""
     v, g, m = report["video"], report["gop"], report["motion"]
@@ -74,7 +84,7 @@ def format_report(report: dict) -> str:
         f"codec       {v['codec']} ({v['profile'] or 'no profile'}), {v['pix_fmt']}",
         f"size        {v['width']}x{v['height']}"
         + (f", displayed rotated {v['rotation_degrees']} deg" if v["rotation_degrees"] else ""),
-        f"frames      {v['num_frames']} at {v['fps']:.3f} fps = {v['duration_seconds']:.2f} s",
+        _frames_line(v),
         f"GOP         I {g['I']}  P {g['P']}  B {g['B']}"
         + (f"  other {g['other']}" if g["other"] else "")
         + f"  (first {report['frames_inspected']} frames); key frames {g['keyframes']},"

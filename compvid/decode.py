@@ -86,8 +86,11 @@ class Clip:
     (raw mode). has_mv: bool (T,), False where a frame has no vectors (key
     frames, all-intra frames); its field is 0. mv_filled: bool (T,), True where
     the field was filled from the next reference frame (MPEG-4 direct-mode
-    B-frames). frame_indices: int64 (T,) display indices served (after padding).
-    pts_seconds: float64 (T,). padded: some trailing frames repeat the last frame.
+    B-frames). frame_indices: int64 (T,) display indices served (after padding):
+    index i is the i-th decoded picture in presentation order, whatever its time.
+    pts_seconds: float64 (T,) each frame's presentation time in seconds, as the
+    stream stamps it (irregular in variable-rate files and AVIs with null frames).
+    padded: some trailing frames repeat the last frame (only past the end).
     frames_decoded: pictures the decoder produced to serve this clip.
     unsure_fraction: share of moving vectors whose reference distance could
     not be told apart (they took their frame's most common distance).
@@ -180,7 +183,8 @@ def decode_clip(
     info: VideoInfo | None = None,
     threads: int = 1,
 ) -> Clip:
-    """Decode ``num_frames`` frames every ``frame_step`` from display index ``start``.
+    """Decode ``num_frames`` frames every ``frame_step`` from display index ``start``
+    (frame ``i``: the ``i``-th picture in presentation order, as :func:`compvid.probe` counts).
 
     ``source``: path, bytes or binary file. ``size``: None (native), short side
     int, or (H, W); RGB and MV share it. Indices past the end repeat the last
@@ -363,7 +367,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
             packets = _track_references(packets, win, nal_length_size(cc.extradata), window=window, tb=tb,
                                         timeline=timeline)
         outcome = _run_decoder(
-            packets, name=name, indexer=indexer, timeline=timeline,
+            packets, stream, name=name, indexer=indexer, timeline=timeline,
             first=first, last=last, frame_step=frame_step, lookback=lookback, need_set=need_set, win=win,
             matching=matching, bitstream=bitstream, with_rgb=with_rgb, estimator=estimator,
             decoded_size=decoded_size, to_rgb=to_rgb, wait_for_future=gop_rule or matching)
@@ -535,7 +539,7 @@ class _Outcome:
     warnings: list[str] = field(default_factory=list)
 
 
-def _run_decoder(packets, *, name, indexer, timeline, first, last, frame_step, lookback, need_set,
+def _run_decoder(packets, stream, *, name, indexer, timeline, first, last, frame_step, lookback, need_set,
                  win, matching, bitstream, with_rgb, estimator, decoded_size, to_rgb, wait_for_future) -> _Outcome:
     """Decode ``packets`` in display order into ``win`` until the clip is served.
 
@@ -581,21 +585,12 @@ def _run_decoder(packets, *, name, indexer, timeline, first, last, frame_step, l
 
     try:
         served = False
-        for packet in packets:
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError as e:
-                out.errors += 1
-                log.debug("%s: corrupt packet skipped: %s", name, e)
-                continue
-            for frame in frames:
-                out.decoded += 1
-                if any(serve(idx, placed) for idx, placed in indexer.place(frame)):
-                    served = True
-                    break
-            if served:
+        for frame in _pictures(packets, stream, out, name):
+            out.decoded += 1
+            if any(serve(idx, placed) for idx, placed in indexer.place(frame)):
+                served = True
                 break
-        else:
+        if not served:
             any(serve(idx, placed) for idx, placed in indexer.finish())
     except _Unplaceable:
         out.unplaced = True
@@ -616,6 +611,31 @@ def _run_decoder(packets, *, name, indexer, timeline, first, last, frame_step, l
     if out.errors:
         out.warnings.append(f"{out.errors} corrupt packet(s) skipped")
     return out
+
+
+def _pictures(packets, stream, out: _Outcome, name: str):
+    """The frames the decoder puts out for ``packets``, then those it still holds.
+
+    Empty packets are not sent: to the decoder an empty packet means end of stream
+    (it would put out nothing more). PyAV ends every demux with one, and a demuxer
+    may pass a null frame (an empty chunk, AVI's skipped slot) on as one; probe
+    counts neither, and the decoder is drained once the packets run out.
+    """
+    for packet in packets:
+        if not packet.size:
+            continue
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError as e:
+            out.errors += 1
+            log.debug("%s: corrupt packet skipped: %s", name, e)
+            continue
+        yield from frames
+    # Drain the frames held for reordering (B-frames) or by delay; the empty packet carries the
+    # time base the frames' times are read in.
+    drain = av.Packet()
+    drain.time_base = stream.time_base
+    yield from stream.decode(drain)
 
 
 class _Unplaceable(Exception):

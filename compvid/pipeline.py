@@ -243,12 +243,19 @@ def info_from_record(record: dict[str, Any], *, data: VideoSource | None = None,
         # Absent in records written before them: decode_clip then reads the timeline off the video.
         timeline=_runs(record.get("timeline")),
         keyframe_sizes=tuple(int(n) for n in record["keyframe_sizes"]) if record.get("keyframe_sizes") else None,
+        variable_frame_rate=bool(record.get("variable_frame_rate", False)),
+        frame_interval_seconds=_intervals(record.get("frame_interval_seconds")),
     )
 
 
 def _runs(value: Any) -> tuple[tuple[int, float], ...] | None:
     """A record's timeline (JSON lists) as VideoInfo keeps it."""
     return None if value is None else tuple((int(k), float(t)) for k, t in value)
+
+
+def _intervals(value: Any) -> tuple[float, float, float] | None:
+    """A record's (min, median, max) frame interval (a JSON list) as VideoInfo keeps it."""
+    return None if value is None else tuple(float(v) for v in value)  # type: ignore[return-value]
 
 
 def video_member(sample: dict[str, Any], record: dict[str, Any]) -> bytes:

@@ -67,8 +67,14 @@ class VideoInfo:
     """Facts about the first video stream of a source.
 
     ``codec`` is FFmpeg's codec id name ("msmpeg4v3", "flv1"), not its decoder's
-    ("msmpeg4", "flv"). Frame indices are in display order, counted from 0. ``fps`` is the stream's
-    average frame rate in frames per second; ``rotation_degrees`` is the
+    ("msmpeg4", "flv"). Frame ``i`` is the ``i``-th picture in presentation order (counted from 0),
+    whatever its time: ``num_frames`` counts pictures, not the frame slots of a container header.
+    ``fps`` is the stream's average frame rate in frames per second as the container states it (for
+    AVI the slot rate); ``variable_frame_rate``: the pictures are not evenly spaced (gaps, skipped
+    slots, a varying rate), so frame ``i`` is not at ``start_seconds + i / fps``;
+    ``frame_interval_seconds``: (min, median, max) time between consecutive pictures (None without
+    timestamps); ``duration_seconds``: first picture to the end of the last, from the timestamps.
+    ``rotation_degrees`` is the
     display rotation from the container's display matrix (counter-clockwise,
     one of 0, 90, 180, 270), which ``decode_clip`` applies. ``timeline``: the
     frames' presentation times as runs (compvid.timeline; empty when the packets
@@ -97,6 +103,8 @@ class VideoInfo:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     timeline: tuple[Run, ...] | None = None
     keyframe_sizes: tuple[int, ...] | None = None
+    variable_frame_rate: bool = False
+    frame_interval_seconds: tuple[float, float, float] | None = None  # (min, median, max)
 
     @property
     def max_gop(self) -> int:
@@ -110,6 +118,7 @@ class VideoInfo:
         d["warnings"] = list(self.warnings)
         d["timeline"] = None if self.timeline is None else [list(run) for run in self.timeline]
         d["keyframe_sizes"] = None if self.keyframe_sizes is None else list(self.keyframe_sizes)
+        d["frame_interval_seconds"] = None if self.frame_interval_seconds is None else list(self.frame_interval_seconds)
         return d
 
     def to_json(self) -> str:
@@ -138,7 +147,8 @@ def probe(source: VideoSource) -> VideoInfo:
     try:
         cc = stream.codec_context
         fps = _stream_fps(stream)
-        stamps: list[tuple[int, bool, int]] = []  # (presentation time in stream ticks, key?, bytes)
+        # (presentation time in stream ticks, key?, bytes, duration in ticks or 0)
+        stamps: list[tuple[int, bool, int, int]] = []
         reordered = False
         rotation = None  # read off the first decoded frame
         tried = 0
@@ -156,7 +166,7 @@ def probe(source: VideoSource) -> VideoInfo:
                 if last_pts is not None and pts < last_pts:
                     reordered = True
                 last_pts = pts
-                stamps.append((pts, bool(packet.is_keyframe), packet.size))
+                stamps.append((pts, bool(packet.is_keyframe), packet.size, int(packet.duration or 0)))
                 if rotation is None and tried < 32:
                     # The display rotation travels with decoded frames: decode
                     # the first packets until one comes out.
@@ -172,20 +182,21 @@ def probe(source: VideoSource) -> VideoInfo:
             warnings.append(f"demuxing stopped early after {len(stamps)} packets: {e}")
         if not stamps:
             raise CorruptVideoError(f"{name}: the video stream holds no packets; the file is truncated or empty")
+        stamps.sort()
+        tb = stream.time_base or Fraction(1, 1)
         listed = int(stream.frames or 0)
-        if listed > len(stamps):
+        if listed > _slots_read(stamps, tb, fps, timed):
             warnings.append(
                 f"the container lists {listed} frames but only {len(stamps)} could be read: "
                 "the file is truncated; clips past the readable part cannot be decoded"
             )
-        stamps.sort()
-        keyframes = tuple(i for i, (_, key, _) in enumerate(stamps) if key)
-        tb = stream.time_base or Fraction(1, 1)
+        keyframes = tuple(i for i, (_, key, _, _) in enumerate(stamps) if key)
         start = float(stamps[0][0] * tb)
         num_frames = len(stamps)
-        duration = num_frames / fps if fps > 0 else float((stamps[-1][0] - stamps[0][0]) * tb)
         codec = stream_codec_id_name(stream)
-        times = [float(pts * tb) for pts, _, _ in stamps]
+        times = [float(pts * tb) for pts, _, _, _ in stamps]
+        intervals = _frame_intervals([pts for pts, _, _, _ in stamps], tb) if timed else None
+        duration = _duration(stamps, tb, fps, intervals) if timed else (num_frames / fps if fps > 0 else 0.0)
         return VideoInfo(
             source=name,
             container=container.format.name,
@@ -204,11 +215,52 @@ def probe(source: VideoSource) -> VideoInfo:
             rotation_degrees=rotation or 0,
             bit_rate=int(cc.bit_rate) if cc.bit_rate else None,
             warnings=tuple(warnings),
-            timeline=timeline_runs(times, fps) if timed and fps > 0 else (),
+            timeline=timeline_runs(times, fps, tick_seconds=float(tb)) if timed and fps > 0 else (),
             keyframe_sizes=tuple(stamps[k][2] for k in keyframes) if keyframes else None,
+            variable_frame_rate=intervals is not None and _uneven(intervals, float(tb)),
+            frame_interval_seconds=intervals,
         )
     finally:
         container.close()
+
+
+def _slots_read(stamps: list[tuple[int, bool, int, int]], tb: Fraction, fps: float, timed: bool) -> int:
+    """Frames the packets read account for, as a container header counts them: the packets, or
+    the frame slots their timestamps span where that is more (AVI lists its empty slots, the
+    null frames, in its frame count)."""
+    if not timed or fps <= 0:
+        return len(stamps)
+    return max(len(stamps), round(float((stamps[-1][0] - stamps[0][0]) * tb) * fps) + 1)
+
+
+def _frame_intervals(ticks: list[int], tb: Fraction) -> tuple[float, float, float] | None:
+    """(min, median, max) seconds between consecutive pictures at sorted ``ticks``; None for one picture."""
+    if len(ticks) < 2:
+        return None
+    gaps = sorted(b - a for a, b in zip(ticks, ticks[1:]))
+    mid = len(gaps) // 2
+    median = gaps[mid] if len(gaps) % 2 else Fraction(gaps[mid - 1] + gaps[mid], 2)
+    return float(gaps[0] * tb), float(median * tb), float(gaps[-1] * tb)
+
+
+def _uneven(intervals: tuple[float, float, float], tick: float) -> bool:
+    """Whether the pictures are unevenly spaced: intervals differing by more than the rounding of
+    timestamps to the time base (one tick) or 1 % of the median interval, the larger."""
+    lo, median, hi = intervals
+    return hi - lo > max(tick, 0.01 * median) + 1e-9
+
+
+def _duration(stamps: list[tuple[int, bool, int, int]], tb: Fraction, fps: float,
+              intervals: tuple[float, float, float] | None) -> float:
+    """Seconds from the first picture to the end of the last: the last picture lasts its packet's
+    duration, else one frame at ``fps``, else the median interval."""
+    last_pts, _, _, last_ticks = stamps[-1]
+    span = float((last_pts - stamps[0][0]) * tb)
+    if last_ticks > 0:
+        return span + float(last_ticks * tb)
+    if fps > 0:
+        return span + 1 / fps
+    return span + (intervals[1] if intervals else 0.0)
 
 
 def _stream_fps(stream: av.video.stream.VideoStream) -> float:

@@ -51,7 +51,7 @@ RECORD_FIELDS = (
     "key", "label", "class_name", "split", "path", "ext", "codec", "width", "height", "fps",
     "num_frames", "duration_seconds", "mv_source", "bytes", "sha256",
     "container", "pix_fmt", "has_b_frames", "rotation_degrees", "keyframe_indices", "start_seconds",
-    "timeline", "keyframe_sizes",
+    "timeline", "keyframe_sizes", "variable_frame_rate", "frame_interval_seconds",
 )  # fmt: skip
 
 # Reasons an input found by the layout can still fail to be written.

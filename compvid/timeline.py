@@ -1,15 +1,18 @@
 """Which display index a presentation timestamp names.
 
 compvid counts frames as :func:`compvid.probe` does: frame ``i`` is the coded
-picture with the ``i``-th smallest packet timestamp. Timestamps are not always
-``start + i / fps``: FFmpeg's MPEG-1 elementary-stream parser skips one frame
-duration after the first picture, files start late or hold gaps, and frame
-rates vary. So a timestamp is turned into an index by looking it up among the
-probe's timestamps, never by ``round(t * fps)``.
+picture with the ``i``-th smallest packet timestamp, whatever that time is.
+Timestamps are not always ``start + i / fps``: FFmpeg's MPEG-1 elementary-stream
+parser skips one frame duration after the first picture, files start late or
+hold gaps, AVIs skip frame slots (null frames) and frame rates vary. So a
+timestamp is turned into an index by looking it up among the probe's
+timestamps (the nearest one), never by ``round(t * fps)``.
 
 The timestamps are kept compactly as *runs*: ``(first index, its time in
 seconds)``, each run continuing in steps of ``1 / fps`` until the next one. A
-constant-rate file is one run; each gap or offset adds one.
+constant-rate file is one run; each gap, offset or change of interval adds one.
+A run absorbs a time only as far off its grid as one tick of the stream's time
+base (or a tenth of a frame, the smaller), so times are served as stamped.
 """
 
 from __future__ import annotations
@@ -26,13 +29,21 @@ RUN_TOLERANCE_FRAMES = 0.1
 MATCH_TOLERANCE_FRAMES = 0.25
 
 
-def timeline_runs(times: Sequence[float], fps: float) -> tuple[Run, ...]:
-    """Runs of sorted frame times (seconds) at ``fps`` frames per second."""
+def timeline_runs(times: Sequence[float], fps: float, *, tick_seconds: float | None = None) -> tuple[Run, ...]:
+    """Runs of sorted frame times (seconds) at ``fps`` frames per second.
+
+    ``tick_seconds``: the stream's time base; a time further than one tick off its
+    run's grid starts a new run (None: a tenth of a frame, as before).
+    """
+    tolerance = RUN_TOLERANCE_FRAMES / fps
+    if tick_seconds is not None and tick_seconds > 0:
+        tolerance = min(tolerance, tick_seconds)
+    tolerance += 1e-9  # float error of pts * time_base
     runs: list[Run] = []
     for i, t in enumerate(times):
         if runs:
             k0, t0 = runs[-1]
-            if abs(t - (t0 + (i - k0) / fps)) * fps <= RUN_TOLERANCE_FRAMES:
+            if abs(t - (t0 + (i - k0) / fps)) <= tolerance:
                 continue
         runs.append((i, float(t)))
     return tuple(runs)
@@ -69,25 +80,26 @@ class Timeline:
         return t0 + (index - k0) / self.fps
 
     def index_at(self, seconds: float | None) -> int | None:
-        """The display frame whose time is ``seconds`` (within a quarter frame), else None."""
+        """The display frame whose time is nearest ``seconds``, if within a quarter frame; else None."""
         if seconds is None or not self.has_timestamps:
             return None
-        tolerance = MATCH_TOLERANCE_FRAMES / self.fps
-        r = bisect.bisect_right(self._times, seconds + tolerance) - 1
-        if r < 0:
-            return None
-        k0, t0 = self.runs[r]
-        end = self.runs[r + 1][0] if r + 1 < len(self.runs) else self.num_frames
-        i = k0 + round((seconds - t0) * self.fps)
-        if not k0 <= i < end or abs(seconds - (t0 + (i - k0) / self.fps)) > tolerance:
-            return None
-        return i
+        i = self._nearest(seconds)
+        return i if abs(self.time_of(i) - seconds) <= MATCH_TOLERANCE_FRAMES / self.fps else None
 
     def index_near(self, seconds: float) -> int:
         """The display frame nearest ``seconds`` (for windows, where near is good enough)."""
-        exact = self.index_at(seconds)
-        if exact is not None or not self.has_timestamps:
-            return exact if exact is not None else 0
-        r = max(bisect.bisect_right(self._times, seconds) - 1, 0)
+        return self._nearest(seconds) if self.has_timestamps else 0
+
+    def _nearest(self, seconds: float) -> int:
+        """The frame whose time is nearest ``seconds``: the nearest on the grid of the run that
+        holds ``seconds``, or the next run's first frame. Pictures may lie much closer together
+        than ``1 / fps`` (bursts in variable-rate files), so no tolerance decides this."""
+        r = bisect.bisect_right(self._times, seconds) - 1
+        if r < 0:
+            return 0
         k0, t0 = self.runs[r]
-        return max(k0 + round((seconds - t0) * self.fps), 0)
+        end = max(self.runs[r + 1][0] if r + 1 < len(self.runs) else self.num_frames, k0 + 1)
+        i = min(max(k0 + round((seconds - t0) * self.fps), k0), end - 1)
+        if i + 1 < max(self.num_frames, end) and abs(self.time_of(i + 1) - seconds) < abs(self.time_of(i) - seconds):
+            return i + 1
+        return i

@@ -310,7 +310,8 @@ def test_record_info_matches_probe(video_tree, records):
         expected = probe(path)
         got = info_from_record(rec, data=path.read_bytes())
         for name in ("codec", "width", "height", "fps", "num_frames", "keyframe_indices", "mv_source",
-                     "start_seconds", "rotation_degrees"):
+                     "start_seconds", "rotation_degrees", "duration_seconds", "variable_frame_rate",
+                     "frame_interval_seconds", "timeline"):
             assert getattr(got, name) == getattr(expected, name), (rec["path"], name)
 
 

@@ -12,13 +12,16 @@ The reference is PyAV's plain iteration over the decoded frames (index = output 
 
 from __future__ import annotations
 
+import json
 import struct
 import av
 import numpy as np
 import pytest
 
 from compvid import decode_clip, probe
+from compvid.pipeline import info_from_record
 from compvid.sampling import random_start, sliding_window_starts
+from compvid.shards import RECORD_FIELDS
 from compvid.synthetic import EncoderRecipe, encode_frames, moving_frames
 from compvid.timeline import Timeline, timeline_runs
 
@@ -198,6 +201,16 @@ def test_variable_frame_rate_counts_pictures(encoded, pictures, container, timin
 @pytest.mark.parametrize("timing", sorted(VFR_TICKS))
 def test_variable_frame_rate_motion_per_picture(encoded, container, timing):
     check_motion_per_picture(encoded(container, timing)[0])
+
+
+def test_shard_records_keep_the_timing(encoded):
+    path = encoded(".mkv", "bursts")[0]
+    info = probe(path)
+    facts = info.to_dict()
+    record = json.loads(json.dumps({name: facts[name] for name in RECORD_FIELDS if name in facts}))
+    got = info_from_record(record)
+    for name in ("num_frames", "duration_seconds", "variable_frame_rate", "frame_interval_seconds", "timeline"):
+        assert getattr(got, name) == getattr(info, name), name
 
 
 @pytest.mark.parametrize("codec, timing", [("mpeg4", "null"), (".mkv", "bursts")])

@@ -108,8 +108,7 @@ def test_finetune_and_linear_stop_with_one_line_on_what_is_kept(tmp_path, monkey
     runner = CliRunner()
     r = runner.invoke(main, ["finetune", "--ckpt", ckpt, "--view", "rgb", "--train", data, "--test", data])
     assert r.exit_code == 130 and "Traceback" not in r.output
-    assert r.output.strip() == ("mvcgc finetune: stopped by SIGINT; fine-tuning keeps no checkpoint, so its epochs "
-                                "are lost: run the same command again")
+    assert r.output.strip() == "mvcgc finetune: stopped by SIGINT; no state was saved: run the same command again"
     before = signal.getsignal(signal.SIGTERM)
     r = runner.invoke(main, ["linear", "--ckpt", ckpt, "--train", data, "--test", data, "--cache-dir",
                              str(tmp_path / "cache")])

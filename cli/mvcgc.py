@@ -647,7 +647,8 @@ def efficiency(data, arch, num_frames, size, crops, flow, max_flow_frames, json_
     from mvcgc.efficiency import measure_efficiency
 
     try:
-        with _EfficiencyBar() as bar:
+        with _stops_cleanly("efficiency", kept="nothing is kept: the same command measures again"), \
+                _EfficiencyBar() as bar:
             rep = measure_efficiency(data, arch=arch, num_frames=num_frames, size=size, crops=crops, flow=flow,
                                      max_flow_frames=max_flow_frames, on_progress=bar.progress)
     except (*_EVAL_ERRORS, ImportError) as e:

@@ -117,6 +117,13 @@ def test_finetune_and_linear_stop_with_one_line_on_what_is_kept(tmp_path, monkey
     assert str(tmp_path / "cache") in r.output and len(r.output.strip().splitlines()) == 1
     assert signal.getsignal(signal.SIGTERM) == before
 
+    import mvcgc.efficiency
+
+    monkeypatch.setattr(mvcgc.efficiency, "measure_efficiency", sigterm)
+    r = runner.invoke(main, ["efficiency", data])
+    assert r.exit_code == 143 and "Traceback" not in r.output
+    assert r.output.strip() == "mvcgc efficiency: stopped by SIGTERM; nothing is kept: the same command measures again"
+
 
 def test_finetune_ctrl_c_saves_prints_the_resume_command_and_that_command_gives_the_uninterrupted_result(
         tmp_path, monkeypatch):

@@ -186,6 +186,10 @@ class ClassifierTrainer:
                     t.update(epoch=epoch + 1, batch=0, loss_sum=0.0, correct=0, seen=0)
                     if on_epoch is not None:
                         on_epoch(report)
+                if stop is not None and stop.signal_number is not None:  # came after the last step's check
+                    raise TrainingInterrupted(stop.signal_number, step=t["step"],
+                                              checkpoint=save_state(self.state()),  # type: ignore[misc]
+                                              checkpoint_step=t["step"], saved_now=True)
         except SignalInterrupt as e:  # a second signal: stop now, the steps since the start are lost
             raise TrainingInterrupted(e.signal_number, step=t["step"], checkpoint=None, checkpoint_step=None,
                                       saved_now=False) from None

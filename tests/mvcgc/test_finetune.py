@@ -77,6 +77,19 @@ def test_sigterm_during_the_test_pass_keeps_the_trained_run_and_resuming_only_te
     same_run(rest, full)
 
 
+def test_a_signal_after_the_last_step_is_not_ignored(data, tmp_path):
+    train, test, ckpt, full = data
+
+    def sigint_at_the_end(r):
+        if r.epoch == r.epochs:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted) as info:
+        finetune(train, test, checkpoint=ckpt, state_dir=tmp_path, on_epoch=sigint_at_the_end, **RUN)
+    assert (info.value.step, info.value.saved_now) == (9, True)
+    same_run(finetune(train, test, checkpoint=ckpt, resume=info.value.checkpoint, **RUN), full)
+
+
 def test_a_second_signal_stops_at_once_and_saves_nothing(data, tmp_path):
     train, test, ckpt, _ = data
     with pytest.raises(TrainingInterrupted) as info:

@@ -14,6 +14,7 @@ import click
 
 from cli.compvid_shard import shard, verify
 from cli.compvid_synth import synth
+from cli.progress import Bar
 from compvid.errors import CompvidError
 
 
@@ -42,17 +43,14 @@ def _fail(error: Exception) -> None:
               help="Decode at most this many frames for the statistics.")
 def inspect(video: str, as_json: bool, png: str | None, max_frames: int) -> None:
     """Summarise VIDEO: container, codec, GOP structure and motion-vector statistics."""
-    from tqdm import tqdm
-
     from compvid.summary import summarize, write_inspection_png
 
     try:
-        with tqdm(total=0, unit="frame", desc="decoding", disable=as_json or None, leave=False,
-                  file=sys.stderr) as bar:
+        with Bar(unit="frame", enabled=not as_json) as bar:
             def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
+                if bar.bar is None:
+                    bar.start("decoding", total)
+                bar.update(done)
 
             report = summarize(video, max_frames=max_frames, on_progress=progress)
         if png:

@@ -1,7 +1,7 @@
 """``compvid shard`` and ``compvid verify``: arguments → compvid.shards → printed summary.
 
 Both are plain click commands; ``cli/compvid.py`` adds them to the ``compvid`` group.
-compvid.shards and tqdm are imported inside the commands: ``compvid --help`` stays fast.
+compvid.shards and tqdm (through cli.progress) are imported inside the commands: ``compvid --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from cli.progress import Bar
 from compvid.errors import CompvidError
 from compvid.layouts import LAYOUTS
 
@@ -38,24 +39,23 @@ def _fail(error: CompvidError) -> None:
     raise SystemExit(1)
 
 
-class _Bars:
-    """One tqdm bar per stage, fed by the library's ``on_progress(stage, done, total)``."""
+class _ShardBar(Bar):
+    """The library's ``on_progress(stage, done, total)`` on one bar: probing then writing files (shard),
+    or checking shards then source files (verify)."""
+
+    _STAGES = {"probe": ("shard 1/2: probe", "file"), "write": ("shard 2/2: write", "file"),
+               "verify": ("verify shards", "shard"), "source": ("verify sources", "file")}
 
     def __init__(self) -> None:
-        self.bars: dict = {}  # stage -> tqdm bar
+        super().__init__(unit="file")
+        self.stage = ""
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        bar = self.bars.get(stage)
-        if bar is None:
-            self.close()  # one stage at a time: finish the previous bar first
-            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit="video", leave=True)
-        bar.update(done - bar.n)
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()  # closing twice is harmless
+        if stage != self.stage:
+            self.stage = stage
+            desc, unit = self._STAGES.get(stage, (stage, "file"))
+            self.start(desc, total, unit=unit)
+        self.update(done)
 
 
 @click.command()
@@ -104,17 +104,15 @@ def shard(src, out, layout, split, list_file, test_fraction, max_size, max_count
 
     out = out if out is not None else default_output_dir(src)
     click.echo(f"shards: {out}")
-    bars = _Bars()
     try:
-        result = write_shards(
-            src, out, layout=layout, split=split, list_file=list_file, test_fraction=test_fraction,
-            max_size=max_size, max_count=max_count, seed=seed, workers=workers, overwrite=overwrite,
-            on_progress=bars,
-        )  # fmt: skip
+        with _ShardBar() as bar:
+            result = write_shards(
+                src, out, layout=layout, split=split, list_file=list_file, test_fraction=test_fraction,
+                max_size=max_size, max_count=max_count, seed=seed, workers=workers, overwrite=overwrite,
+                on_progress=bar,
+            )  # fmt: skip
     except CompvidError as e:
-        bars.close()
         _fail(e)
-    bars.close()
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(
@@ -141,7 +139,8 @@ def verify(out, source):
     from compvid.shards import verify_shards
 
     try:
-        report = verify_shards(out, source=source)
+        with _ShardBar() as bar:
+            report = verify_shards(out, source=source, on_progress=bar)
     except CompvidError as e:
         _fail(e)
     for problem in report.problems:

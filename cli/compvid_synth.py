@@ -1,7 +1,7 @@
 """``compvid synth``: arguments → compvid.synth.write_synth → printed summary.
 
 A plain click command; ``cli/compvid.py`` adds it to the ``compvid`` group. tqdm is imported
-inside the command: ``compvid --help`` stays fast.
+when the bar is first drawn: ``compvid --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from cli.progress import Bar
 from compvid.errors import CompvidError
 from compvid.synth import DEFAULT_CLASSES, DEFAULT_CODECS, MOTION_CLASSES, SYNTH_CODECS, write_synth
 
@@ -51,31 +52,25 @@ def synth(out, classes, videos_per_class, clips_per_group, test_groups, num_fram
 
     Shard it next as the demo does: compvid shard OUT --out <folder of OUT>/shards
     (demo/data -> demo/shards)."""
-    from tqdm import tqdm
-
     width, height = size
     if workers is None:
         workers = min(8, os.cpu_count() or 1)
-    bars: list = []  # tqdm bars, made on the first progress call, so a bad option prints no empty bar
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, desc="synth", unit="video"))
-        bars[0].update(done - bars[0].n)
 
     try:
-        result = write_synth(
-            out, classes=classes, videos_per_class=videos_per_class, clips_per_group=clips_per_group,
-            test_groups=test_groups, num_frames=num_frames, width=width, height=height, fps=fps, codecs=codecs,
-            seed=seed, workers=workers, overwrite=overwrite, on_progress=progress,
-        )  # fmt: skip
+        with Bar(unit="video") as bar:  # drawn on the first progress call: a bad option prints no empty bar
+            def progress(stage: str, done: int, total: int) -> None:
+                if bar.bar is None:
+                    bar.start("synth", total)
+                bar.update(done)
+
+            result = write_synth(
+                out, classes=classes, videos_per_class=videos_per_class, clips_per_group=clips_per_group,
+                test_groups=test_groups, num_frames=num_frames, width=width, height=height, fps=fps,
+                codecs=codecs, seed=seed, workers=workers, overwrite=overwrite, on_progress=progress,
+            )  # fmt: skip
     except CompvidError as e:
-        for bar in bars:
-            bar.close()
         click.echo(f"error: {e}", err=True)
         raise SystemExit(1)
-    for bar in bars:
-        bar.close()
     click.echo(
         f"{len(result.videos)} videos ({result.num_train} train, {result.num_test} test) of "
         f"{len(result.classes)} classes, {width}x{height}, {num_frames} frames, codecs {', '.join(codecs)}; "

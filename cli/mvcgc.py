@@ -19,6 +19,8 @@ from typing import Any, Iterator, Sequence
 
 import click
 
+from cli.progress import Bar
+
 log = logging.getLogger("mvcgc.cli")
 
 # Options a preset may set; flags override them. (Preset key -> click parameter name.)
@@ -195,11 +197,11 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
                 data, stage=stage, view=view, out_dir=out_dir, init_rgb=init_rgb, init_mv=init_mv, resume=resume,
                 overwrite=overwrite,
                 seed=seed, device=device, amp=not no_amp, num_classes=num_classes, preset=preset, data_info=data_info,
-                on_progress=bar.update, **opts,
+                on_progress=bar.step, **opts,
             )
     except TrainingInterrupted as e:
         if is_main:
-            _report_training_interrupted(e)
+            _report_training_interrupted("pretrain", e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:  # before or after the training loop: nothing of this call's steps to lose
         ckpt = out_dir / CHECKPOINT_NAME
@@ -215,18 +217,18 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
                    f"run directory {result.run_dir}")
 
 
-def _report_training_interrupted(e) -> None:
+def _report_training_interrupted(command: str, e) -> None:
     """Two lines on stderr: what the signal did, then the command that continues the run."""
     from mvcgc.errors import signal_name
 
     name = signal_name(e.signal_number)
     if e.saved_now:
-        click.echo(f"mvcgc pretrain: stopped by {name} after step {e.step}; saved {e.checkpoint}", err=True)
+        click.echo(f"mvcgc {command}: stopped by {name} after step {e.step}; saved {e.checkpoint}", err=True)
     elif e.checkpoint is not None:
-        click.echo(f"mvcgc pretrain: stopped at once by a second {name} after step {e.step}; the steps after "
+        click.echo(f"mvcgc {command}: stopped at once by a second {name} after step {e.step}; the steps after "
                    f"{e.checkpoint_step} are lost, {e.checkpoint} holds step {e.checkpoint_step}", err=True)
     else:
-        click.echo(f"mvcgc pretrain: stopped at once by a second {name}; no checkpoint was written, "
+        click.echo(f"mvcgc {command}: stopped at once by a second {name}; no checkpoint was written, "
                    "start the run again", err=True)
         return
     from mvcgc import distributed
@@ -275,39 +277,26 @@ def _classes_from_index(data_source: str) -> int:
     return len(classes)
 
 
-class _ProgressBar:
-    """tqdm bar fed by the trainer's on_progress callback (rank 0 only)."""
+class _ProgressBar(Bar):
+    """The trainer's on_progress callback on one bar of steps (rank 0 only), kept when the run ends."""
 
     def __init__(self, *, enabled: bool, stage: str) -> None:
-        self.enabled = enabled
+        super().__init__(unit="step", leave=True, enabled=enabled)
         self.stage = stage
-        self.bar = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.close()
-        return False
-
-    def update(self, p) -> None:
-        if not self.enabled:
-            return
+    def step(self, p) -> None:
         if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=p.total_steps, initial=p.step - 1, desc=f"pretrain {self.stage}", unit="step",
-                            file=sys.stderr, dynamic_ncols=True)
-        self.bar.update(1)
-        queue = {} if self.stage == "supervised" else {"queue": f"{p.queue_fill:.0%}"}  # no queue with labels
-        self.bar.set_postfix(epoch=p.epoch, loss=f"{p.loss:.4f}", lr=f"{p.lr:.1e}", **queue,
-                             samples_s=f"{p.samples_per_s:.1f}", refresh=False)
+            self.start(f"pretrain {self.stage}", p.total_steps, initial=p.step - 1)
+        queue = "" if self.stage == "supervised" else f", queue={p.queue_fill:.0%}"  # no queue with labels
+        self.update(p.step, postfix=f"epoch={p.epoch}, loss={p.loss:.4f}, lr={p.lr:.1e}{queue}, "
+                                    f"samples_s={p.samples_per_s:.1f}")
 
 
 # --------------------------------------------------------------------------- evaluation
 
-_DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mvcgc" / "features"
+_CACHE_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mvcgc"
+_DEFAULT_CACHE = _CACHE_HOME / "features"
+_FINETUNE_STATES = _CACHE_HOME / "finetune"
 
 
 def _eval_options(f):
@@ -349,29 +338,32 @@ def _write_json(path: Path, doc: dict) -> None:
     click.echo(f"wrote {path}")
 
 
-class _FeatureBar:
-    """tqdm bar per split fed by the feature extractor's on_progress callback."""
+class _FeatureBar(Bar):
+    """One bar for the whole feature extraction of a command: every video of every decoding pass of
+    both splits (``eval_features``'s on_progress), then the linear probe's epochs of every view."""
 
     def __init__(self) -> None:
-        self.bars: dict[str, Any] = {}
+        super().__init__(unit="video")
 
-    def __enter__(self):
-        return self
+    def features(self, split: str, p) -> None:
+        desc = f"features {split} {'+'.join(p.views)}"
+        if self.bar is None:
+            self.start(desc, p.total)
+        self.update(p.done, desc=desc, postfix=f"{p.windows} windows")
 
-    def __exit__(self, *exc):
-        for bar in self.bars.values():
-            bar.close()
-        return False
+    def probe_epochs(self, epochs: int, views: int):
+        """on_epoch(view, EpochReport) of ``run_linear``: ``views`` probes of ``epochs`` epochs each."""
+        probes: list[str] = []
 
-    def update(self, split: str, p) -> None:
-        from tqdm import tqdm
+        def on_epoch(view: str, r) -> None:
+            if view not in probes:
+                probes.append(view)
+                if len(probes) == 1:
+                    self.start(f"linear probe {view}", epochs * views, unit="epoch")
+            self.update((len(probes) - 1) * epochs + r.epoch, desc=f"linear probe {view}",
+                        postfix=f"loss={r.loss:.4f}, train_acc={r.train_accuracy:.3f}")
 
-        key = f"{split} {p.view}"
-        if key not in self.bars:
-            self.bars[key] = tqdm(total=p.windows_total, desc=f"features {key}", unit="window", file=sys.stderr,
-                                  dynamic_ncols=True, leave=False)
-        bar = self.bars[key]
-        bar.update(p.windows_done - bar.n)
+        return on_epoch
 
 
 _EVAL_ERRORS = (ValueError, LookupError, OSError, RuntimeError)
@@ -380,12 +372,14 @@ _EVAL_ERRORS = (ValueError, LookupError, OSError, RuntimeError)
 @contextmanager
 def _stops_cleanly(command: str, *, kept: str) -> Iterator[None]:
     """Ctrl-C or SIGTERM: one line on stderr saying what ``kept`` survives, exit status 130 or 143."""
-    from mvcgc.errors import SignalInterrupt, signal_name
+    from mvcgc.errors import SignalInterrupt, TrainingInterrupted, signal_name
     from mvcgc.interrupt import raising_on_stop_signals
 
     try:
         with raising_on_stop_signals():
             yield
+    except TrainingInterrupted:  # a run that saved itself says so (and how to resume) on its own
+        raise
     except KeyboardInterrupt as e:  # SignalInterrupt, or a Ctrl-C outside the main thread's handlers
         number = e.signal_number if isinstance(e, SignalInterrupt) else 2
         click.echo(f"\nmvcgc {command}: stopped by {signal_name(number)}; {kept}", err=True)
@@ -418,7 +412,7 @@ def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir
             r = run_retrieval(train, test, checkpoints=checkpoints, view=view, ks=k_list, crops=crops,
                               num_frames=num_frames, size=size, stride=stride, device=device,
                               num_workers=num_workers, cache_dir=None if no_cache else cache_dir,
-                              on_progress=bar.update)
+                              on_progress=bar.features)
     except _EVAL_ERRORS as e:
         raise click.ClickException(str(e)) from e
     _report_failed(r.failed_train, "train")
@@ -475,7 +469,8 @@ def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, 
                                  weight_decay=weight_decay, batchnorm=not no_bn, batch_size=batch_size,
                                  train_crops=train_crops, test_crops=test_crops, num_frames=num_frames, size=size,
                                  stride=stride, device=device, num_workers=num_workers,
-                                 cache_dir=None if no_cache else cache_dir, seed=seed, on_progress=bar.update)
+                                 cache_dir=None if no_cache else cache_dir, seed=seed, on_progress=bar.features,
+                                 on_epoch=bar.probe_epochs(epochs, 2 if view == "both" else 1))
     except _EVAL_ERRORS as e:
         raise click.ClickException(str(e)) from e
     first = next(iter(results.values()))
@@ -556,20 +551,33 @@ def seeds(run_dirs, out_file) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--predictions", "pred_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save per-video probabilities (JSON) for `mvcgc fuse`.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=_FINETUNE_STATES,
+              show_default=True, help="Where Ctrl-C or SIGTERM saves the run (one file per run) to resume from.")
+@click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Saved state of this run to continue from (an interrupted run prints the command).")
 def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, batch_size, num_frames, size,
-             test_crops, num_workers, device, seed, pred_out) -> None:
-    """Fine-tune the whole encoder with a classifier; tested with crops x sliding windows."""
-    from mvcgc.classify import finetune as run_finetune
+             test_crops, num_workers, device, seed, pred_out, state_dir, resume) -> None:
+    """Fine-tune the whole encoder with a classifier; tested with crops x sliding windows.
 
+    Ctrl-C (SIGINT) or SIGTERM stops after the current step (or during the test pass), saves the run
+    in --state-dir and prints the command that resumes exactly there (exit status 130 or 143); a
+    second Ctrl-C stops at once."""
+    from mvcgc.classify import finetune as run_finetune
+    from mvcgc.errors import TrainingInterrupted
+
+    bar = _FinetuneBar(view)
     try:
-        with _stops_cleanly("finetune", kept="fine-tuning keeps no checkpoint, so its epochs are lost: "
-                            "run the same command again"):
+        with _stops_cleanly("finetune", kept="no state was saved: run the same command again"), bar:
             res = run_finetune(train, test, checkpoint=checkpoint, view=view, epochs=epochs, lr=lr,
                                weight_decay=weight_decay, dropout=dropout, batch_size=batch_size,
                                num_frames=num_frames, size=size, crops=test_crops, device=device,
-                               num_workers=num_workers, seed=seed,
+                               num_workers=num_workers, seed=seed, state_dir=state_dir, resume=resume,
+                               on_step=bar.step, on_progress=bar.test_videos,
                                on_epoch=lambda r: log.info("epoch %d/%d loss %.4f lr %.1e train acc %.3f", r.epoch,
                                                            r.epochs, r.loss, r.lr, r.train_accuracy))
+    except TrainingInterrupted as e:
+        _report_training_interrupted("finetune", e)
+        sys.exit(e.exit_code)
     except _EVAL_ERRORS as e:
         raise click.ClickException(str(e)) from e
     _report_failed(res.failed, "test")
@@ -577,6 +585,27 @@ def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, b
     _print_accuracy({view: res})
     if pred_out is not None:
         click.echo(f"wrote {res.predictions.save(pred_out)}")
+
+
+class _FinetuneBar(Bar):
+    """Fine-tuning on one bar: the training steps of all epochs, then the test videos."""
+
+    def __init__(self, view: str) -> None:
+        super().__init__(unit="step")
+        self.view = view
+        self.phase = ""
+
+    def step(self, r) -> None:
+        if self.phase != "train":
+            self.phase = "train"
+            self.start(f"finetune {self.view}", r.total_steps, initial=r.step - 1, unit="step")
+        self.update(r.step, postfix=f"epoch={r.epoch}, loss={r.loss:.4f}")
+
+    def test_videos(self, p) -> None:
+        if self.phase != "test":
+            self.phase = "test"
+            self.start(f"test {self.view}", p.total, unit="video")
+        self.update(p.done, postfix=f"{p.windows} windows")
 
 
 @main.command()
@@ -618,8 +647,10 @@ def efficiency(data, arch, num_frames, size, crops, flow, max_flow_frames, json_
     from mvcgc.efficiency import measure_efficiency
 
     try:
-        rep = measure_efficiency(data, arch=arch, num_frames=num_frames, size=size, crops=crops, flow=flow,
-                                 max_flow_frames=max_flow_frames)
+        with _stops_cleanly("efficiency", kept="nothing is kept: the same command measures again"), \
+                _EfficiencyBar() as bar:
+            rep = measure_efficiency(data, arch=arch, num_frames=num_frames, size=size, crops=crops, flow=flow,
+                                     max_flow_frames=max_flow_frames, on_progress=bar.progress)
     except (*_EVAL_ERRORS, ImportError) as e:
         raise click.ClickException(str(e)) from e
     _report_failed(rep.failed, "")
@@ -639,6 +670,23 @@ def efficiency(data, arch, num_frames, size, crops, flow, max_flow_frames, json_
     click.echo(f"flow route / ours: preprocessing x{r['preprocess']:.1f}, storage x{r['storage']:.1f}")
     if json_out is not None:
         _write_json(json_out, rep.to_dict())
+
+
+class _EfficiencyBar(Bar):
+    """``measure_efficiency``'s progress on one bar of videos; the postfix follows the current one."""
+
+    _UNITS = {"ours": "windows", "flow": "flow frames"}
+
+    def __init__(self) -> None:
+        super().__init__(unit="video")
+
+    def progress(self, p) -> None:
+        if self.bar is None:
+            self.start("efficiency", p.total)
+        postfix = "" if p.phase in ("done", "failed") else (
+            f"{Path(p.path).name[:40]}: {p.phase}" + (f" {p.phase_done}/{p.phase_total} {self._UNITS[p.phase]}"
+                                                      if p.phase in self._UNITS else ""))
+        self.update(p.done, postfix=postfix)
 
 
 if __name__ == "__main__":  # pragma: no cover - torchrun -m cli.mvcgc

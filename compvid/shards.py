@@ -70,7 +70,7 @@ _TAR_MTIME = 0  # fixed so a re-run writes identical bytes
 _CHUNK = 1 << 20
 
 ProgressFn = Callable[[str, int, int], None]
-"""``on_progress(stage, done, total)``, stage one of 'probe', 'write'."""
+"""``on_progress(stage, done, total)``, stage one of 'probe', 'write' (shard), 'verify', 'source' (verify)."""
 
 
 class ShardSample(NamedTuple):
@@ -718,7 +718,8 @@ class VerifyReport:
         self.problems.append(VerifyProblem(kind, message, shard, key))
 
 
-def verify_shards(out: str | os.PathLike, *, source: str | os.PathLike | None = None) -> VerifyReport:
+def verify_shards(out: str | os.PathLike, *, source: str | os.PathLike | None = None,
+                  on_progress: ProgressFn | None = None) -> VerifyReport:
     """Check a shard folder; return a report listing every problem (never raises for them).
 
     Checks: each indexed shard exists, has its indexed size and sha256, reads
@@ -727,7 +728,8 @@ def verify_shards(out: str | os.PathLike, *, source: str | os.PathLike | None = 
     counts equal the index; inputs = written + skipped (``skipped.jsonl``);
     no stray or partial shard lies in the folder. With ``source``, each
     record's source file must exist with the same sha256, and the source tree
-    must hold the same inputs as recorded.
+    must hold the same inputs as recorded. ``on_progress(stage, done, total)``: stage 'verify' after
+    each shard, 'source' after each source file.
     """
     out = Path(out)
     report = VerifyReport(out)
@@ -740,6 +742,9 @@ def verify_shards(out: str | os.PathLike, *, source: str | os.PathLike | None = 
     seen_keys: dict[str, str] = {}
     records: list[dict] = []
     indexed: set[str] = set()
+    num_shards = sum(len(split.get("shards", [])) for split in index.get("splits", {}).values())
+    if on_progress:
+        on_progress("verify", 0, num_shards)
     for split_name, split in sorted(index.get("splits", {}).items()):
         split_count = 0
         for entry in split.get("shards", []):
@@ -747,6 +752,8 @@ def verify_shards(out: str | os.PathLike, *, source: str | os.PathLike | None = 
             indexed.add(name)
             count = _verify_shard(out / name, entry, report, seen_keys, records)
             split_count += count
+            if on_progress:
+                on_progress("verify", len(indexed), num_shards)
         if split_count != split.get("count"):
             report.add("count", f"split {split_name}: {split_count} samples, index says {split.get('count')}")
     for p in sorted(out.iterdir()):
@@ -766,7 +773,7 @@ def verify_shards(out: str | os.PathLike, *, source: str | os.PathLike | None = 
             f"inputs ({report.inputs}) != written ({len(records)}) + skipped ({len(skipped)})",
         )
     if source is not None:
-        _verify_against_source(Path(source), index, records, skipped, report)
+        _verify_against_source(Path(source), index, records, skipped, report, on_progress)
     return report
 
 
@@ -826,8 +833,11 @@ def _read_skipped(out: Path, report: VerifyReport) -> list[dict]:
     return lines
 
 
-def _verify_against_source(source: Path, index: dict, records: list[dict], skipped: list[dict], report) -> None:
-    for rec in records:
+def _verify_against_source(source: Path, index: dict, records: list[dict], skipped: list[dict], report,
+                           on_progress: ProgressFn | None = None) -> None:
+    for n, rec in enumerate(records):
+        if on_progress:
+            on_progress("source", n, len(records))
         path = source / str(rec.get("path", ""))
         try:
             sha = _file_sha256(path)
@@ -836,6 +846,8 @@ def _verify_against_source(source: Path, index: dict, records: list[dict], skipp
             continue
         if sha != rec.get("sha256"):
             report.add("source", f"source file {path} differs from the shard member (sha256)", key=rec.get("key"))
+    if on_progress:
+        on_progress("source", len(records), len(records))
     opts = index.get("options", {})
     try:
         parsed: ParsedLayout = parse_layout(

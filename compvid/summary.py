@@ -31,7 +31,7 @@ def summarize(
     """Probe ``source`` and decode up to ``max_frames`` frames for GOP and MV statistics.
 
     Magnitudes are in pixels of the source per frame step. ``on_progress(done,
-    total)`` is called after each decoded window.
+    total)`` is called before the first and after each decoded window.
     """
     info = probe(source)
     total = info.num_frames if max_frames is None else min(info.num_frames, max_frames)
@@ -42,6 +42,8 @@ def summarize(
     magnitudes: list[np.ndarray] = []
     unsure_weighted = 0.0
     warnings = list(info.warnings)
+    if on_progress is not None:
+        on_progress(0, total)
     for start in range(0, total, _WINDOW):
         n = min(_WINDOW, total - start)
         clip = decode_clip(source, start=start, num_frames=n, with_rgb=False, info=info,

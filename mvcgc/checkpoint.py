@@ -54,7 +54,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     except Exception as e:  # garbage makes the unpickler raise almost anything (IndexError, KeyError, ...)
         # One line, and never PyTorch's advice to load unsafely (weights_only=False runs the file's code).
         raise CheckpointError(
-            f"{path} is not a readable mvcgc checkpoint ({_first_reason(e)}); an mvcgc checkpoint is the last.pt "
+            f"{path} is not a readable mvcgc checkpoint ({load_failure_reason(e)}); an mvcgc checkpoint is the last.pt "
             "that `mvcgc pretrain` writes (files with pickled code are refused, never executed)"
         ) from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
@@ -69,7 +69,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     return ckpt
 
 
-def _first_reason(e: Exception) -> str:
+def load_failure_reason(e: Exception) -> str:
     """The gist of a load failure: its first line, without PyTorch's unsafe-loading advice."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     if "weights_only" in text or "Weights only load failed" in text or "WeightsUnpickler" in str(e):

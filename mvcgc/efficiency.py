@@ -59,6 +59,20 @@ class VideoEfficiency:
     flow_bytes: int  # frames + flow, scaled to every frame of the video
 
 
+@dataclass(frozen=True)
+class EfficiencyProgress:
+    """Reported as the measurement goes: ``done`` of ``total`` videos are measured; the current one,
+    ``path``, is in ``phase`` 'ours' (``phase_done`` of ``phase_total`` windows decoded and encoded)
+    or 'flow' (frames through the flow route)."""
+
+    done: int
+    total: int
+    path: str
+    phase: str
+    phase_done: int
+    phase_total: int
+
+
 @dataclass
 class EfficiencyReport:
     videos: list[VideoEfficiency]
@@ -123,11 +137,14 @@ def measure_efficiency(
     jpeg_quality: int = 95,
     work_dir: str | os.PathLike | None = None,
     on_video: Callable[[VideoEfficiency], None] | None = None,
+    on_progress: Callable[[EfficiencyProgress], None] | None = None,
 ) -> EfficiencyReport:
     """Measure every video of ``data`` (a file, a folder, or a list of files) both ways, on CPU.
 
     ``arch``: the encoder timed for inference (random weights: time does not depend on them).
     A video that fails to decode is listed in ``failed`` and left out of every figure.
+    ``on_video`` gets each measured video; ``on_progress`` every window and flow frame (the
+    reporting is outside the timed spans).
     """
     if crops not in get_args(Crops):
         raise ValueError(f"crops={crops!r}: allowed values are {', '.join(get_args(Crops))}")
@@ -140,15 +157,22 @@ def measure_efficiency(
     windows = WindowClips(num_frames=num_frames, size=size, crops=crops, views="both")
     encoders = {"rgb": create_encoder(arch, 3).eval(), "mv": create_encoder(arch, 2).eval()}
     results, failed = [], []
-    for path in paths:
+    for n, path in enumerate(paths):
+        def report(phase: str, done: int, total: int, n: int = n, path: Path = path) -> None:
+            if on_progress is not None:
+                on_progress(EfficiencyProgress(n, len(paths), os.fspath(path), phase, done, total))
+
         try:
+            report("probe", 0, 1)
             info = probe(path)
-            ours_pre, ours_inf = _ours(path, info, windows, encoders)
+            ours_pre, ours_inf = _ours(path, info, windows, encoders, report)
             with tempfile.TemporaryDirectory(dir=work_dir, prefix="mvcgc-flow-") as tmp:
-                measured, flow_s, flow_bytes = _flow_route(path, Path(tmp), flow_fn, max_flow_frames, jpeg_quality)
+                measured, flow_s, flow_bytes = _flow_route(path, Path(tmp), flow_fn, max_flow_frames, jpeg_quality,
+                                                           report, info.num_frames)
         except Exception as e:  # noqa: BLE001 - reported and excluded from every figure
             log.warning("left out %s: %s: %s", path, type(e).__name__, e)
             failed.append({"key": os.fspath(path), "reason": f"{type(e).__name__}: {e}"})
+            report("failed", 1, 1)
             continue
         scale = info.num_frames / max(measured, 1)
         v = VideoEfficiency(path=os.fspath(path), num_frames=info.num_frames, width=info.width, height=info.height,
@@ -158,6 +182,8 @@ def measure_efficiency(
         results.append(v)
         if on_video is not None:
             on_video(v)
+    if on_progress is not None and paths:
+        on_progress(EfficiencyProgress(len(paths), len(paths), os.fspath(paths[-1]), "done", 1, 1))
     if not results:
         raise EmptyDataError(f"none of the {len(paths)} videos could be measured (first: {failed[0]['reason']})")
     options = {"arch": arch, "num_frames": num_frames, "size": size, "crops": crops, "flow": flow_name,
@@ -166,11 +192,13 @@ def measure_efficiency(
     return EfficiencyReport(results, failed, options)
 
 
-def _ours(path: Path, info, windows: WindowClips, encoders) -> tuple[float, float]:
+def _ours(path: Path, info, windows: WindowClips, encoders, report) -> tuple[float, float]:
     """Seconds to decode every window × crop (RGB + MV), and to run both encoders on them."""
     pre = inf = 0.0
+    starts = windows.windows(info)
     with torch.no_grad():
-        for start in windows.windows(info):
+        for i, start in enumerate(starts):
+            report("ours", i, len(starts))
             t0 = time.perf_counter()
             clips = windows(path, info, start)  # rgb (N, 3, T, S, S), mv (N, 2, T, S, S)
             t1 = time.perf_counter()
@@ -181,12 +209,18 @@ def _ours(path: Path, info, windows: WindowClips, encoders) -> tuple[float, floa
     return pre, inf
 
 
-def _flow_route(path: Path, out: Path, flow_fn, max_frames: int | None, quality: int) -> tuple[int, float, int]:
-    """Decode frames to JPEG files and flow to x/y JPEG files; returns (frames, seconds, bytes)."""
+def _flow_route(path: Path, out: Path, flow_fn, max_frames: int | None, quality: int, report=None,
+                num_frames: int | None = None) -> tuple[int, float, int]:
+    """Decode frames to JPEG files and flow to x/y JPEG files; returns (frames, seconds, bytes).
+
+    ``report(phase, done, total)`` after each frame (its time is not counted), ``num_frames`` the video's."""
     import av
     import cv2
 
     params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
+    limits = [n for n in (max_frames, num_frames) if n]
+    total = min(limits) if limits else 0  # frames this route will run
+    elapsed = 0.0
     t0 = time.perf_counter()
     prev = None
     count = 0
@@ -194,6 +228,10 @@ def _flow_route(path: Path, out: Path, flow_fn, max_frames: int | None, quality:
         for frame in container.decode(video=0):
             if max_frames is not None and count >= max_frames:
                 break
+            if report is not None:
+                elapsed += time.perf_counter() - t0
+                report("flow", count, total)
+                t0 = time.perf_counter()
             bgr = frame.to_ndarray(format="bgr24", threads=1)
             cv2.imwrite(os.fspath(out / f"img_{count:05d}.jpg"), bgr, params)
             gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -204,6 +242,6 @@ def _flow_route(path: Path, out: Path, flow_fn, max_frames: int | None, quality:
                 cv2.imwrite(os.fspath(out / f"flow_y_{count:05d}.jpg"), q[..., 1], params)
             prev = gray
             count += 1
-    seconds = time.perf_counter() - t0
+    seconds = elapsed + time.perf_counter() - t0
     size = sum(p.stat().st_size for p in out.iterdir())
     return count, seconds, size

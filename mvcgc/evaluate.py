@@ -25,7 +25,8 @@ from mvcgc.features import (
     VideoSet,
     WindowFeatures,
     align_classes,
-    extract_features,
+    plan_features,
+    run_features,
     video_set,
 )
 from mvcgc.provenance import package_versions
@@ -86,15 +87,30 @@ def eval_features(
     cache_dir: str | os.PathLike | None = None,
     on_progress: Callable[[str, FeatureProgress], None] | None = None,
 ) -> EvalFeatures:
-    """Features of the train and test sets for each view of ``checkpoints`` (cached), aligned."""
+    """Features of the train and test sets for each view of ``checkpoints`` (cached), aligned.
+
+    ``on_progress(split, FeatureProgress)``: ``done`` and ``total`` count the videos of every
+    decoding pass of both splits (cached features need none), so one bar can show the whole job.
+    """
     train_set = video_set(train)
     test_set = align_classes(train_set, video_set(test))
+    plans = {split: plan_features(vs, checkpoints=checkpoints, num_frames=num_frames, size=size, stride=stride,
+                                  crops=crops, cache_dir=cache_dir)
+             for split, vs, crops in (("train", train_set, train_crops), ("test", test_set, test_crops))}
+    works = [p.work for p in plans.values()]
+    total = None if None in works else sum(works)
+    done_before = 0
     sets = {}
-    for split, vs, crops in (("train", train_set, train_crops), ("test", test_set, test_crops)):
-        progress = None if on_progress is None else (lambda p, s=split: on_progress(s, p))
-        feats = extract_features(vs, checkpoints=checkpoints, num_frames=num_frames, size=size, stride=stride,
-                                 crops=crops, device=device, num_workers=num_workers, cache_dir=cache_dir,
-                                 on_progress=progress)
+    for split, plan in plans.items():
+        last = [0]
+
+        def progress(p: FeatureProgress, split: str = split, base: int = done_before) -> None:
+            last[0] = p.done
+            if on_progress is not None:
+                on_progress(split, FeatureProgress(p.views, base + p.done, total, p.windows))
+
+        feats = run_features(plan, device=device, num_workers=num_workers, on_progress=progress)
+        done_before += last[0]
         # a video that failed in one view is left out of every view's figures
         common = [k for k in next(iter(feats.values())).keys if all(k in set(f.keys) for f in feats.values())]
         failed = {f["key"]: f for fs in feats.values() for f in fs.failed}

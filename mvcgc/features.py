@@ -45,6 +45,7 @@ from compvid.datasets import WindowFiles, WindowStream, expand_urls
 from compvid.layouts import parse_layout
 from compvid.pipeline import WindowClips, describe_error
 from compvid.probe import VideoInfo
+from compvid.shards import videos_in_shards
 from compvid.source import VideoSource
 from mvcgc.checkpoint import load_checkpoint, load_encoder
 from mvcgc.errors import EmptyDataError
@@ -187,11 +188,129 @@ class WindowFeatures:
 
 @dataclass(frozen=True)
 class FeatureProgress:
-    """Reported after every decoded window: windows done, and the total where known (files)."""
+    """Reported as a decoding pass goes, after every window.
 
-    view: str
-    windows_done: int
-    windows_total: int | None
+    ``done`` of ``total`` videos are finished (all their windows seen, or failed), counted over every
+    pass of the call: a video counts once per pass, and views that share window options share a pass.
+    ``total`` is None where a shard set's size is unknown (remote shards, no ``index.json``).
+    ``views``: the views of the current pass; ``windows``: its windows so far.
+    """
+
+    views: tuple[str, ...]
+    done: int
+    total: int | None
+    windows: int
+
+
+def count_videos(videos: VideoSet) -> int | None:
+    """Videos in the set: the files, or what the shards' ``index.json`` lists (None: unknown)."""
+    return len(videos.items) if videos.items else videos_in_shards(videos.urls)
+
+
+@dataclass
+class FeaturePass:
+    """One decoding pass: the window options and the views (encoder, provenance) computed in it."""
+
+    opts: dict[str, Any]
+    encoders: dict[str, tuple[VideoEncoder, dict[str, Any]]]
+
+
+@dataclass
+class FeaturePlan:
+    """What :func:`extract_features` does for one video set: the views it reads from the feature
+    cache (``cached``) and the decoding passes it runs for the others (``passes``)."""
+
+    videos: VideoSet
+    views: tuple[str, ...]  # in the caller's order
+    cached: dict[str, WindowFeatures]
+    passes: list[FeaturePass]
+    cache_dir: str | os.PathLike | None
+
+    @property
+    def work(self) -> int | None:
+        """Videos to decode over all passes (0 when every view is cached; None when unknown)."""
+        if not self.passes:
+            return 0
+        n = count_videos(self.videos)
+        return None if n is None else n * len(self.passes)
+
+
+def plan_features(
+    videos: VideoSet | str | os.PathLike | Sequence[tuple[str | os.PathLike, int]],
+    *,
+    checkpoints: Mapping[str, str | os.PathLike],
+    num_frames: int | None = None,
+    size: int | None = None,
+    frame_step: int = 1,
+    stride: int | None = None,
+    crops: Crops = "center",
+    cache_dir: str | os.PathLike | None = None,
+) -> FeaturePlan:
+    """Load the encoders, read cached features, and group the other views into decoding passes
+    (see :func:`extract_features` for the arguments); :func:`run_features` carries the plan out."""
+    videos = video_set(videos)
+    _check_choice("crops", crops, Crops)
+    for view in checkpoints:
+        _check_choice("view", view, View)
+    if not checkpoints:
+        raise ValueError("give at least one checkpoint, e.g. checkpoints={'rgb': 'last.pt'}")
+    cached: dict[str, WindowFeatures] = {}
+    todo: dict[tuple, dict[str, tuple[VideoEncoder, dict]]] = defaultdict(dict)
+    for view, ckpt_path in checkpoints.items():
+        encoder = load_encoder(ckpt_path, view)  # CheckpointError when the view is absent
+        spec = (load_checkpoint(ckpt_path).get("input_spec") or {}).get(view) or {}
+        opts = {
+            "num_frames": int(num_frames or spec.get("num_frames") or 16),
+            "size": int(size or spec.get("height") or 128),
+            "frame_step": int(frame_step), "stride": stride, "crops": crops,
+        }
+        meta = {"checkpoint": os.fspath(ckpt_path), "checkpoint_sha256": file_sha256(ckpt_path), "view": view,
+                "arch": encoder.arch, "feature_dim": encoder.feature_dim, "data": videos.source, **opts}
+        path = _cache_path(cache_dir, meta, videos)
+        if path is not None and path.is_file():
+            try:
+                cached[view] = WindowFeatures.from_payload(torch.load(path, weights_only=True))
+                log.info("%s features of %s: from cache %s", view, videos.source, path)
+                continue
+            except Exception as e:  # noqa: BLE001 - a broken cache file is re-made, never trusted
+                log.warning("ignoring unreadable feature cache %s (%s)", path, e)
+        todo[tuple(sorted((k, v) for k, v in opts.items() if v is not None))][view] = (encoder, meta)
+    passes = [FeaturePass(dict(key), encoders) for key, encoders in todo.items()]
+    return FeaturePlan(videos, tuple(checkpoints), cached, passes, cache_dir)
+
+
+def run_features(
+    plan: FeaturePlan,
+    *,
+    device: Device = "auto",
+    num_workers: int = 0,
+    on_progress: Callable[[FeatureProgress], None] | None = None,
+) -> dict[str, WindowFeatures]:
+    """Run the passes of ``plan`` (storing their features in its cache); ``{view: WindowFeatures}``."""
+    _check_choice("device", device, Device)
+    out = dict(plan.cached)
+    total, done_before = plan.work, 0
+    for fp in plan.passes:
+        last = [0]
+
+        def progress(p: FeatureProgress, base: int = done_before) -> None:
+            last[0] = p.done
+            if on_progress is not None:
+                on_progress(FeatureProgress(p.views, base + p.done, total, p.windows))
+
+        opts = fp.opts
+        result = window_outputs(plan.videos, {v: enc for v, (enc, _) in fp.encoders.items()},
+                                num_frames=opts["num_frames"], size=opts["size"], frame_step=opts["frame_step"],
+                                stride=opts.get("stride"), crops=opts["crops"], device=device,
+                                num_workers=num_workers, cache_dir=plan.cache_dir, on_progress=progress)
+        done_before += last[0]
+        for view, feats in result.items():
+            feats.meta = dict(fp.encoders[view][1])
+            cached = _cache_path(plan.cache_dir, feats.meta, plan.videos)
+            if cached is not None:
+                _save_atomic(feats.to_payload(), cached)
+            out[view] = feats
+    return {view: out[view] for view in plan.views}
 
 
 def extract_features(
@@ -216,49 +335,13 @@ def extract_features(
     (1), 'three' (3) or 'ten' (4 corners + centre, × flip, which negates MV x). Views that share
     these settings are decoded in one pass. ``cache_dir``: where features and decoded windows are
     kept (None: no cache); a new checkpoint on the same videos and protocol reads the windows there.
+    ``on_progress`` follows the passes (:class:`FeatureProgress`).
     Raises CheckpointError when a checkpoint lacks its view, EmptyDataError when no video decodes.
     """
-    videos = video_set(videos)
-    _check_choice("crops", crops, Crops)
     _check_choice("device", device, Device)
-    for view in checkpoints:
-        _check_choice("view", view, View)
-    if not checkpoints:
-        raise ValueError("give at least one checkpoint, e.g. checkpoints={'rgb': 'last.pt'}")
-    out: dict[str, WindowFeatures] = {}
-    todo: dict[tuple, dict[str, tuple[VideoEncoder, dict]]] = defaultdict(dict)
-    for view, ckpt_path in checkpoints.items():
-        encoder = load_encoder(ckpt_path, view)  # CheckpointError when the view is absent
-        spec = (load_checkpoint(ckpt_path).get("input_spec") or {}).get(view) or {}
-        opts = {
-            "num_frames": int(num_frames or spec.get("num_frames") or 16),
-            "size": int(size or spec.get("height") or 128),
-            "frame_step": int(frame_step), "stride": stride, "crops": crops,
-        }
-        meta = {"checkpoint": os.fspath(ckpt_path), "checkpoint_sha256": _sha256(ckpt_path), "view": view,
-                "arch": encoder.arch, "feature_dim": encoder.feature_dim, "data": videos.source, **opts}
-        cached = _cache_path(cache_dir, meta, videos)
-        if cached is not None and cached.is_file():
-            try:
-                out[view] = WindowFeatures.from_payload(torch.load(cached, weights_only=True))
-                log.info("%s features of %s: from cache %s", view, videos.source, cached)
-                continue
-            except Exception as e:  # noqa: BLE001 - a broken cache file is re-made, never trusted
-                log.warning("ignoring unreadable feature cache %s (%s)", cached, e)
-        todo[tuple(sorted((k, v) for k, v in opts.items() if v is not None))][view] = (encoder, meta)
-    for opts_key, encoders in todo.items():
-        opts = dict(opts_key)
-        result = window_outputs(videos, {v: enc for v, (enc, _) in encoders.items()}, num_frames=opts["num_frames"],
-                                size=opts["size"], frame_step=opts["frame_step"], stride=opts.get("stride"),
-                                crops=opts["crops"], device=device, num_workers=num_workers, cache_dir=cache_dir,
-                                on_progress=on_progress)
-        for view, feats in result.items():
-            feats.meta = dict(encoders[view][1])
-            cached = _cache_path(cache_dir, feats.meta, videos)
-            if cached is not None:
-                _save_atomic(feats.to_payload(), cached)
-            out[view] = feats
-    return {view: out[view] for view in checkpoints}
+    plan = plan_features(videos, checkpoints=checkpoints, num_frames=num_frames, size=size, frame_step=frame_step,
+                         stride=stride, crops=crops, cache_dir=cache_dir)
+    return run_features(plan, device=device, num_workers=num_workers, on_progress=on_progress)
 
 
 def window_outputs(
@@ -281,7 +364,8 @@ def window_outputs(
     Videos that fail to decode are left out and listed in ``failed``. The outputs are not cached
     (see :func:`extract_features`), but with ``cache_dir`` the decoded windows are: the first call
     decodes and stores them (``windows-<key>.pt``), later calls on the same videos and options read
-    them instead (any modules, any ``crops``), with identical results.
+    them instead (any modules, any ``crops``), with identical results. ``on_progress`` follows the
+    pass (:class:`FeatureProgress`), from before the files are probed to the last window.
     """
     videos = video_set(videos)
     _check_choice("crops", crops, Crops)
@@ -291,18 +375,25 @@ def window_outputs(
     views = sorted(encoders)
     window_opts = dict(num_frames=num_frames, frame_step=frame_step, size=size, crops=crops, stride=stride,
                        views=views[0] if len(views) == 1 else "both")
+    num_videos = count_videos(videos)
+    shown_views = tuple(v for v in get_args(View) if v in encoders)  # rgb first
+    done = seen = 0  # videos finished, windows seen
+
+    def report() -> None:
+        if on_progress is not None:
+            on_progress(FeatureProgress(views=shown_views, done=done, total=num_videos, windows=seen))
+
+    report()  # before the files are probed: that may take a while too
     if cache_dir is None:
         windows = _decode_windows(videos, window_opts, num_workers=num_workers)
     else:
         windows = _cached_windows(videos, window_opts, num_workers=num_workers, cache_dir=cache_dir)
     errors = windows.errors  # video index -> reason
-    total = windows.total
     for _, (encoder, _) in encoders.items():
         encoder.to(dev).eval()
     # video index -> window index -> (N, D) per view; plus the label and key of each video
     per_video: dict[int, dict[int, dict[str, torch.Tensor]]] = defaultdict(dict)
     info: dict[int, tuple[int, str, int]] = {}
-    done = 0
     with torch.no_grad():
         for item in windows.items:
             v = int(item["video_index"])
@@ -313,10 +404,12 @@ def window_outputs(
                          for view, (enc, _) in encoders.items()}
                 per_video[v][int(item["window_index"])] = feats
                 info[v] = (int(item["label"]), str(item["key"]), int(item["num_windows"]))
-            done += 1
-            if on_progress is not None:
-                for view in views:
-                    on_progress(FeatureProgress(view=view, windows_done=done, windows_total=total))
+            # videos come in order (files; a shard stream nearly so across workers): those before v are finished
+            last = "error" in item or int(item["window_index"]) == int(item["num_windows"]) - 1
+            done, seen = max(done, v + last), seen + 1
+            report()
+    done = num_videos if num_videos is not None else done  # failed videos have no items to count
+    report()
     loose_errors = windows.loose_errors  # failures not tied to a video index (complete after the pass)
     # A video is kept only when every one of its windows decoded.
     for v, (_, key, n) in info.items():
@@ -514,7 +607,7 @@ def _file_stamp(path: str | os.PathLike) -> tuple[str, int, int]:
 _SHA_CACHE: dict[tuple, str] = {}
 
 
-def _sha256(path: str | os.PathLike) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file, remembered per (path, size, mtime) for this process."""
     stamp = _file_stamp(path)
     if stamp not in _SHA_CACHE:

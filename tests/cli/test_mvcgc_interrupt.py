@@ -108,8 +108,7 @@ def test_finetune_and_linear_stop_with_one_line_on_what_is_kept(tmp_path, monkey
     runner = CliRunner()
     r = runner.invoke(main, ["finetune", "--ckpt", ckpt, "--view", "rgb", "--train", data, "--test", data])
     assert r.exit_code == 130 and "Traceback" not in r.output
-    assert r.output.strip() == ("mvcgc finetune: stopped by SIGINT; fine-tuning keeps no checkpoint, so its epochs "
-                                "are lost: run the same command again")
+    assert r.output.strip() == "mvcgc finetune: stopped by SIGINT; no state was saved: run the same command again"
     before = signal.getsignal(signal.SIGTERM)
     r = runner.invoke(main, ["linear", "--ckpt", ckpt, "--train", data, "--test", data, "--cache-dir",
                              str(tmp_path / "cache")])
@@ -117,3 +116,59 @@ def test_finetune_and_linear_stop_with_one_line_on_what_is_kept(tmp_path, monkey
     assert r.output.strip().startswith("mvcgc linear: stopped by SIGTERM; the features finished so far")
     assert str(tmp_path / "cache") in r.output and len(r.output.strip().splitlines()) == 1
     assert signal.getsignal(signal.SIGTERM) == before
+
+    import mvcgc.efficiency
+
+    monkeypatch.setattr(mvcgc.efficiency, "measure_efficiency", sigterm)
+    r = runner.invoke(main, ["efficiency", data])
+    assert r.exit_code == 143 and "Traceback" not in r.output
+    assert r.output.strip() == "mvcgc efficiency: stopped by SIGTERM; nothing is kept: the same command measures again"
+
+
+def test_finetune_ctrl_c_saves_prints_the_resume_command_and_that_command_gives_the_uninterrupted_result(
+        tmp_path, monkeypatch):
+    import cli.mvcgc
+    from compvid.synthetic import write_moving_video
+    from mvcgc.data import SyntheticClips
+    from mvcgc.train import pretrain
+
+    # Recipe: libx264 defaults, 16 frames of 48×64, the class pans left or right.
+    for split, n in (("train", 2), ("test", 1)):
+        for c, dx in (("left", -2), ("right", 2)):
+            for i in range(n):
+                (tmp_path / split / c).mkdir(parents=True, exist_ok=True)
+                write_moving_video(tmp_path / split / c / f"v{i}.mp4", dx=dx, dy=0, num_frames=16, width=64,
+                                   height=48, seed=i + 10 * (split == "test"))
+    ckpt = pretrain(SyntheticClips(num_videos=4, batch_size=4, num_frames=8, size=(32, 32), views=("rgb",)),
+                    stage="init", view="rgb", out_dir=tmp_path / "run", steps=1, arch="tiny", queue_size=8,
+                    dim=16, device="cpu").checkpoint
+    args = ["finetune", "--ckpt", str(ckpt), "--view", "rgb", "--train", str(tmp_path / "train"), "--test",
+            str(tmp_path / "test"), "--epochs", "3", "--batch-size", "2", "--test-crops", "center", "--device",
+            "cpu", "--state-dir", str(tmp_path / "states")]
+    runner = CliRunner()
+    full = runner.invoke(main, [*args, "--predictions", str(tmp_path / "full.json")], prog_name="mvcgc")
+    assert full.exit_code == 0, full.output
+
+    step = cli.mvcgc._FinetuneBar.step
+
+    def ctrl_c_after_step_2(self, r):
+        step(self, r)
+        if r.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(cli.mvcgc._FinetuneBar, "step", ctrl_c_after_step_2)
+    cut = runner.invoke(main, args, prog_name="mvcgc")
+    monkeypatch.undo()
+    assert cut.exit_code == 130 and "Traceback" not in cut.output
+    saved = next((tmp_path / "states").iterdir())
+    assert f"mvcgc finetune: stopped by SIGINT after step 2; saved {saved}" in cut.stderr
+    resume_lines = [ln for ln in cut.stderr.splitlines() if ln.startswith("resume with: ")]
+    assert len(resume_lines) == 1, cut.stderr
+    command = shlex.split(resume_lines[0][len("resume with: "):])
+    assert command == ["mvcgc", *args, "--resume", str(saved)]
+    resumed = runner.invoke(main, [*command[1:], "--predictions", str(tmp_path / "resumed.json")])
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stdout.split("wrote")[0] == full.stdout.split("wrote")[0]  # the same accuracy table
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("full", "resumed"))
+    assert a["probs"] == b["probs"] and a["keys"] == b["keys"]
+    assert not saved.exists()

@@ -95,12 +95,12 @@ def test_linear_mode_trains_only_the_head_and_keeps_the_encoder_in_eval_mode():
     frozen = {k: v.clone() for k, v in model.encoder.state_dict().items()}  # weights and BN running stats
     head_before = model.head[2].weight.clone()
     x, y = torch.randn(4, 3, 4, 16, 16), torch.tensor([0, 1, 0, 1])
-    train_classifier(model, lambda epoch: [(x, y)], mode="linear", epochs=2, lr=0.1)
+    train_classifier(model, lambda epoch, start: [(x, y)][start:], mode="linear", epochs=2, lr=0.1)
     assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in frozen.items())
     assert not torch.equal(head_before, model.head[2].weight)
     trained = set_mode(model, "finetune")
     assert len(trained) == len(list(model.parameters()))
-    train_classifier(model, lambda epoch: [(x, y)], mode="finetune", epochs=1, lr=0.1)
+    train_classifier(model, lambda epoch, start: [(x, y)][start:], mode="finetune", epochs=1, lr=0.1)
     assert not torch.equal(frozen["backbone.0.0.weight"], model.encoder.state_dict()["backbone.0.0.weight"])
     with pytest.raises(ValueError, match="allowed values are linear, finetune"):
         set_mode(model, "partial")
@@ -109,6 +109,6 @@ def test_linear_mode_trains_only_the_head_and_keeps_the_encoder_in_eval_mode():
 def test_feature_batches_cover_every_sample_each_epoch():
     x, y = torch.arange(10.0)[:, None], torch.arange(10)
     batches = feature_batches(x, y, batch_size=4, seed=1)
-    seen = torch.cat([b[1] for b in batches(0)])
+    seen = torch.cat([b[1] for b in batches(0, 0)])
     assert sorted(seen.tolist()) == list(range(10))  # 4 + 4 + 2
-    assert [b[1].tolist() for b in batches(0)] == [b[1].tolist() for b in batches(0)]  # deterministic per epoch
+    assert [b[1].tolist() for b in batches(0, 0)] == [b[1].tolist() for b in batches(0, 0)]  # deterministic per epoch

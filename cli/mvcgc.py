@@ -381,7 +381,8 @@ def _eval_options(f):
         click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=_DEFAULT_CACHE,
                      show_default=True, help="Feature cache (keyed by checkpoint sha256, data files and options)."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache."),
-        click.option("--workers", "num_workers", type=int, default=0, show_default=True, help="DataLoader workers."),
+        click.option("--workers", "num_workers", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="DataLoader workers."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Also write the numbers, with the checkpoint, data and choices behind them."),
@@ -509,7 +510,7 @@ def _print_accuracy(results: dict) -> None:
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--lr", type=float, default=0.1, show_default=True)
 @click.option("--weight-decay", type=float, default=0.0, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--no-bn", is_flag=True, help="No BatchNorm before the linear layer.")
 @click.option("--train-crops", type=click.Choice(["center", "three", "ten"]), default="center", show_default=True,
               help="Crops per train window (each one a training sample).")
@@ -593,11 +594,11 @@ def seeds(run_dirs, out_file) -> None:
 @click.option("--lr", type=float, default=0.1, show_default=True)
 @click.option("--weight-decay", type=float, default=1e-3, show_default=True)
 @click.option("--dropout", type=float, default=0.5, show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--num-frames", type=int, default=None)
 @click.option("--size", type=int, default=None)
 @click.option("--test-crops", type=click.Choice(["center", "three", "ten"]), default="ten", show_default=True)
-@click.option("--workers", "num_workers", type=int, default=0, show_default=True)
+@click.option("--workers", "num_workers", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--predictions", "pred_out", type=click.Path(dir_okay=False, path_type=Path), default=None,

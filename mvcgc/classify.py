@@ -107,6 +107,11 @@ class ClassifierTrainer:
         if inputs == "features" and mode != "linear":
             raise InvalidArgumentError("training on cached features is only the linear probe (a frozen encoder); "
                                        "use mode='linear' or inputs='clips'")
+        if not (math.isfinite(lr) and lr > 0 and math.isfinite(weight_decay) and weight_decay >= 0):
+            raise InvalidArgumentError(f"lr must be a positive number and weight_decay one >= 0, got lr={lr}, "
+                                       f"weight_decay={weight_decay} (--lr, --weight-decay)")
+        if not 0 <= momentum < 1:
+            raise InvalidArgumentError(f"momentum must be in [0, 1), got {momentum}")
         self.model, self.mode, self.inputs, self.device = model, mode, inputs, device
         model.to(device)
         self.optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -252,6 +257,8 @@ def epoch_batches(n: int, batch_size: int, *, seed: int, epoch: int, drop_last: 
     """The epoch's batches of sample indices: a permutation seeded by ``(seed, epoch)``, cut every
     ``batch_size``; a last batch of one sample (of more than one) is dropped, as BatchNorm cannot
     train on it, and with ``drop_last`` any short last batch."""
+    if batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size} (--batch-size)")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch)).tolist()
     out = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     if out and (len(out[-1]) == 1 < n or (drop_last and len(out[-1]) < batch_size < n)):

@@ -120,7 +120,7 @@ def pretrain(
         epochs = None  # the random-init baseline trains nothing; a preset's epochs would only mislead
     st = make_stage(stage, view=view, topk=topk, mode=mode, temperature=temperature, num_classes=num_classes)
     _check_options(st, epochs=epochs, steps=steps, init_rgb=init_rgb, init_mv=init_mv, device=device,
-                   checkpoint_every=checkpoint_every, lr_drops=lr_drops)
+                   checkpoint_every=checkpoint_every, lr_drops=lr_drops, lr=lr, weight_decay=weight_decay)
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     is_main = dist_utils.rank() == 0
     run_dir = Path(out_dir)
@@ -298,7 +298,8 @@ def _refuse_used_run_dir(run_dir: Path) -> None:
     )
 
 
-def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, checkpoint_every, lr_drops) -> None:
+def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, checkpoint_every, lr_drops, lr,
+                   weight_decay) -> None:
     if epochs is None and steps is None:
         raise InvalidArgumentError("give epochs, steps or both")
     if epochs is not None and epochs < 1:
@@ -313,6 +314,9 @@ def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, check
         raise InvalidArgumentError(f"device must be one of {', '.join(get_args(Device))}; got {device!r}")
     if checkpoint_every < 0 or lr_drops < 0:
         raise InvalidArgumentError(f"checkpoint_every and lr_drops must be >= 0, got {checkpoint_every}, {lr_drops}")
+    if not (math.isfinite(lr) and lr > 0 and math.isfinite(weight_decay) and weight_decay >= 0):
+        raise InvalidArgumentError(f"lr must be a positive number and weight_decay one >= 0, got lr={lr}, "
+                                   f"weight_decay={weight_decay} (--lr, --weight-decay)")
 
 
 def _finished(t: dict, *, epochs: int | None, steps: int | None) -> bool:

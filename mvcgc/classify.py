@@ -107,8 +107,8 @@ class ClassifierTrainer:
         if inputs == "features" and mode != "linear":
             raise InvalidArgumentError("training on cached features is only the linear probe (a frozen encoder); "
                                        "use mode='linear' or inputs='clips'")
-        if not (math.isfinite(lr) and lr > 0 and math.isfinite(weight_decay) and weight_decay >= 0):
-            raise InvalidArgumentError(f"lr must be a positive number and weight_decay one >= 0, got lr={lr}, "
+        if not (math.isfinite(lr) and lr >= 0 and math.isfinite(weight_decay) and weight_decay >= 0):
+            raise InvalidArgumentError(f"lr and weight_decay must be finite numbers >= 0, got lr={lr}, "
                                        f"weight_decay={weight_decay} (--lr, --weight-decay)")
         if not 0 <= momentum < 1:
             raise InvalidArgumentError(f"momentum must be in [0, 1), got {momentum}")

@@ -314,8 +314,8 @@ def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, check
         raise InvalidArgumentError(f"device must be one of {', '.join(get_args(Device))}; got {device!r}")
     if checkpoint_every < 0 or lr_drops < 0:
         raise InvalidArgumentError(f"checkpoint_every and lr_drops must be >= 0, got {checkpoint_every}, {lr_drops}")
-    if not (math.isfinite(lr) and lr > 0 and math.isfinite(weight_decay) and weight_decay >= 0):
-        raise InvalidArgumentError(f"lr must be a positive number and weight_decay one >= 0, got lr={lr}, "
+    if not (math.isfinite(lr) and lr >= 0 and math.isfinite(weight_decay) and weight_decay >= 0):
+        raise InvalidArgumentError(f"lr and weight_decay must be finite numbers >= 0, got lr={lr}, "
                                    f"weight_decay={weight_decay} (--lr, --weight-decay)")
 
 

@@ -99,7 +99,7 @@ def test_a_missing_dependency_is_one_line(tmp_path, monkeypatch):
 def test_a_bad_learning_rate_is_mvcgcs_error_not_torchs(tmp_path):
     r = run("pretrain", "--stage", "init", "--view", "rgb", "--data", "synthetic", *SMALL, "--lr", "nan",
             "--out", tmp_path / "run")
-    assert r.exit_code == 1 and "lr must be a positive number" in error_line(r, "pretrain")
+    assert r.exit_code == 1 and "lr and weight_decay must be finite numbers >= 0" in error_line(r, "pretrain")
 
 
 def test_a_broken_preset_is_a_usage_error(tmp_path):

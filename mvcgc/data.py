@@ -118,7 +118,8 @@ def shard_stream(
 
     height, width = (size, size) if isinstance(size, int) else tuple(size)
     if height != width:
-        raise InvalidArgumentError(f"compvid's pretraining stream crops square clips; got size {height}x{width}, pass one number")
+        raise InvalidArgumentError(f"compvid's pretraining stream crops square clips; got size {height}x{width}, "
+                                   "pass one number")
     unknown = set(views) - {"rgb", "mv"}
     if unknown or not views:
         raise InvalidArgumentError(f"views must be a non-empty subset of rgb, mv; got {list(views)}")

@@ -112,7 +112,8 @@ def resolve_flow(method: FlowMethod):
     try:
         import cv2
     except ImportError as e:
-        raise MissingDependencyError("the optical-flow baseline needs OpenCV: pip install opencv-contrib-python-headless") from e
+        raise MissingDependencyError("the optical-flow baseline needs OpenCV: "
+                                     "pip install opencv-contrib-python-headless") from e
     tvl1 = getattr(getattr(cv2, "optflow", None), "DualTVL1OpticalFlow_create", None) or getattr(
         cv2, "DualTVL1OpticalFlow_create", None)
     if method == "tvl1" and tvl1 is None:

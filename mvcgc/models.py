@@ -177,7 +177,8 @@ class FrameCorrelation(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         r, t = self.radius, f.shape[2]
         if t < 2:
-            raise InvalidArgumentError(f"frame correlation needs clips of at least 2 frames (num_frames >= 2), got {t}")
+            raise InvalidArgumentError(f"frame correlation needs clips of at least 2 frames (num_frames >= 2), "
+                                       f"got {t}")
         gap = min(self.gap, t - 1)
         f = nn.functional.normalize(f, dim=1)  # unit feature vectors: similarity independent of contrast
         now, later = f[:, :, :-gap], f[:, :, gap:]  # frames t and t + gap, (B, C, T-gap, H, W) each

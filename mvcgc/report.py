@@ -102,8 +102,9 @@ def load_results_with_train(
                 if num_classes:
                     chance["linear top-1"] = 1 / num_classes
     if not table:
-        raise InputNotFoundError(f"no retrieve-<stage>.json or linear-<stage>.json results in {results_dir}; write them "
-                                 "with `mvcgc retrieve --json` and `mvcgc linear --json` (examples/demo.sh does)")
+        raise InputNotFoundError(f"no retrieve-<stage>.json or linear-<stage>.json results in {results_dir}; "
+                                 "write them with `mvcgc retrieve --json` and `mvcgc linear --json` "
+                                 "(examples/demo.sh does)")
     return table, chance, train_accuracy
 
 

@@ -77,7 +77,8 @@ def first_hit_ranks(
     sim = _as_matrix(sim, "similarity")
     ql, gl = _labels(query_labels, "query_labels"), _labels(gallery_labels, "gallery_labels")
     if sim.shape != (len(ql), len(gl)):
-        raise InvalidArgumentError(f"similarity is {tuple(sim.shape)} but there are {len(ql)} queries and {len(gl)} gallery videos")
+        raise InvalidArgumentError(f"similarity is {tuple(sim.shape)} but there are {len(ql)} queries and "
+                                   f"{len(gl)} gallery videos")
     check_shared_classes(ql, gl, what="query and gallery")
     order = torch.sort(sim, dim=1, descending=True, stable=True).indices  # (Q, G), ties: gallery order
     hits = gl[order] == ql[:, None]  # (Q, G) bool, ranked

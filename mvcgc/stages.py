@@ -158,7 +158,7 @@ def make_stage(
             return InitStage(view=view, temperature=temperature)
         if not isinstance(num_classes, int) or num_classes < 2:
             raise InvalidArgumentError(f"stage 'supervised' needs num_classes >= 2 (the classes of the labelled data); "
-                             f"got {num_classes!r}")
+                                       f"got {num_classes!r}")
         return SupervisedStage(view=view, num_classes=num_classes)
     if view is not None:
         raise InvalidArgumentError("stage 'cross' trains both views; do not pass view")

@@ -38,7 +38,8 @@ def paired_difference(
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
-        raise InvalidArgumentError(f"need two equally long, non-empty 1-D outcome lists, got shapes {a.shape} and {b.shape}")
+        raise InvalidArgumentError(f"need two equally long, non-empty 1-D outcome lists, got shapes {a.shape} "
+                                   f"and {b.shape}")
     d = b - a  # (n,)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(d), size=(resamples, len(d)))  # (R, n)
@@ -54,7 +55,8 @@ def chance_recall(query_labels: Sequence[int], gallery_labels: Sequence[int], k:
     gallery = np.asarray(gallery_labels)
     G = len(gallery)
     if G == 0 or len(query_labels) == 0:
-        raise EmptyDataError(f"need queries and a non-empty gallery, got {len(query_labels)} queries and {G} gallery videos")
+        raise EmptyDataError(f"need queries and a non-empty gallery, got {len(query_labels)} queries and {G} "
+                             "gallery videos")
     k = min(k, G)
     counts = {c: int((gallery == c).sum()) for c in set(np.asarray(query_labels).tolist())}
     miss = {c: math.comb(G - n, k) / math.comb(G, k) for c, n in counts.items()}

@@ -29,7 +29,7 @@ def video_probabilities(logits: torch.Tensor, window_video: torch.Tensor, num_vi
     """
     if logits.dim() != 3 or window_video.shape != logits.shape[:1]:
         raise InvalidArgumentError(f"need logits (W, N, C) and window_video (W,), got {tuple(logits.shape)} and "
-                         f"{tuple(window_video.shape)}")
+                                   f"{tuple(window_video.shape)}")
     probs = logits.double().softmax(dim=-1).mean(dim=1)  # (W, C), mean over crops
     sums = torch.zeros(num_videos, probs.shape[1], dtype=probs.dtype).index_add_(0, window_video, probs)  # (V, C)
     counts = torch.bincount(window_video, minlength=num_videos)  # (V,)

@@ -309,7 +309,8 @@ def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, check
     if steps == 0 and st.name != "init":
         raise InvalidArgumentError("steps=0 writes a random-initialisation baseline; use stage 'init' for it")
     if st.name != "cross" and (init_rgb is not None or init_mv is not None):
-        raise InvalidArgumentError(f"init_rgb/init_mv start the cross stage; stage {st.name!r} starts from random weights")
+        raise InvalidArgumentError(f"init_rgb/init_mv start the cross stage; stage {st.name!r} starts from "
+                                   "random weights")
     if device not in get_args(Device):
         raise InvalidArgumentError(f"device must be one of {', '.join(get_args(Device))}; got {device!r}")
     if checkpoint_every < 0 or lr_drops < 0:

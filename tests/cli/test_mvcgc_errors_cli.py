@@ -7,7 +7,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cli.mvcgc import main
+from cli.mvcgc import main, one_line
 from mvcgc.testing_protocol import PREDICTIONS_FORMAT
 
 SMALL = ["--preset", "tiny-cpu", "--synthetic-videos", "8", "--batch-size", "4", "--num-frames", "4", "--size", "16",
@@ -118,3 +118,9 @@ def test_an_unexpected_error_keeps_its_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(mvcgc.report, "seeds_table", bug)
     with pytest.raises(ValueError, match="a bug"):  # not turned into one line
         run("seeds", tmp_path)
+
+
+def test_one_line_joins_the_message_lines_and_the_notes():
+    e = ValueError("weights do not fit:\n\tMissing key(s) in state_dict: head.w")  # torch's messages span lines
+    e.add_note("video /data/a.mp4")  # compvid's datasets say where with a note
+    assert one_line(e) == "weights do not fit: Missing key(s) in state_dict: head.w; video /data/a.mp4"

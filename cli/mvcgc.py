@@ -51,7 +51,10 @@ def read_preset(name_or_path: str, *, stage: str) -> dict[str, Any]:
             f"unknown preset {name_or_path!r}; allowed: {', '.join(list_presets())} or a path to a .toml file",
             param_hint="--preset",
         )
-    table = tomllib.loads(text)
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise click.BadParameter(f"preset {name_or_path!r} is not valid TOML: {e}", param_hint="--preset") from e
     resolved = {k: v for k, v in table.items() if not isinstance(v, dict)}
     resolved.update(table.get(stage, {}))
     unknown = set(resolved) - set(_PRESET_KEYS)
@@ -72,9 +75,20 @@ def _size(value: Any) -> tuple[int, int]:
     return (hw[0], hw[-1])
 
 
-class _RecordingGroup(click.Group):
-    """Keeps the raw arguments in ``ctx.meta`` (``ARGV_KEY``): an interrupted run prints them back,
-    with ``--resume``, as the command that continues it."""
+class _MvcgcGroup(click.Group):
+    """The one place where a command's failure becomes the program's exit.
+
+    - an expected error (:class:`mvcgc.errors.MvcgcError`, :class:`compvid.errors.CompvidError`, or
+      an ``OSError`` such as a missing or unwritable file): one line ``mvcgc CMD: error: MESSAGE`` on
+      stderr, exit status 1;
+    - a run stopped by Ctrl-C or SIGTERM between steps (:class:`mvcgc.errors.TrainingInterrupted`):
+      what was saved and the command that resumes it, exit status 130 or 143;
+    - a bad flag (click's usage errors, before any work): click's usage message, exit status 2;
+    - anything else is a bug and keeps its traceback.
+
+    It also keeps the raw arguments in ``ctx.meta`` (``ARGV_KEY``): an interrupted run prints them
+    back, with ``--resume``, as the command that continues it.
+    """
 
     def make_context(self, info_name, args, parent=None, **extra):
         raw = list(args)  # parsing consumes the list
@@ -82,11 +96,68 @@ class _RecordingGroup(click.Group):
         ctx.meta[ARGV_KEY] = raw
         return ctx
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:
+            if not _is_training_interrupted(e):
+                raise  # a Ctrl-C that no command handled: click's "Aborted!"
+            _exit_training_interrupted(ctx.invoked_subcommand, e)
+        except Exception as e:  # noqa: BLE001 - only the expected kinds are turned into one line
+            if isinstance(e, click.ClickException) or not _is_expected_error(e):
+                raise
+            raise CommandError(ctx.invoked_subcommand, e) from e
+
 
 ARGV_KEY = "mvcgc.argv"
 
 
-@click.group(cls=_RecordingGroup)
+class CommandError(click.ClickException):
+    """An expected error of ``mvcgc CMD``, shown as one line ``mvcgc CMD: error: MESSAGE`` (exit status 1)."""
+
+    exit_code = 1
+
+    def __init__(self, command: str | None, error: BaseException) -> None:
+        super().__init__(one_line(error))
+        self.command = command or "?"
+
+    def show(self, file=None) -> None:
+        click.echo(f"mvcgc {self.command}: error: {self.format_message()}", file=file, err=True)
+
+
+def one_line(error: BaseException) -> str:
+    """``error``'s message and notes (e.g. compvid's "video PATH") on one line, whitespace runs collapsed."""
+    parts = [str(error) or type(error).__name__, *getattr(error, "__notes__", ())]
+    return "; ".join(" ".join(part.split()) for part in parts)
+
+
+def _is_expected_error(e: BaseException) -> bool:
+    """mvcgc's and compvid's typed errors, and the OS's (a missing or unwritable file).
+
+    The typed errors are looked up where already imported: an error of a module not yet
+    imported cannot have been raised, and importing it here would import torch."""
+    expected: list[type] = [OSError]
+    for module, name in (("mvcgc.errors", "MvcgcError"), ("compvid.errors", "CompvidError")):
+        if module in sys.modules:
+            expected.append(getattr(sys.modules[module], name))
+    return isinstance(e, tuple(expected))
+
+
+def _is_training_interrupted(e: BaseException) -> bool:
+    errors = sys.modules.get("mvcgc.errors")
+    return errors is not None and isinstance(e, errors.TrainingInterrupted)
+
+
+def _exit_training_interrupted(command: str | None, e) -> None:
+    """Report a run that stopped between steps (on rank 0 only under torchrun) and exit 130 or 143."""
+    from mvcgc import distributed
+
+    if distributed.rank() == 0:
+        _report_training_interrupted(command or "?", e)
+    sys.exit(e.exit_code)
+
+
+@click.group(cls=_MvcgcGroup)
 @click.version_option(package_name="compvid-mvcgc", prog_name="mvcgc")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
@@ -158,8 +229,7 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
     command that resumes exactly there (exit status 130 or 143); a second Ctrl-C stops at once."""
     from mvcgc import distributed
     from mvcgc.data import SyntheticClips, shard_stream
-    from compvid.errors import CompvidError
-    from mvcgc.errors import MvcgcError, TrainingInterrupted
+    from mvcgc.errors import TrainingInterrupted
     from mvcgc.train import CHECKPOINT_NAME
     from mvcgc.train import pretrain as run_pretrain
 
@@ -199,10 +269,8 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
                 seed=seed, device=device, amp=not no_amp, num_classes=num_classes, preset=preset, data_info=data_info,
                 on_progress=bar.step, **opts,
             )
-    except TrainingInterrupted as e:
-        if is_main:
-            _report_training_interrupted("pretrain", e)
-        sys.exit(e.exit_code)
+    except TrainingInterrupted:
+        raise  # the group says what was saved and how to resume
     except KeyboardInterrupt:  # before or after the training loop: nothing of this call's steps to lose
         ckpt = out_dir / CHECKPOINT_NAME
         if distributed.rank() == 0:
@@ -210,8 +278,6 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
                        + (f"resume from {ckpt} with: {_resume_command(ckpt)}" if ckpt.is_file()
                           else "no checkpoint was written"), err=True)
         sys.exit(130)
-    except (MvcgcError, CompvidError, ValueError, KeyError, OSError, NotImplementedError) as e:
-        raise click.ClickException(str(e)) from e
     if is_main:
         click.echo(f"stage {stage}: {result.step} steps, {result.epoch} epochs; checkpoint {result.checkpoint}; "
                    f"run directory {result.run_dir}")
@@ -315,7 +381,8 @@ def _eval_options(f):
         click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=_DEFAULT_CACHE,
                      show_default=True, help="Feature cache (keyed by checkpoint sha256, data files and options)."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache."),
-        click.option("--workers", "num_workers", type=int, default=0, show_default=True, help="DataLoader workers."),
+        click.option("--workers", "num_workers", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="DataLoader workers."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
                      help="Also write the numbers, with the checkpoint, data and choices behind them."),
@@ -366,9 +433,6 @@ class _FeatureBar(Bar):
         return on_epoch
 
 
-_EVAL_ERRORS = (ValueError, LookupError, OSError, RuntimeError)
-
-
 @contextmanager
 def _stops_cleanly(command: str, *, kept: str) -> Iterator[None]:
     """Ctrl-C or SIGTERM: one line on stderr saying what ``kept`` survives, exit status 130 or 143."""
@@ -407,14 +471,11 @@ def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir
         k_list = tuple(int(k) for k in ks.split(","))
     except ValueError:
         raise click.BadParameter(f"--ks must be comma-separated integers, got {ks!r}", param_hint="--ks")
-    try:
-        with _stops_cleanly("retrieve", kept=_features_kept(cache_dir, no_cache)), _FeatureBar() as bar:
-            r = run_retrieval(train, test, checkpoints=checkpoints, view=view, ks=k_list, crops=crops,
-                              num_frames=num_frames, size=size, stride=stride, device=device,
-                              num_workers=num_workers, cache_dir=None if no_cache else cache_dir,
-                              on_progress=bar.features)
-    except _EVAL_ERRORS as e:
-        raise click.ClickException(str(e)) from e
+    with _stops_cleanly("retrieve", kept=_features_kept(cache_dir, no_cache)), _FeatureBar() as bar:
+        r = run_retrieval(train, test, checkpoints=checkpoints, view=view, ks=k_list, crops=crops,
+                          num_frames=num_frames, size=size, stride=stride, device=device,
+                          num_workers=num_workers, cache_dir=None if no_cache else cache_dir,
+                          on_progress=bar.features)
     _report_failed(r.failed_train, "train")
     _report_failed(r.failed_test, "test")
     rows = dict(r.per_view)
@@ -449,7 +510,7 @@ def _print_accuracy(results: dict) -> None:
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--lr", type=float, default=0.1, show_default=True)
 @click.option("--weight-decay", type=float, default=0.0, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--no-bn", is_flag=True, help="No BatchNorm before the linear layer.")
 @click.option("--train-crops", type=click.Choice(["center", "three", "ten"]), default="center", show_default=True,
               help="Crops per train window (each one a training sample).")
@@ -462,17 +523,14 @@ def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, 
     """Linear probe on the frozen encoder; tested with crops x sliding windows; prints top-1/top-5."""
     from mvcgc.evaluate import run_linear
 
-    try:
-        with _stops_cleanly("linear", kept=_features_kept(cache_dir, no_cache) + " (the probe trains "
-                            "from scratch in each run)"), _FeatureBar() as bar:
-            results = run_linear(train, test, checkpoints=checkpoints, view=view, epochs=epochs, lr=lr,
-                                 weight_decay=weight_decay, batchnorm=not no_bn, batch_size=batch_size,
-                                 train_crops=train_crops, test_crops=test_crops, num_frames=num_frames, size=size,
-                                 stride=stride, device=device, num_workers=num_workers,
-                                 cache_dir=None if no_cache else cache_dir, seed=seed, on_progress=bar.features,
-                                 on_epoch=bar.probe_epochs(epochs, 2 if view == "both" else 1))
-    except _EVAL_ERRORS as e:
-        raise click.ClickException(str(e)) from e
+    with _stops_cleanly("linear", kept=_features_kept(cache_dir, no_cache) + " (the probe trains "
+                        "from scratch in each run)"), _FeatureBar() as bar:
+        results = run_linear(train, test, checkpoints=checkpoints, view=view, epochs=epochs, lr=lr,
+                             weight_decay=weight_decay, batchnorm=not no_bn, batch_size=batch_size,
+                             train_crops=train_crops, test_crops=test_crops, num_frames=num_frames, size=size,
+                             stride=stride, device=device, num_workers=num_workers,
+                             cache_dir=None if no_cache else cache_dir, seed=seed, on_progress=bar.features,
+                             on_epoch=bar.probe_epochs(epochs, 2 if view == "both" else 1))
     first = next(iter(results.values()))
     _report_failed(first.failed, "test")
     click.echo(f"linear probe, {epochs} epochs (final epoch), test: {test_crops} crops x sliding windows")
@@ -502,11 +560,8 @@ def report(run_dir, out_dir, title) -> None:
     a motion-vector picture from RUN_DIR/results and RUN_DIR/runs, as markdown + PNGs."""
     from mvcgc.report import lift_table, lifts, load_results, results_table, write_report
 
-    try:
-        table, chance = load_results(run_dir / "results")
-        md = write_report(run_dir, out_dir=out_dir, title=title)
-    except (ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from e
+    table, chance = load_results(run_dir / "results")
+    md = write_report(run_dir, out_dir=out_dir, title=title)
     click.echo(results_table(table, chance))
     click.echo("")
     click.echo(lift_table(lifts(table)))
@@ -523,10 +578,7 @@ def seeds(run_dirs, out_file) -> None:
     and their mean."""
     from mvcgc.report import seeds_table
 
-    try:
-        md = seeds_table(list(run_dirs))
-    except (ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from e
+    md = seeds_table(list(run_dirs))
     click.echo(md)
     if out_file is not None:
         out_file.write_text(md + "\n")
@@ -542,11 +594,11 @@ def seeds(run_dirs, out_file) -> None:
 @click.option("--lr", type=float, default=0.1, show_default=True)
 @click.option("--weight-decay", type=float, default=1e-3, show_default=True)
 @click.option("--dropout", type=float, default=0.5, show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--num-frames", type=int, default=None)
 @click.option("--size", type=int, default=None)
 @click.option("--test-crops", type=click.Choice(["center", "three", "ten"]), default="ten", show_default=True)
-@click.option("--workers", "num_workers", type=int, default=0, show_default=True)
+@click.option("--workers", "num_workers", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--predictions", "pred_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -563,23 +615,16 @@ def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, b
     in --state-dir and prints the command that resumes exactly there (exit status 130 or 143); a
     second Ctrl-C stops at once."""
     from mvcgc.classify import finetune as run_finetune
-    from mvcgc.errors import TrainingInterrupted
 
     bar = _FinetuneBar(view)
-    try:
-        with _stops_cleanly("finetune", kept="no state was saved: run the same command again"), bar:
-            res = run_finetune(train, test, checkpoint=checkpoint, view=view, epochs=epochs, lr=lr,
-                               weight_decay=weight_decay, dropout=dropout, batch_size=batch_size,
-                               num_frames=num_frames, size=size, crops=test_crops, device=device,
-                               num_workers=num_workers, seed=seed, state_dir=state_dir, resume=resume,
-                               on_step=bar.step, on_progress=bar.test_videos,
-                               on_epoch=lambda r: log.info("epoch %d/%d loss %.4f lr %.1e train acc %.3f", r.epoch,
-                                                           r.epochs, r.loss, r.lr, r.train_accuracy))
-    except TrainingInterrupted as e:
-        _report_training_interrupted("finetune", e)
-        sys.exit(e.exit_code)
-    except _EVAL_ERRORS as e:
-        raise click.ClickException(str(e)) from e
+    with _stops_cleanly("finetune", kept="no state was saved: run the same command again"), bar:
+        res = run_finetune(train, test, checkpoint=checkpoint, view=view, epochs=epochs, lr=lr,
+                           weight_decay=weight_decay, dropout=dropout, batch_size=batch_size,
+                           num_frames=num_frames, size=size, crops=test_crops, device=device,
+                           num_workers=num_workers, seed=seed, state_dir=state_dir, resume=resume,
+                           on_step=bar.step, on_progress=bar.test_videos,
+                           on_epoch=lambda r: log.info("epoch %d/%d loss %.4f lr %.1e train acc %.3f", r.epoch,
+                                                       r.epochs, r.loss, r.lr, r.train_accuracy))
     _report_failed(res.failed, "test")
     click.echo(f"fine-tune, {epochs} epochs (final epoch), test: {test_crops} crops x sliding windows")
     _print_accuracy({view: res})
@@ -618,10 +663,7 @@ def fuse(prediction_files, out) -> None:
 
     if len(prediction_files) < 2:
         raise click.UsageError("give at least two prediction files (e.g. the RGB and the MV run)")
-    try:
-        fused = fuse_predictions(*(Predictions.load(p) for p in prediction_files))
-    except _EVAL_ERRORS as e:
-        raise click.ClickException(str(e)) from e
+    fused = fuse_predictions(*(Predictions.load(p) for p in prediction_files))
     acc = fused.accuracy()
     left_out = fused.meta.get("left_out", 0)
     click.echo(f"fused {len(prediction_files)} prediction files over {len(fused.keys)} videos"
@@ -646,13 +688,10 @@ def efficiency(data, arch, num_frames, size, crops, flow, max_flow_frames, json_
     """Per-video preprocessing time, inference time and storage: ours against the optical-flow route."""
     from mvcgc.efficiency import measure_efficiency
 
-    try:
-        with _stops_cleanly("efficiency", kept="nothing is kept: the same command measures again"), \
-                _EfficiencyBar() as bar:
-            rep = measure_efficiency(data, arch=arch, num_frames=num_frames, size=size, crops=crops, flow=flow,
-                                     max_flow_frames=max_flow_frames, on_progress=bar.progress)
-    except (*_EVAL_ERRORS, ImportError) as e:
-        raise click.ClickException(str(e)) from e
+    with _stops_cleanly("efficiency", kept="nothing is kept: the same command measures again"), \
+            _EfficiencyBar() as bar:
+        rep = measure_efficiency(data, arch=arch, num_frames=num_frames, size=size, crops=crops, flow=flow,
+                                 max_flow_frames=max_flow_frames, on_progress=bar.progress)
     _report_failed(rep.failed, "")
     method = rep.options["flow"]
     click.echo(f"{len(rep.videos)} videos; ours: RGB+MV decoded on the fly, {crops} crops x windows of {num_frames} "

@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from mvcgc.checkpoint import load_encoder, load_failure_reason
-from mvcgc.errors import (CheckpointError, CheckpointNotFoundError, EmptyDataError, NonFiniteLossError, SignalInterrupt,
-                          TrainingInterrupted)
+from mvcgc.errors import (CheckpointError, CheckpointNotFoundError, DataError, EmptyDataError, InvalidArgumentError,
+                          NonFiniteLossError, SignalInterrupt, TrainingInterrupted)
 from mvcgc.features import (Crops, Device, FeatureProgress, VideoSet, WindowFeatures, align_classes, file_sha256,
                             video_set, window_outputs)
 from mvcgc.interrupt import StopRequests, raising_on_stop_signals
@@ -49,9 +49,9 @@ class VideoClassifier(nn.Module):
     def __init__(self, encoder: VideoEncoder, num_classes: int, *, batchnorm: bool = True, dropout: float = 0.0):
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f"need at least 2 classes, got {num_classes}")
+            raise InvalidArgumentError(f"need at least 2 classes, got {num_classes}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise InvalidArgumentError(f"dropout must be in [0, 1), got {dropout}")
         self.encoder = encoder
         d = encoder.feature_dim
         self.head = nn.Sequential(
@@ -76,7 +76,7 @@ class EpochReport:
 def set_mode(model: VideoClassifier, mode: Mode) -> list[nn.Parameter]:
     """Freeze what ``mode`` does not train; return the parameters that do train."""
     if mode not in get_args(Mode):
-        raise ValueError(f"mode={mode!r}: allowed values are {', '.join(get_args(Mode))}")
+        raise InvalidArgumentError(f"mode={mode!r}: allowed values are {', '.join(get_args(Mode))}")
     model.encoder.requires_grad_(mode == "finetune")
     model.head.requires_grad_(True)
     return [p for p in model.parameters() if p.requires_grad]
@@ -105,7 +105,13 @@ class ClassifierTrainer:
                  device: torch.device | str = "cpu") -> None:
         params = set_mode(model, mode)
         if inputs == "features" and mode != "linear":
-            raise ValueError("training on cached features is only the linear probe (a frozen encoder)")
+            raise InvalidArgumentError("training on cached features is only the linear probe (a frozen encoder); "
+                                       "use mode='linear' or inputs='clips'")
+        if not (math.isfinite(lr) and lr >= 0 and math.isfinite(weight_decay) and weight_decay >= 0):
+            raise InvalidArgumentError(f"lr and weight_decay must be finite numbers >= 0, got lr={lr}, "
+                                       f"weight_decay={weight_decay} (--lr, --weight-decay)")
+        if not 0 <= momentum < 1:
+            raise InvalidArgumentError(f"momentum must be in [0, 1), got {momentum}")
         self.model, self.mode, self.inputs, self.device = model, mode, inputs, device
         model.to(device)
         self.optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -151,9 +157,9 @@ class ClassifierTrainer:
         writes :meth:`state` and :class:`~mvcgc.errors.TrainingInterrupted` is raised; a second
         signal stops at once (nothing saved)."""
         if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
+            raise InvalidArgumentError(f"epochs must be >= 1, got {epochs}")
         if stop is not None and save_state is None:
-            raise ValueError("stop needs save_state: where an interrupted run is saved")
+            raise InvalidArgumentError("stop needs save_state: where an interrupted run is saved")
         model, t, criterion = self.model, self.t, nn.CrossEntropyLoss()
         total_steps = epochs * steps_per_epoch if steps_per_epoch is not None else None
         try:
@@ -251,6 +257,8 @@ def epoch_batches(n: int, batch_size: int, *, seed: int, epoch: int, drop_last: 
     """The epoch's batches of sample indices: a permutation seeded by ``(seed, epoch)``, cut every
     ``batch_size``; a last batch of one sample (of more than one) is dropped, as BatchNorm cannot
     train on it, and with ``drop_last`` any short last batch."""
+    if batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size} (--batch-size)")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch)).tolist()
     out = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     if out and (len(out[-1]) == 1 < n or (drop_last and len(out[-1]) < batch_size < n)):
@@ -372,7 +380,8 @@ def finetune(
     train_set, test_set = video_set(train), video_set(test)
     test_set = align_classes(train_set, test_set)
     if not train_set.items or not test_set.items:
-        raise ValueError("finetune reads video files (a folder or a (path, label) list), not shards")
+        raise InvalidArgumentError("finetune reads video files (a folder of <class>/<video> files or a (path, label) "
+                                   "list), not shards: pass --train and --test folders")
     _check_sets(torch.tensor([lbl for _, lbl in train_set.items]), torch.tensor([lbl for _, lbl in test_set.items]))
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     torch.manual_seed(seed)
@@ -408,7 +417,7 @@ def finetune(
 
     def save_state(state: dict[str, Any]) -> os.PathLike:
         if state_path is None:
-            raise ValueError("no state_dir to save the run to")
+            raise InvalidArgumentError("no state_dir to save the run to; pass state_dir (--state-dir)")
         return save_checkpoint({"format": FINETUNE_STATE_FORMAT, "run_key": _run_key(options),
                                 "options_json": json.dumps(options), **state}, state_path)
 
@@ -470,4 +479,5 @@ def _check_sets(train_labels: torch.Tensor, test_labels: torch.Tensor) -> None:
         raise EmptyDataError("the train or test split is empty")
     check_shared_classes(test_labels, train_labels, what="test and train sets")
     if len(set(train_labels.tolist())) < 2:
-        raise ValueError("the train set holds a single class; a classifier needs at least two")
+        raise DataError("the train set holds a single class; a classifier needs at least two (is --train a folder "
+                        "of <class>/<video> files with one subfolder per class?)")

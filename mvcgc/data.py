@@ -18,6 +18,8 @@ from typing import Iterator, Sequence
 
 import torch
 
+from mvcgc.errors import InputNotFoundError, InvalidArgumentError
+
 
 class SyntheticClips:
     """RANDOM TENSORS shaped like pretraining batches -- for tests, smoke runs and benchmarks only.
@@ -42,12 +44,12 @@ class SyntheticClips:
         world_size: int = 1,
     ) -> None:
         if batch_size < 1 or num_videos < 0 or num_frames < 1:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"need batch_size >= 1, num_videos >= 0, num_frames >= 1; got {batch_size}, {num_videos}, {num_frames}"
             )
         unknown = set(views) - {"rgb", "mv"}
         if unknown or not views:
-            raise ValueError(f"views must be a non-empty subset of rgb, mv; got {list(views)}")
+            raise InvalidArgumentError(f"views must be a non-empty subset of rgb, mv; got {list(views)}")
         self.num_videos = num_videos
         self.batch_size = batch_size
         self.num_frames = num_frames
@@ -116,15 +118,16 @@ def shard_stream(
 
     height, width = (size, size) if isinstance(size, int) else tuple(size)
     if height != width:
-        raise ValueError(f"compvid's pretraining stream crops square clips; got size {height}x{width}, pass one number")
+        raise InvalidArgumentError(f"compvid's pretraining stream crops square clips; got size {height}x{width}, "
+                                   "pass one number")
     unknown = set(views) - {"rgb", "mv"}
     if unknown or not views:
-        raise ValueError(f"views must be a non-empty subset of rgb, mv; got {list(views)}")
+        raise InvalidArgumentError(f"views must be a non-empty subset of rgb, mv; got {list(views)}")
     urls = expand_urls([urls] if isinstance(urls, str) else list(urls))
     missing = [u for u in urls if "://" not in u and not u.startswith("pipe:") and not os.path.isfile(u)]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"{len(missing)} of {len(urls)} shard(s) not found: {shown}; write them with `compvid shard SRC --out DIR`"
         )
     # Videos per epoch, for a progress total: known from the shards' index in epoch mode on one process.

@@ -7,6 +7,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from mvcgc.errors import DistributedSetupError
+
 
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -45,16 +47,34 @@ def mean_across_ranks(value: torch.Tensor) -> torch.Tensor:
 def init_from_env(*, backend: str | None = None) -> bool:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
-    Returns True when running distributed. Backend: NCCL with CUDA, Gloo otherwise.
+    Returns True when running distributed. Backend: NCCL with CUDA, Gloo otherwise. An environment
+    that describes no usable group raises :class:`~mvcgc.errors.DistributedSetupError`.
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
+    if _env_int("WORLD_SIZE", 1) <= 1 or is_distributed():
         return is_distributed()
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend)
+    try:
+        if backend == "nccl":
+            torch.cuda.set_device(_env_int("LOCAL_RANK", 0))
+        dist.init_process_group(backend=backend)
+    except (RuntimeError, ValueError) as e:  # torch's: a missing RANK, an unreachable MASTER_ADDR, no such GPU ...
+        described = ", ".join(f"{k}={os.environ.get(k)}" for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR",
+                                                                    "MASTER_PORT"))
+        raise DistributedSetupError(
+            f"cannot join the {backend} process group that the environment describes ({described}): "
+            f"{' '.join(str(e).split())}; launch with `torchrun --nproc_per_node N -m cli.mvcgc ...`, "
+            "or unset WORLD_SIZE for one process") from e
     return True
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return default if value is None else int(value)
+    except ValueError:
+        raise DistributedSetupError(f"{name}={value!r} is not an integer; torchrun sets it, or unset it "
+                                    "for one process") from None
 
 
 def max_across_ranks(value: int, *, device: torch.device) -> int:

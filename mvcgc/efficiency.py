@@ -32,7 +32,7 @@ import torch
 from compvid.layouts import VIDEO_EXTENSIONS
 from compvid.pipeline import WindowClips
 from compvid.probe import probe
-from mvcgc.errors import EmptyDataError
+from mvcgc.errors import EmptyDataError, InputNotFoundError, InvalidArgumentError, MissingDependencyError
 from mvcgc.models import create_encoder
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def find_videos(data: str | os.PathLike) -> list[Path]:
     if root.is_file():
         return [root]
     if not root.is_dir():
-        raise FileNotFoundError(f"{root} is neither a video file nor a folder")
+        raise InputNotFoundError(f"{root} is neither a video file nor a folder")
     found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in VIDEO_EXTENSIONS)
     if not found:
         raise EmptyDataError(f"no video files below {root}")
@@ -108,15 +108,16 @@ def find_videos(data: str | os.PathLike) -> list[Path]:
 def resolve_flow(method: FlowMethod):
     """``(name, compute(prev_gray, next_gray) -> float32 (H, W, 2))`` for the chosen OpenCV flow."""
     if method not in get_args(FlowMethod):
-        raise ValueError(f"flow={method!r}: allowed values are {', '.join(get_args(FlowMethod))}")
+        raise InvalidArgumentError(f"flow={method!r}: allowed values are {', '.join(get_args(FlowMethod))}")
     try:
         import cv2
     except ImportError as e:
-        raise ImportError("the optical-flow baseline needs OpenCV: pip install opencv-contrib-python-headless") from e
+        raise MissingDependencyError("the optical-flow baseline needs OpenCV: "
+                                     "pip install opencv-contrib-python-headless") from e
     tvl1 = getattr(getattr(cv2, "optflow", None), "DualTVL1OpticalFlow_create", None) or getattr(
         cv2, "DualTVL1OpticalFlow_create", None)
     if method == "tvl1" and tvl1 is None:
-        raise ImportError("TV-L1 needs the contrib build: pip install opencv-contrib-python-headless")
+        raise MissingDependencyError("TV-L1 needs the contrib build: pip install opencv-contrib-python-headless")
     if method in ("auto", "tvl1") and tvl1 is not None:
         algo = tvl1()
         return "tvl1", lambda a, b: algo.calc(a, b, None)
@@ -147,9 +148,9 @@ def measure_efficiency(
     reporting is outside the timed spans).
     """
     if crops not in get_args(Crops):
-        raise ValueError(f"crops={crops!r}: allowed values are {', '.join(get_args(Crops))}")
+        raise InvalidArgumentError(f"crops={crops!r}: allowed values are {', '.join(get_args(Crops))}")
     if max_flow_frames is not None and max_flow_frames < 2:
-        raise ValueError(f"max_flow_frames must be >= 2 (a frame pair) or None, got {max_flow_frames}")
+        raise InvalidArgumentError(f"max_flow_frames must be >= 2 (a frame pair) or None, got {max_flow_frames}")
     paths = find_videos(data) if isinstance(data, (str, os.PathLike)) else [Path(p) for p in data]
     if not paths:
         raise EmptyDataError("no videos to measure")

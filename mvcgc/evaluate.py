@@ -17,7 +17,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence, get_args
 
 from mvcgc.checkpoint import load_checkpoint
 from mvcgc.classify import ClassifyResult, EpochReport, linear_probe
-from mvcgc.errors import CheckpointError
+from mvcgc.errors import CheckpointError, InvalidArgumentError
 from mvcgc.features import (
     Crops,
     Device,
@@ -47,9 +47,9 @@ Data = VideoSet | str | os.PathLike | Sequence[tuple[str | os.PathLike, int]]
 def resolve_checkpoints(paths: Sequence[str | os.PathLike], view: EvalView) -> dict[str, str]:
     """``{view: checkpoint}`` for the views ``view`` needs: the first of ``paths`` holding each one."""
     if view not in get_args(EvalView):
-        raise ValueError(f"view={view!r}: allowed values are {', '.join(get_args(EvalView))}")
+        raise InvalidArgumentError(f"view={view!r}: allowed values are {', '.join(get_args(EvalView))}")
     if not paths:
-        raise ValueError("give at least one checkpoint")
+        raise InvalidArgumentError("give at least one checkpoint (--ckpt PATH)")
     needed = ("rgb", "mv") if view == "both" else (view,)
     held = {os.fspath(p): load_checkpoint(p)["views"] for p in paths}
     out = {}

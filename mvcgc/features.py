@@ -48,7 +48,7 @@ from compvid.probe import VideoInfo
 from compvid.shards import videos_in_shards
 from compvid.source import VideoSource
 from mvcgc.checkpoint import load_checkpoint, load_encoder
-from mvcgc.errors import EmptyDataError
+from mvcgc.errors import EmptyDataError, InvalidArgumentError
 from mvcgc.models import VideoEncoder
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ def plan_features(
     for view in checkpoints:
         _check_choice("view", view, View)
     if not checkpoints:
-        raise ValueError("give at least one checkpoint, e.g. checkpoints={'rgb': 'last.pt'}")
+        raise InvalidArgumentError("give at least one checkpoint, e.g. checkpoints={'rgb': 'last.pt'}")
     cached: dict[str, WindowFeatures] = {}
     todo: dict[tuple, dict[str, tuple[VideoEncoder, dict]]] = defaultdict(dict)
     for view, ckpt_path in checkpoints.items():
@@ -518,6 +518,16 @@ def window_cache_key(videos: VideoSet, window_opts: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def _windows_cache_problem(payload: Any, key: str) -> str | None:
+    """Why ``payload`` is not the windows cache of ``key`` (None: it is)."""
+    if not isinstance(payload, dict) or payload.get("format") != WINDOWS_FORMAT \
+            or payload.get("format_version") != WINDOWS_VERSION:
+        return f"not a {WINDOWS_FORMAT} v{WINDOWS_VERSION} file"
+    if payload.get("key") != key:
+        return f"holds windows of key {payload.get('key')}, not {key}"
+    return None
+
+
 def _cached_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_workers: int,
                     cache_dir: str | os.PathLike) -> _Windows:
     """The windows from ``cache_dir/windows-<key>.pt``, or decoded and stored there."""
@@ -528,17 +538,16 @@ def _cached_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_wor
         try:
             # mmap: windows are paged in as the pass reaches them, not all read up front
             payload = torch.load(path, weights_only=True, mmap=True)
-            if payload.get("format") != WINDOWS_FORMAT or payload.get("format_version") != WINDOWS_VERSION:
-                raise ValueError(f"not a {WINDOWS_FORMAT} v{WINDOWS_VERSION} file")
-            if payload.get("key") != key:
-                raise ValueError(f"holds windows of key {payload.get('key')}, not {key}")
-            meta = json.loads(payload["meta_json"])
-            items = payload["items"]
-            log.info("windows of %s: from cache %s (%d items)", videos.source, path, len(items))
-            return _Windows((clips.cropped(item) for item in items), {int(v): r for v, r in meta["errors"]},
-                            list(meta["loose_errors"]), meta["total"], bool(meta["from_files"]))
+            problem = _windows_cache_problem(payload, key)
+            if problem is None:
+                meta = json.loads(payload["meta_json"])
+                items = payload["items"]
+                log.info("windows of %s: from cache %s (%d items)", videos.source, path, len(items))
+                return _Windows((clips.cropped(item) for item in items), {int(v): r for v, r in meta["errors"]},
+                                list(meta["loose_errors"]), meta["total"], bool(meta["from_files"]))
         except Exception as e:  # noqa: BLE001 - a broken cache file is re-made, never trusted
-            log.warning("ignoring unreadable window cache %s (%s)", path, e)
+            problem = str(e)
+        log.warning("ignoring unreadable window cache %s (%s)", path, problem)
     live = _decode_windows(videos, window_opts, num_workers=num_workers, clips=clips)
     errors_before = sorted(live.errors.items())  # the pass adds to live.errors; store what it started with
 
@@ -595,7 +604,7 @@ def _key_of(videos: VideoSet, v: int, info: Mapping[int, tuple]) -> str:
 def _check_choice(name: str, value: Any, allowed_type: Any) -> None:
     allowed = get_args(allowed_type)
     if value not in allowed:
-        raise ValueError(f"{name}={value!r}: allowed values are {', '.join(map(str, allowed))}")
+        raise InvalidArgumentError(f"{name}={value!r}: allowed values are {', '.join(map(str, allowed))}")
 
 
 def _file_stamp(path: str | os.PathLike) -> tuple[str, int, int]:

@@ -19,6 +19,8 @@ import math
 import torch
 from torch import nn
 
+from mvcgc.errors import InvalidArgumentError
+
 AFFINE_FEATURES = ("v0_x", "v0_y", "divergence", "curl", "stretch", "shear")
 
 
@@ -38,7 +40,7 @@ class LucasKanadeFlow(nn.Module):
     def __init__(self, *, window: int = 9, gap: int = 1, damping: float = 2e-3) -> None:
         super().__init__()
         if window < 1 or window % 2 == 0 or gap < 1:
-            raise ValueError(f"window must be odd and >= 1 and gap >= 1, got {window}, {gap}")
+            raise InvalidArgumentError(f"window must be odd and >= 1 and gap >= 1, got {window}, {gap}")
         self.window, self.gap = window, gap
         self.grey = nn.Conv3d(3, 1, 1, bias=False)
         with torch.no_grad():
@@ -52,7 +54,7 @@ class LucasKanadeFlow(nn.Module):
         g = self.grey(x)[:, 0]  # (B, T, H, W)
         b, t, h, w = g.shape
         if t < 2:
-            raise ValueError(f"Lucas-Kanade flow needs clips of at least 2 frames, got {t}")
+            raise InvalidArgumentError(f"Lucas-Kanade flow needs clips of at least 2 frames (num_frames >= 2), got {t}")
         gap = min(self.gap, t - 1)
         now, later = g[:, :-gap], g[:, gap:]  # (B, T-gap, H, W)
         mid = ((now + later) / 2).reshape(-1, 1, h, w)

@@ -12,6 +12,8 @@ from typing import Literal, get_args
 import torch
 import torch.nn.functional as F
 
+from mvcgc.errors import InvalidArgumentError
+
 MiningMode = Literal["intersection", "union"]
 
 
@@ -41,7 +43,7 @@ def mine_positives(
     check_mining_mode(mode)
     size = queue_rgb.shape[0]
     if not 0 <= topk <= size:
-        raise ValueError(f"topk must be in [0, queue size {size}], got {topk}")
+        raise InvalidArgumentError(f"topk must be in [0, queue size {size}], got {topk}")
     mask = torch.zeros(k_rgb.shape[0], size, dtype=torch.bool, device=k_rgb.device)  # (N, K)
     if topk == 0:
         return mask
@@ -137,4 +139,4 @@ def cross_guidance_nce(
 
 def check_mining_mode(mode: str) -> None:
     if mode not in get_args(MiningMode):
-        raise ValueError(f"mode must be one of {', '.join(get_args(MiningMode))}; got {mode!r}")
+        raise InvalidArgumentError(f"mode must be one of {', '.join(get_args(MiningMode))}; got {mode!r}")

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mvcgc.distributed import concat_all_gather
+from mvcgc.errors import InvalidArgumentError
 from mvcgc.heads import ProjectionHead
 from mvcgc.models import VideoEncoder
 from mvcgc.queue import KeyQueue
@@ -46,7 +47,7 @@ class MoCo(nn.Module):
     ) -> None:
         super().__init__()
         if not 0.0 <= m < 1.0:
-            raise ValueError(f"momentum m must be in [0, 1), got {m}")
+            raise InvalidArgumentError(f"momentum m must be in [0, 1), got {m}")
         self.views = tuple(encoders)
         self.m = m
         self.dim = dim

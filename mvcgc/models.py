@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torchvision.models import video as tv_video
 
+from mvcgc.errors import InvalidArgumentError
+
 InputNorm = Literal["batchnorm", "none"]
 
 _REGISTRY: dict[str, Callable[[int], tuple[nn.Module, int]]] = {}
@@ -32,7 +34,7 @@ def register_encoder(name: str):
 
     def decorator(builder):
         if name in _REGISTRY:
-            raise ValueError(f"encoder {name!r} is already registered")
+            raise InvalidArgumentError(f"encoder {name!r} is already registered; choose another name")
         _REGISTRY[name] = builder
         return builder
 
@@ -64,7 +66,7 @@ class VideoEncoder(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: float32 ``(B, C, T, H, W)`` -> pooled features ``(B, feature_dim)``."""
         if x.dim() != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{self.arch} encoder expects (B, {self.in_channels}, T, H, W), got {tuple(x.shape)}"
             )
         x = self.norm(x)  # (B, C, T, H, W)
@@ -83,13 +85,13 @@ def create_encoder(name: str, in_channels: int, *, input_norm: InputNorm | None 
     is downloaded.
     """
     if name not in _REGISTRY:
-        raise ValueError(f"unknown encoder {name!r}; allowed: {', '.join(list_encoders())}")
+        raise InvalidArgumentError(f"unknown encoder {name!r}; allowed: {', '.join(list_encoders())}")
     if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
-        raise ValueError(f"in_channels must be a positive int (3 for RGB, 2 for MV), got {in_channels!r}")
+        raise InvalidArgumentError(f"in_channels must be a positive int (3 for RGB, 2 for MV), got {in_channels!r}")
     if input_norm is None:
         input_norm = "batchnorm" if in_channels == 2 else "none"
     if input_norm not in get_args(InputNorm):
-        raise ValueError(f"input_norm must be one of {', '.join(get_args(InputNorm))}; got {input_norm!r}")
+        raise InvalidArgumentError(f"input_norm must be one of {', '.join(get_args(InputNorm))}; got {input_norm!r}")
     backbone, feature_dim = _REGISTRY[name](in_channels)
     return VideoEncoder(backbone, arch=name, in_channels=in_channels, feature_dim=feature_dim, input_norm=input_norm)
 
@@ -168,14 +170,15 @@ class FrameCorrelation(nn.Module):
     def __init__(self, radius: int, gap: int = 1) -> None:
         super().__init__()
         if radius < 1 or gap < 1:
-            raise ValueError(f"radius and gap must be >= 1, got {radius}, {gap}")
+            raise InvalidArgumentError(f"radius and gap must be >= 1, got {radius}, {gap}")
         self.radius = radius
         self.gap = gap
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         r, t = self.radius, f.shape[2]
         if t < 2:
-            raise ValueError(f"frame correlation needs clips of at least 2 frames, got {t}")
+            raise InvalidArgumentError(f"frame correlation needs clips of at least 2 frames (num_frames >= 2), "
+                                       f"got {t}")
         gap = min(self.gap, t - 1)
         f = nn.functional.normalize(f, dim=1)  # unit feature vectors: similarity independent of contrast
         now, later = f[:, :, :-gap], f[:, :, gap:]  # frames t and t + gap, (B, C, T-gap, H, W) each

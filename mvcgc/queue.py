@@ -12,12 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mvcgc.errors import InvalidArgumentError, MissingViewError
+
 
 def check_queue_size(size: int, global_batch: int) -> None:
     """Raise ``ValueError`` unless ``size`` is a positive multiple of ``global_batch``."""
     if global_batch < 1 or size < 1 or size % global_batch != 0:
         nearest = max(1, round(size / max(global_batch, 1))) * max(global_batch, 1)
-        raise ValueError(
+        raise InvalidArgumentError(
             f"queue size {size} must be a positive multiple of the global batch {global_batch} "
             f"(batch per process x processes), e.g. {nearest}"
         )
@@ -34,9 +36,9 @@ class KeyQueue(nn.Module):
     def __init__(self, *, views: Sequence[str], size: int, dim: int) -> None:
         super().__init__()
         if size < 1 or dim < 1:
-            raise ValueError(f"queue size and dim must be positive, got size={size}, dim={dim}")
+            raise InvalidArgumentError(f"queue size and dim must be positive, got size={size}, dim={dim}")
         if not views or len(set(views)) != len(views):
-            raise ValueError(f"views must be distinct and non-empty, got {list(views)}")
+            raise InvalidArgumentError(f"views must be distinct and non-empty, got {list(views)}")
         self.views = tuple(views)
         self.size = size
         for view in self.views:
@@ -49,7 +51,7 @@ class KeyQueue(nn.Module):
     def __getitem__(self, view: str) -> torch.Tensor:
         """The queue of ``view``, ``(K, D)``; row ``j`` of every view is the same sample."""
         if view not in self.views:
-            raise KeyError(f"no queue for view {view!r}; this queue holds {list(self.views)}")
+            raise MissingViewError(f"no queue for view {view!r}; this queue holds {list(self.views)}")
         return getattr(self, f"queue_{view}")
 
     @property
@@ -75,10 +77,10 @@ class KeyQueue(nn.Module):
 
         ``labels`` (``(N,)``, -1 = unknown) are kept beside the rows for mining diagnostics."""
         if set(keys) != set(self.views):
-            raise ValueError(f"enqueue needs keys for exactly {list(self.views)}, got {sorted(keys)}")
+            raise InvalidArgumentError(f"enqueue needs keys for exactly {list(self.views)}, got {sorted(keys)}")
         n = {view: k.shape[0] for view, k in keys.items()}
         if len(set(n.values())) != 1:
-            raise ValueError(f"all views must enqueue the same number of keys, got {n}")
+            raise InvalidArgumentError(f"all views must enqueue the same number of keys, got {n}")
         (batch,) = set(n.values())
         check_queue_size(self.size, batch)
         ptr = int(self.ptr)

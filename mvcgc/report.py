@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from mvcgc.errors import InputNotFoundError, ResultsError
 from mvcgc.plots import save_bar_chart, stack_images
 from mvcgc.stats import chance_recall, paired_difference, wilson_interval
 
@@ -79,10 +80,10 @@ def load_results_with_train(
     chance: dict[str, float] = {}
     for stage in STAGES:
         for path in sorted(results_dir.glob(f"retrieve-{stage}*.json")):
-            doc = json.loads(path.read_text())
+            doc = _read_json(path)
             q = doc.get("queries")
             if not q:
-                raise ValueError(f"{path}: no per-query results; re-run `mvcgc retrieve --json` with this version")
+                raise ResultsError(f"{path}: no per-query results; re-run `mvcgc retrieve --json` with this version")
             for view, ranks in q["first_hit_rank"].items():
                 for k in (1, 5):
                     table[(stage, view, f"R@{k}")] = Outcomes(
@@ -90,10 +91,10 @@ def load_results_with_train(
             for k in (1, 5):
                 chance[f"R@{k}"] = chance_recall(q["labels"], q["gallery_labels"], k)
         for path in sorted(results_dir.glob(f"linear-{stage}*.json")):
-            doc = json.loads(path.read_text())
+            doc = _read_json(path)
             for view, res in doc.items():
                 if "correct" not in res:
-                    raise ValueError(f"{path}: no per-video results; re-run `mvcgc linear --json` with this version")
+                    raise ResultsError(f"{path}: no per-video results; re-run `mvcgc linear --json` with this version")
                 table[(stage, view, "linear top-1")] = Outcomes(dict(zip(res["keys"], res["correct"])))
                 if res.get("final_train_accuracy") is not None:
                     train_accuracy[(stage, view)] = res["final_train_accuracy"]
@@ -101,7 +102,9 @@ def load_results_with_train(
                 if num_classes:
                     chance["linear top-1"] = 1 / num_classes
     if not table:
-        raise FileNotFoundError(f"no retrieve-<stage>.json or linear-<stage>.json results in {results_dir}")
+        raise InputNotFoundError(f"no retrieve-<stage>.json or linear-<stage>.json results in {results_dir}; "
+                                 "write them with `mvcgc retrieve --json` and `mvcgc linear --json` "
+                                 "(examples/demo.sh does)")
     return table, chance, train_accuracy
 
 
@@ -199,8 +202,20 @@ def lift_table(rows: list[Lift]) -> str:
     return "\n".join(lines)
 
 
+def _read_json(path: Path, text: str | None = None, *, line: int | None = None):
+    """``path``'s JSON (or that of ``text``, its line ``line``); a broken file is one :class:`ResultsError`."""
+    try:
+        return json.loads(path.read_text() if text is None else text)
+    except ValueError as e:
+        where = f"{path}" + (f" line {line}" if line is not None else "")
+        raise ResultsError(f"{where} is not valid JSON ({e}); was it cut off? write it again (re-run the "
+                           "command that made it) or remove it") from e
+
+
 def _metric_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    if not path.is_file():
+        return []
+    return [_read_json(path, text, line=i) for i, text in enumerate(path.read_text().splitlines(), 1) if text.strip()]
 
 
 def supervised_fit(runs_dir: Path) -> list[tuple[str, int, float]]:
@@ -246,7 +261,7 @@ def _run_configs(runs_dir: Path) -> list[tuple[str, dict]]:
     order = {"random": 0, "init": 1, "cross": 2, "supervised": 3}  # runs in pipeline order
     for cfg in sorted(runs_dir.glob("*/config.json"), key=lambda p: (order.get(p.parent.name.split("-")[0], 3),
                                                                       p.parent.name)):
-        out.append((cfg.parent.name, json.loads(cfg.read_text()).get("config", {})))
+        out.append((cfg.parent.name, _read_json(cfg).get("config", {})))
     return out
 
 

@@ -18,13 +18,9 @@ from typing import Sequence
 
 import torch
 
-from mvcgc.errors import EmptyDataError, MvcgcError
+from mvcgc.errors import ClassMismatchError, DataError, EmptyDataError, InvalidArgumentError
 
 DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20, 50)
-
-
-class ClassMismatchError(MvcgcError, ValueError):
-    """Query and gallery (test and train) share no class, so no figure would mean anything."""
 
 
 def centre_normalise(features: torch.Tensor) -> torch.Tensor:
@@ -38,17 +34,17 @@ def similarity(query: torch.Tensor, gallery: torch.Tensor) -> torch.Tensor:
     """Cosine similarity ``(Q, G)`` of the centred, L2-normalised query and gallery sets (float64)."""
     q, g = centre_normalise(query), centre_normalise(gallery)  # (Q, D), (G, D)
     if q.shape[1] != g.shape[1]:
-        raise ValueError(f"query features are {q.shape[1]}-d but gallery features are {g.shape[1]}-d")
+        raise InvalidArgumentError(f"query features are {q.shape[1]}-d but gallery features are {g.shape[1]}-d")
     return q @ g.T  # (Q, G)
 
 
 def fuse_similarities(*sims: torch.Tensor) -> torch.Tensor:
     """Two-view retrieval: the element-wise sum of same-shaped similarity matrices (e.g. RGB + MV)."""
     if len(sims) < 1:
-        raise ValueError("give at least one similarity matrix")
+        raise InvalidArgumentError("give at least one similarity matrix")
     shapes = {tuple(s.shape) for s in sims}
     if len(shapes) != 1:
-        raise ValueError(f"similarity matrices must have one shape to be summed, got {sorted(shapes)}")
+        raise InvalidArgumentError(f"similarity matrices must have one shape to be summed, got {sorted(shapes)}")
     return torch.stack([s.double() for s in sims]).sum(dim=0)  # (Q, G)
 
 
@@ -81,7 +77,8 @@ def first_hit_ranks(
     sim = _as_matrix(sim, "similarity")
     ql, gl = _labels(query_labels, "query_labels"), _labels(gallery_labels, "gallery_labels")
     if sim.shape != (len(ql), len(gl)):
-        raise ValueError(f"similarity is {tuple(sim.shape)} but there are {len(ql)} queries and {len(gl)} gallery videos")
+        raise InvalidArgumentError(f"similarity is {tuple(sim.shape)} but there are {len(ql)} queries and "
+                                   f"{len(gl)} gallery videos")
     check_shared_classes(ql, gl, what="query and gallery")
     order = torch.sort(sim, dim=1, descending=True, stable=True).indices  # (Q, G), ties: gallery order
     hits = gl[order] == ql[:, None]  # (Q, G) bool, ranked
@@ -117,11 +114,11 @@ def check_shared_classes(query_labels: torch.Tensor, gallery_labels: torch.Tenso
 def _as_matrix(x: torch.Tensor, name: str) -> torch.Tensor:
     x = torch.as_tensor(x)
     if x.dim() != 2:
-        raise ValueError(f"{name} must be a 2-d (N, D) tensor, got shape {tuple(x.shape)}")
+        raise InvalidArgumentError(f"{name} must be a 2-d (N, D) tensor, got shape {tuple(x.shape)}")
     if x.shape[0] == 0:
         raise EmptyDataError(f"{name} is empty (no videos); check the split")
     if not torch.isfinite(x).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
+        raise DataError(f"{name} holds NaN or infinite values; was the encoder trained to a finite loss?")
     return x
 
 
@@ -130,12 +127,12 @@ def _labels(labels, name: str) -> torch.Tensor:
     if t.dim() == 1 and len(t) == 0:
         raise EmptyDataError(f"{name} is empty (no videos); check the split")
     if t.dim() != 1 or t.dtype.is_floating_point:
-        raise ValueError(f"{name} must be a 1-d integer tensor, got {t.dtype} of shape {tuple(t.shape)}")
+        raise InvalidArgumentError(f"{name} must be a 1-d integer tensor, got {t.dtype} of shape {tuple(t.shape)}")
     return t.long()
 
 
 def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
     ks = tuple(ks)
     if not ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in ks):
-        raise ValueError(f"ks must be positive integers, got {ks!r}")
+        raise InvalidArgumentError(f"ks must be positive integers, got {ks!r}")
     return ks

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mvcgc.errors import DataError, InvalidArgumentError
 from mvcgc.losses import MiningMode, check_mining_mode, cross_guidance_nce, info_nce, mining_statistics
 from mvcgc.models import VideoEncoder
 from mvcgc.moco import MoCo
@@ -110,7 +111,7 @@ class SupervisedStage:
     def _check_labels(self, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is None or bool((labels < 0).any()) or bool((labels >= self.num_classes).any()):
             shown = None if labels is None else sorted(set(labels.tolist()))
-            raise ValueError(
+            raise DataError(
                 f"supervised training needs a class label in 0..{self.num_classes - 1} for every video; "
                 f"this batch has {shown}. Shard a labelled layout (compvid shard --layout ucf101|hmdb51|kinetics)"
             )
@@ -147,21 +148,21 @@ def make_stage(
     """``make_stage("init", view="rgb")``, ``make_stage("cross", topk=5, mode="union")`` or
     ``make_stage("supervised", view="rgb", num_classes=101)``."""
     if name not in get_args(StageName):
-        raise ValueError(f"stage must be one of {', '.join(get_args(StageName))}; got {name!r}")
+        raise InvalidArgumentError(f"stage must be one of {', '.join(get_args(StageName))}; got {name!r}")
     if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise InvalidArgumentError(f"temperature must be positive, got {temperature}")
     if name in ("init", "supervised"):
         if view not in get_args(View):
-            raise ValueError(f"stage {name!r} needs view one of {', '.join(get_args(View))}; got {view!r}")
+            raise InvalidArgumentError(f"stage {name!r} needs view one of {', '.join(get_args(View))}; got {view!r}")
         if name == "init":
             return InitStage(view=view, temperature=temperature)
         if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"stage 'supervised' needs num_classes >= 2 (the classes of the labelled data); "
-                             f"got {num_classes!r}")
+            raise InvalidArgumentError(f"stage 'supervised' needs num_classes >= 2 (the classes of the labelled data); "
+                                       f"got {num_classes!r}")
         return SupervisedStage(view=view, num_classes=num_classes)
     if view is not None:
-        raise ValueError("stage 'cross' trains both views; do not pass view")
+        raise InvalidArgumentError("stage 'cross' trains both views; do not pass view")
     check_mining_mode(mode)
     if topk < 0:
-        raise ValueError(f"topk must be >= 0, got {topk}")
+        raise InvalidArgumentError(f"topk must be >= 0, got {topk}")
     return CrossStage(topk=topk, mode=mode, temperature=temperature)

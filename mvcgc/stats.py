@@ -12,13 +12,15 @@ from typing import Sequence
 
 import numpy as np
 
+from mvcgc.errors import EmptyDataError, InvalidArgumentError
+
 
 def wilson_interval(successes: int, n: int, *, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a binomial share (95 % for z=1.96), as (low, high) in [0, 1]."""
     if n <= 0:
-        raise ValueError(f"n must be > 0, got {n}")
+        raise InvalidArgumentError(f"n must be > 0, got {n}")
     if not 0 <= successes <= n:
-        raise ValueError(f"successes must be in [0, n={n}], got {successes}")
+        raise InvalidArgumentError(f"successes must be in [0, n={n}], got {successes}")
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -36,7 +38,8 @@ def paired_difference(
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
-        raise ValueError(f"need two equally long, non-empty 1-D outcome lists, got shapes {a.shape} and {b.shape}")
+        raise InvalidArgumentError(f"need two equally long, non-empty 1-D outcome lists, got shapes {a.shape} "
+                                   f"and {b.shape}")
     d = b - a  # (n,)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(d), size=(resamples, len(d)))  # (R, n)
@@ -52,7 +55,8 @@ def chance_recall(query_labels: Sequence[int], gallery_labels: Sequence[int], k:
     gallery = np.asarray(gallery_labels)
     G = len(gallery)
     if G == 0 or len(query_labels) == 0:
-        raise ValueError("need queries and a non-empty gallery")
+        raise EmptyDataError(f"need queries and a non-empty gallery, got {len(query_labels)} queries and {G} "
+                             "gallery videos")
     k = min(k, G)
     counts = {c: int((gallery == c).sum()) for c in set(np.asarray(query_labels).tolist())}
     miss = {c: math.comb(G - n, k) / math.comb(G, k) for c, n in counts.items()}

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import torch
 
-from mvcgc.errors import EmptyDataError
+from mvcgc.errors import EmptyDataError, InvalidArgumentError, ResultsError
 
 PREDICTIONS_FORMAT = "mvcgc.predictions"
 
@@ -28,13 +28,13 @@ def video_probabilities(logits: torch.Tensor, window_video: torch.Tensor, num_vi
     ``window_video (W,)`` gives each window's video (0..V-1). Every (window, crop) weighs the same.
     """
     if logits.dim() != 3 or window_video.shape != logits.shape[:1]:
-        raise ValueError(f"need logits (W, N, C) and window_video (W,), got {tuple(logits.shape)} and "
-                         f"{tuple(window_video.shape)}")
+        raise InvalidArgumentError(f"need logits (W, N, C) and window_video (W,), got {tuple(logits.shape)} and "
+                                   f"{tuple(window_video.shape)}")
     probs = logits.double().softmax(dim=-1).mean(dim=1)  # (W, C), mean over crops
     sums = torch.zeros(num_videos, probs.shape[1], dtype=probs.dtype).index_add_(0, window_video, probs)  # (V, C)
     counts = torch.bincount(window_video, minlength=num_videos)  # (V,)
     if (counts == 0).any():
-        raise ValueError(f"videos {torch.nonzero(counts == 0).flatten().tolist()[:10]} have no window")
+        raise InvalidArgumentError(f"videos {torch.nonzero(counts == 0).flatten().tolist()[:10]} have no window")
     return sums / counts[:, None]
 
 
@@ -84,9 +84,9 @@ class Predictions:
         try:
             doc = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path} is not a readable predictions file: {e}") from e
+            raise ResultsError(f"{path} is not a readable predictions file: {e}") from e
         if not isinstance(doc, dict) or doc.get("format") != PREDICTIONS_FORMAT:
-            raise ValueError(f"{path} is not an mvcgc predictions file (no format={PREDICTIONS_FORMAT!r})")
+            raise ResultsError(f"{path} is not an mvcgc predictions file (no format={PREDICTIONS_FORMAT!r})")
         return cls(torch.tensor(doc["probs"], dtype=torch.float64), torch.tensor(doc["labels"], dtype=torch.long),
                    list(doc["keys"]), dict(doc.get("meta", {})))
 
@@ -97,10 +97,11 @@ def fuse_predictions(*preds: Predictions) -> Predictions:
     Videos are matched by key; one left out by a run (it failed to decode there) is left out here.
     """
     if len(preds) < 2:
-        raise ValueError("give at least two prediction sets to fuse")
+        raise InvalidArgumentError("give at least two prediction sets to fuse")
     classes = {p.probs.shape[1] for p in preds}
     if len(classes) != 1:
-        raise ValueError(f"prediction sets have different numbers of classes: {sorted(classes)}")
+        raise ResultsError(f"prediction sets have different numbers of classes: {sorted(classes)}; "
+                           "were they made on the same test set?")
     common = [k for k in preds[0].keys if all(k in set(p.keys) for p in preds[1:])]
     if not common:
         raise EmptyDataError("the prediction sets share no video key; were they made on the same test set?")
@@ -108,7 +109,8 @@ def fuse_predictions(*preds: Predictions) -> Predictions:
     labels = preds[0].labels[[rows[0][k] for k in common]]
     for p, row in zip(preds[1:], rows[1:]):
         if not torch.equal(p.labels[[row[k] for k in common]], labels):
-            raise ValueError("prediction sets disagree on the labels of the same videos")
+            raise ResultsError("prediction sets disagree on the labels of the same videos; were they made on the same "
+                               "test set, labelled the same way?")
     probs = torch.stack([p.probs[[row[k] for k in common]].double() for p, row in zip(preds, rows)]).mean(dim=0)
     return Predictions(probs, labels, common, {"fused": [p.meta for p in preds],
                                                "left_out": max(len(p.keys) for p in preds) - len(common)})

@@ -27,8 +27,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mvcgc import distributed as dist_utils
 from mvcgc.checkpoint import FORMAT, FORMAT_VERSION, check_compatible, load_checkpoint, module_state, save_checkpoint
-from mvcgc.errors import (CheckpointError, EmptyDataError, NonFiniteLossError, RunExistsError, SignalInterrupt,
-                          TrainingInterrupted)
+from mvcgc.errors import (CheckpointError, DataError, EmptyDataError, InvalidArgumentError, MissingViewError,
+                          NonFiniteLossError, RunExistsError, SignalInterrupt, TrainingInterrupted)
 from mvcgc.interrupt import StopRequests
 from mvcgc.losses import MiningMode
 from mvcgc.models import create_encoder
@@ -120,7 +120,7 @@ def pretrain(
         epochs = None  # the random-init baseline trains nothing; a preset's epochs would only mislead
     st = make_stage(stage, view=view, topk=topk, mode=mode, temperature=temperature, num_classes=num_classes)
     _check_options(st, epochs=epochs, steps=steps, init_rgb=init_rgb, init_mv=init_mv, device=device,
-                   checkpoint_every=checkpoint_every, lr_drops=lr_drops)
+                   checkpoint_every=checkpoint_every, lr_drops=lr_drops, lr=lr, weight_decay=weight_decay)
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     is_main = dist_utils.rank() == 0
     run_dir = Path(out_dir)
@@ -298,21 +298,26 @@ def _refuse_used_run_dir(run_dir: Path) -> None:
     )
 
 
-def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, checkpoint_every, lr_drops) -> None:
+def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, checkpoint_every, lr_drops, lr,
+                   weight_decay) -> None:
     if epochs is None and steps is None:
-        raise ValueError("give epochs, steps or both")
+        raise InvalidArgumentError("give epochs, steps or both")
     if epochs is not None and epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+        raise InvalidArgumentError(f"epochs must be >= 1, got {epochs}")
     if steps is not None and steps < 0:
-        raise ValueError(f"steps must be >= 0 (0 writes the untrained weights), got {steps}")
+        raise InvalidArgumentError(f"steps must be >= 0 (0 writes the untrained weights), got {steps}")
     if steps == 0 and st.name != "init":
-        raise ValueError("steps=0 writes a random-initialisation baseline; use stage 'init' for it")
+        raise InvalidArgumentError("steps=0 writes a random-initialisation baseline; use stage 'init' for it")
     if st.name != "cross" and (init_rgb is not None or init_mv is not None):
-        raise ValueError(f"init_rgb/init_mv start the cross stage; stage {st.name!r} starts from random weights")
+        raise InvalidArgumentError(f"init_rgb/init_mv start the cross stage; stage {st.name!r} starts from "
+                                   "random weights")
     if device not in get_args(Device):
-        raise ValueError(f"device must be one of {', '.join(get_args(Device))}; got {device!r}")
+        raise InvalidArgumentError(f"device must be one of {', '.join(get_args(Device))}; got {device!r}")
     if checkpoint_every < 0 or lr_drops < 0:
-        raise ValueError(f"checkpoint_every and lr_drops must be >= 0, got {checkpoint_every}, {lr_drops}")
+        raise InvalidArgumentError(f"checkpoint_every and lr_drops must be >= 0, got {checkpoint_every}, {lr_drops}")
+    if not (math.isfinite(lr) and lr >= 0 and math.isfinite(weight_decay) and weight_decay >= 0):
+        raise InvalidArgumentError(f"lr and weight_decay must be finite numbers >= 0, got lr={lr}, "
+                                   f"weight_decay={weight_decay} (--lr, --weight-decay)")
 
 
 def _finished(t: dict, *, epochs: int | None, steps: int | None) -> bool:
@@ -386,10 +391,10 @@ def _split_clips(batch: Mapping[str, Any], views: tuple[str, ...], dev: torch.de
     x_q, x_k = {}, {}
     for v in views:
         if v not in batch:
-            raise KeyError(f"batch has no {v!r} clips (keys: {sorted(batch)}); stage needs {list(views)}")
+            raise MissingViewError(f"batch has no {v!r} clips (keys: {sorted(batch)}); stage needs {list(views)}")
         x = batch[v]
         if x.dim() != 6 or x.shape[1] != 2 or x.shape[2] != IN_CHANNELS[v]:
-            raise ValueError(f"batch[{v!r}] must be (B, 2, {IN_CHANNELS[v]}, T, H, W), got {tuple(x.shape)}")
+            raise DataError(f"batch[{v!r}] must be (B, 2, {IN_CHANNELS[v]}, T, H, W), got {tuple(x.shape)}")
         x = x.to(dev, non_blocking=True).float()
         x_q[v], x_k[v] = x[:, 0], x[:, 1]  # (B, C, T, H, W) each
     return x_q, x_k

@@ -33,3 +33,16 @@ def test_the_periodic_checkpoint_default_is_the_trainers():
 
     flat = re.sub(r"\s+", " ", README)
     assert f"written every {DEFAULT_CHECKPOINT_EVERY} steps (`--checkpoint-every N`" in flat
+
+
+def test_the_readme_names_every_mvcgc_error_and_the_exit_statuses():
+    import inspect
+
+    import mvcgc.errors
+
+    paragraph = re.sub(r"\s+", " ", README.split("Errors end a command one way.")[1].split("\n\n")[0])
+    declared = [name for name, cls in inspect.getmembers(mvcgc.errors, inspect.isclass)
+                if issubclass(cls, mvcgc.errors.MvcgcError)]
+    assert [name for name in declared if f"`{name}`" not in paragraph] == []
+    assert "`mvcgc COMMAND: error: MESSAGE`, and exits with status 1" in paragraph
+    assert "click's usage message and status 2" in paragraph

@@ -39,7 +39,7 @@ import numpy as np
 import webdataset as wds
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
-from compvid.errors import InvalidArgumentError
+from compvid.errors import InvalidArgumentError, NothingDecodedError
 from compvid.layouts import parse_layout
 from compvid.pipeline import (
     DamagePolicy,
@@ -95,7 +95,7 @@ class _Guard:
     def failed(self, exn: BaseException) -> None:
         self.failures += 1
         if self.successes == 0 and self.failures >= MAX_FAILURES_WITHOUT_SUCCESS:
-            raise RuntimeError(
+            raise NothingDecodedError(
                 f"{self.what}: the first {self.failures} samples all failed (last: {describe_error(exn)}); "
                 "check the shard URLs and options"
             ) from exn
@@ -393,7 +393,8 @@ class PairFiles(Dataset):
                     raise
                 continue
             return {**out, "key": path, "label": label}
-        raise RuntimeError(f"PairFiles: none of the {n} videos could be decoded")
+        raise NothingDecodedError(f"PairFiles: none of the {n} videos could be decoded; the files are not videos "
+                                  "compvid can read, or the clip options do not fit them (each was warned about)")
 
 
 # --------------------------------------------------------------------------- evaluation windows

@@ -54,3 +54,7 @@ class ShardError(CompvidError, ValueError):
 
 class LayoutError(CompvidError, ValueError):
     """A source folder does not fit the dataset layout asked for (or several fit)."""
+
+
+class NothingDecodedError(CompvidError, RuntimeError):
+    """Every sample tried failed: the data (URLs, files) or the options are wrong, not one video."""

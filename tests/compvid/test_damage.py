@@ -211,3 +211,15 @@ def test_on_damage_takes_only_its_values():
         PairFiles([("video.mp4", 0)], on_damage="ignore")
     with pytest.raises(InvalidArgumentError, match="on_damage"):
         WindowFiles([("video.mp4", 0)], on_damage="skip")
+
+
+def test_a_data_set_where_nothing_decodes_is_one_typed_error(tmp_path):
+    from compvid.errors import CompvidError, NothingDecodedError
+
+    junk = [tmp_path / f"junk{i}.mp4" for i in range(3)]
+    for p in junk:
+        p.write_text("not a video\n")
+    pairs = PairFiles([(p, 0) for p in junk], num_frames=8, size=32)  # handler='skip': each is warned about
+    with pytest.raises(NothingDecodedError, match="none of the 3 videos") as e:
+        pairs[0]
+    assert isinstance(e.value, RuntimeError) and isinstance(e.value, CompvidError)

@@ -502,8 +502,9 @@ def rasterize_rows(
 
     ``frame_of_row``: int (N,), the frame (0 .. num_frames - 1) of each row.
     Vectorised over all frames at once: blocks are painted on the grid of their
-    common divisor (4 px for H.264, 8-16 px for MPEG) with 2-D difference
-    arrays, O(N + cells), then gathered to the output; no loop per vector.
+    common divisor (4 px for H.264, 8-16 px for MPEG, whatever the frame size)
+    with 2-D difference arrays, O(N + cells), then gathered to the output; no
+    loop per vector.
     """
     height, width = frame_size
     out_h, out_w = out_size if out_size is not None else frame_size
@@ -520,11 +521,14 @@ def rasterize_rows(
         x0, x1, y0, y1, frame, dx, dy = x0[keep], x1[keep], y0[keep], y1[keep], frame[keep], dx[keep], dy[keep]
     if x0.size == 0:
         return np.zeros((2, t, out_h, out_w), np.float32)
-    # Cell size: a grid every clipped block edge lies on.
-    # (The largest power of two dividing them all: the lowest bit set in any.)
-    bits = int(np.bitwise_or.reduce(x0) | np.bitwise_or.reduce(x1) | np.bitwise_or.reduce(y0)
-               | np.bitwise_or.reduce(y1)) | width | height
-    g = bits & -bits
+    # Cell size g: the largest power of two dividing every block edge inside the frame (the lowest
+    # bit set in any): 4 px for H.264, 8-16 px for MPEG. Edges on the frame's right and bottom
+    # border (clipped ones too) are left out, so a side such as 854 = 2 x 427 does not force 2-px
+    # cells: the last column and row of cells may reach past the frame, where nothing is sampled.
+    # (Left and top edges clip to 0, which sets no bit.)
+    bits = int(np.bitwise_or.reduce(x0) | np.bitwise_or.reduce(np.where(x1 < width, x1, 0))
+               | np.bitwise_or.reduce(y0) | np.bitwise_or.reduce(np.where(y1 < height, y1, 0)))
+    g = bits & -bits if bits else 1 << max(width, height).bit_length()  # no inner edge: one cell
     gw, gh = -(-width // g), -(-height // g)
     cx0, cx1, cy0, cy1 = x0 // g, -(-x1 // g), y0 // g, -(-y1 // g)
     stride, plane = gw + 1, (gh + 1) * (gw + 1)

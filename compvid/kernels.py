@@ -1,0 +1,84 @@
+"""Compiled inner loops (numba), optional: without numba compvid runs numpy code that gives the same bytes.
+
+numba is installed with ``pip install -e '.[fast]'`` (README, Install). ``COMPVID_NUMBA=0`` in the
+environment turns the compiled loops off (tests compare both paths). numba is imported on first
+use, not with compvid; compiled code is cached in ``__pycache__`` beside this file (numba's
+``cache=True``), so the compilation (about a second) is paid once per machine, not per process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Whether the compiled loops run: numba installed and not turned off (set to False at the first
+# use if numba fails to import, e.g. a numba built for another numpy).
+ENABLED = os.environ.get("COMPVID_NUMBA", "1") != "0" and importlib.util.find_spec("numba") is not None
+_compiled: dict[str, object] = {}
+
+
+def _match_costs(flat, height, width, sel, planes, off_x, off_y, size_w, size_h, base_x, base_y, move_x, move_y,
+                 field_parity, here_base, out):
+    """Mean abs differences of grid samples, the loop behind ``motion._Sampler.costs``.
+
+    For each row ``r = sel[i]`` and candidate ``c``: ``out[i, c]`` = mean over the S samples of
+    ``|current - reference|`` in grey levels, inf where ``planes[i, c] < 0``. Samples of row r:
+    ``(base_x[r] + off_x[size_w[r], s], base_y[r] + off_y[size_h[r], s])`` in its own plane
+    (``here_base[r]``: flat offset) and, displaced by ``(move_x[r], move_y[r])`` and rounded half to
+    even (onto the lines of field ``field_parity[r]`` when that array is not empty), in the
+    candidate plane ``planes[i, c]`` (plane index); both clipped to the frame. Shapes: flat (P*H*W,)
+    uint8, sel (s,), planes (s, C), off_x (widths, S), off_y (heights, S), per-row arrays (n,), out
+    (s, C) float32.
+    """
+    num = off_x.shape[1]
+    scale = np.float32(1.0 / num)
+    plane_size = height * width
+    on_field = field_parity.shape[0] > 0
+    here = np.empty(num, np.int32)
+    ref = np.empty(num, np.int64)
+    for i in range(sel.shape[0]):
+        r = sel[i]
+        for s in range(num):
+            x = off_x[size_w[r], s] + base_x[r]
+            y = off_y[size_h[r], s] + base_y[r]
+            here[s] = flat[here_base[r] + min(max(y, 0), height - 1) * width + min(max(x, 0), width - 1)]
+            ry = np.float32(y) + move_y[r]
+            if on_field:
+                q = field_parity[r]
+                ry = 2 * np.rint((ry - q) / 2) + q
+            else:
+                ry = np.rint(ry)
+            rx = np.rint(np.float32(x) + move_x[r])
+            ref[s] = min(max(int(ry), 0), height - 1) * width + min(max(int(rx), 0), width - 1)
+        for c in range(planes.shape[1]):
+            plane = planes[i, c]
+            if plane < 0:
+                out[i, c] = np.inf
+                continue
+            base = plane * plane_size
+            total = 0
+            for s in range(num):
+                total += abs(np.int32(flat[base + ref[s]]) - here[s])
+            out[i, c] = np.float32(total) * scale
+
+
+def match_costs():
+    """The compiled :func:`_match_costs`, or None where the compiled loops do not run."""
+    global ENABLED
+    if not ENABLED:
+        return None
+    loop = _compiled.get("match_costs")
+    if loop is None:
+        try:
+            from numba import njit
+        except Exception as e:  # noqa: BLE001 - any failure to load numba leaves the numpy path
+            log.warning("numba does not load (%s): compvid runs its numpy code instead", e)
+            ENABLED = False
+            return None
+        loop = _compiled["match_costs"] = njit(cache=True, nogil=True)(_match_costs)
+    return loop

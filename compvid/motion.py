@@ -561,6 +561,15 @@ def rasterize_rows(
     g = bits & -bits if bits else 1 << max(width, height).bit_length()  # no inner edge: one cell
     gw, gh = -(-width // g), -(-height // g)
     cx0, cx1, cy0, cy1 = x0 // g, -(-x1 // g), y0 // g, -(-y1 // g)
+    sx, sy = out_w / width, out_h / height
+    # Output pixel centre -> source pixel -> cell.
+    rows = np.minimum(((np.arange(out_h) + 0.5) / sy).astype(np.intp), height - 1) // g
+    cols = np.minimum(((np.arange(out_w) + 0.5) / sx).astype(np.intp), width - 1) // g
+    loop = kernels.paint_cells()
+    if loop is not None:  # the same sums, in the same order, in one compiled loop (compvid.kernels)
+        out = np.empty((2, t, out_h, out_w), np.float32)
+        loop(cx0, cx1, cy0, cy1, frame, dx * sx, dy * sy, t, gh, gw, rows, cols, out)
+        return out
     stride, plane = gw + 1, (gh + 1) * (gw + 1)
     # +1 at (y0,x0) and (y1,x1), -1 at (y0,x1) and (y1,x0): cumsum over both
     # axes turns the corners into the rectangle's indicator. Count, dx and dy
@@ -575,7 +584,6 @@ def rasterize_rows(
     index[0, 3] = base + cy1 * stride + cx0
     np.add(index[0], span, out=index[1])
     np.add(index[0], 2 * span, out=index[2])
-    sx, sy = out_w / width, out_h / height
     sign = np.array([1.0, 1.0, -1.0, -1.0])[:, None]  # (4, 1)
     values = np.empty((3, 4, n))
     values[0] = sign
@@ -590,9 +598,6 @@ def rasterize_rows(
     np.divide(1.0, inv, out=inv, where=inv > 0)
     grid = np.empty((2, t, gh, gw), np.float32)
     np.multiply(painted[1:], inv, out=grid, casting="unsafe")  # mean of the cell's vectors
-    # Output pixel centre -> source pixel -> cell.
-    rows = np.minimum(((np.arange(out_h) + 0.5) / sy).astype(np.intp), height - 1) // g
-    cols = np.minimum(((np.arange(out_w) + 0.5) / sx).astype(np.intp), width - 1) // g
     # Columns first (a small gather), then whole output rows (contiguous copies).
     # Every index is in range; "wrap" skips numpy's bounds checks.
     wide = grid.reshape(2 * t, gh, gw).take(cols, axis=2, mode="wrap")  # (2T, gh, W_out)

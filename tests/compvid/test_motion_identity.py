@@ -298,6 +298,17 @@ def match_reference_distances_frames_before(
 # ----------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["numpy", "compiled"])
+def loops(request, monkeypatch):
+    """Run the matcher's cost sums and the painter in numpy and, where numba is installed, in compiled loops."""
+    from compvid import kernels
+
+    if request.param == "compiled" and not kernels.ENABLED:
+        pytest.skip("numba is not installed (pip install -e '.[fast]')")
+    monkeypatch.setattr(kernels, "ENABLED", request.param == "compiled")
+    return request.param
+
+
 def paint_per_block(motion: BlockMotion, frame_of_row, num_frames, height, width, out_h, out_w) -> np.ndarray:
     """Obvious painter: add each block's vector to its clipped rectangle of source pixels, divide by
     the count, sample at the output pixel centres (nearest); float32 (2, T, out_h, out_w)."""
@@ -340,7 +351,7 @@ SIZES = [(480, 854), (480, 848), (450, 600), (448, 592), (240, 426), (240, 432),
 
 @pytest.mark.parametrize("height, width", SIZES)
 @pytest.mark.parametrize("partitions", [(4, 8, 16), (8, 16), (16,)], ids=["h264", "mpeg4", "mpeg2"])
-def test_painting_matches_a_per_block_painter_and_the_painter_before(height, width, partitions):
+def test_painting_matches_a_per_block_painter_and_the_painter_before(loops, height, width, partitions):
     rng = np.random.default_rng(height * width + len(partitions))
     motion, frame = codec_blocks(rng, 3, height, width, partitions, per_frame=300)
     short = 128
@@ -355,7 +366,7 @@ def test_painting_matches_a_per_block_painter_and_the_painter_before(height, wid
         assert got.tobytes() == before.tobytes()
 
 
-def test_painting_blocks_off_every_grid_and_frames_without_inner_edges():
+def test_painting_blocks_off_every_grid_and_frames_without_inner_edges(loops):
     # Estimated fields and direct-mode fills may sit anywhere; a block covering the whole frame
     # leaves no inner edge at all.
     rng = np.random.default_rng(1)
@@ -380,17 +391,6 @@ def test_painting_blocks_off_every_grid_and_frames_without_inner_edges():
 # ----------------------------------------------------------------------------
 # Matching
 # ----------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["numpy", "compiled"])
-def cost_loop(request, monkeypatch):
-    """Run the matcher's cost sums in numpy and, where numba is installed, in the compiled loop."""
-    from compvid import kernels
-
-    if request.param == "compiled" and not kernels.ENABLED:
-        pytest.skip("numba is not installed (pip install -e '.[fast]')")
-    monkeypatch.setattr(kernels, "ENABLED", request.param == "compiled")
-    return request.param
 
 
 def textured_planes(rng, num, height, width, motion):
@@ -443,7 +443,7 @@ def assert_same(got, want):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_matcher_gives_the_results_it_gave_before(cost_loop, seed):
+def test_matcher_gives_the_results_it_gave_before(loops, seed):
     from compvid.motion import match_reference_distances_frames
 
     vectors, frame_of_row, planes, current, candidates = matcher_case(seed)
@@ -495,7 +495,7 @@ GENERATED = [  # recipe, motion, size: every path through the matcher and the pa
 
 
 @pytest.mark.parametrize("recipe, motion, size", GENERATED, ids=[f"{r}-{m}" for r, m, _ in GENERATED])
-def test_generated_clips_give_the_fields_they_gave_before(cost_loop, moving_video, recipe, motion, size):
+def test_generated_clips_give_the_fields_they_gave_before(loops, moving_video, recipe, motion, size):
     width, height = size
     path = moving_video(recipe, dx=2, dy=-1, num_frames=40, width=width, height=height, motion=motion)
     before, now = clips_before_and_now(path, [(0, 16), (5, 16), (20, 20)], size=64)
@@ -508,6 +508,6 @@ def test_generated_clips_give_the_fields_they_gave_before(cost_loop, moving_vide
 @pytest.mark.parametrize("name", ["h264_high_bframes_bikes_640x272.mp4",
                                   "h264_high_bframes_carphone_pristine_176x144.mp4", "h264_high_realshort_320x240.mp4",
                                   "mpeg4asp_xvid_bframes_megamind_720x528.avi", "mpeg2_xine_logo_600x450.mpg"])
-def test_real_clips_give_the_fields_they_gave_before(cost_loop, shared_media, name):
+def test_real_clips_give_the_fields_they_gave_before(loops, shared_media, name):
     before, now = clips_before_and_now(shared_media / name, [(0, 24), (9, 16)], size=128)
     assert_same_clips(before, now)

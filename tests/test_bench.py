@@ -121,7 +121,9 @@ def test_decode_bench_quick_through_run_all(tmp_path):
     (row,) = data["sizes"]
     assert size["value"] == pytest.approx(row["mv_only_ms"] / (426 * 240) * 1e6)
     assert size["baseline_value"] == pytest.approx(row["neighbour_mv_only_ms"] / (432 * 240) * 1e6)
+    over = figs["decode.size_over_floor.h264.426x240"]  # and over each size's own floor
+    assert over["value"] == pytest.approx(row["mv_only_ms"] / row["floor_ms"])
     assert sum(r["case"].startswith("floor") for r in data["rows"]) == 2
     md = out.read_text()
     optional = sum(f["id"].split(".")[-1].startswith("torchcodec") for f in data["figures"])  # if installed
-    assert md.count("| decode |") == 21 + optional and "not measured" in md  # the train goal: not run here
+    assert md.count("| decode |") == 22 + optional and "not measured" in md  # the train goal: not run here

@@ -459,6 +459,21 @@ def test_matcher_gives_the_results_it_gave_before(loops, seed):
         assert_same(got, want)
 
 
+def test_a_numba_that_does_not_load_leaves_the_numpy_path(monkeypatch, caplog):
+    import sys
+
+    from compvid import kernels
+    from compvid.motion import match_reference_distances_frames
+
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    monkeypatch.setattr(kernels, "ENABLED", True)
+    monkeypatch.setattr(kernels, "_compiled", {})
+    vectors, frame_of_row, planes, current, candidates = matcher_case(0)
+    got = match_reference_distances_frames(vectors, frame_of_row, planes, current, candidates)
+    assert not kernels.ENABLED and "numba does not load" in caplog.text
+    assert_same(got, match_reference_distances_frames_before(vectors, frame_of_row, planes, current, candidates))
+
+
 # ----------------------------------------------------------------------------
 # Whole clips: fields as decode_clip served them before
 # ----------------------------------------------------------------------------

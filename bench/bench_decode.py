@@ -1,22 +1,33 @@
 """Clip decoding throughput: compvid against plain PyAV, one thread, same windows.
 
-    python bench/bench_decode.py [--repeat 3]
+    python bench/bench_decode.py [--repeat 5] [--media DIR] [--sizes all|none|WxH,...]
 
-32-frame clips from 320x240 videos (H.264 with B-frames, MPEG-4 Part 2 with
-B-frames), every sliding window of a 128-frame video. Baselines, measured in
-the same process on the same windows:
+32-frame clips, every sliding window of a video: generated 320x240 videos of
+128 frames (H.264 with B-frames, MPEG-4 Part 2 with B-frames, HEVC whose fields
+are estimated) and, where ``--media`` (default ../shared/media) holds them,
+the real B-frame clips h264_high_bframes_bikes_640x272.mp4 and
+mpeg4asp_xvid_bframes_megamind_720x528.avi. Baselines, measured in the same
+process on the same windows:
   floor   PyAV seek + decode with MV export, no colour conversion
   pyav    PyAV seek + decode + rgb24 conversion at native size
+  pyav + raw MV   the same with MV export and each frame's vector table read
+          into numpy: what a user gets from PyAV alone, no dense field
   bound   the floor plus the least output work any loader must do (vector
           tables to numpy, the float32 field and uint8 RGB clip written,
           RGB conversion at 128 px): what no implementation can go below
   torchcodec   RGB only, if it is installed
-Printed: CPU ms per clip (best of interleaved rounds) and the ratio to the floor.
+Frame sizes: compvid MV-only per pixel at sizes with a small power-of-two
+factor (854x480, 426x240 H.264; 600x450 MPEG-2) against a neighbour size
+(848x480, 432x240, 592x448), 96-frame generated videos cropped from one
+panned texture; also compvid's ratio to the floor at each size (the decoder's
+own cost per pixel differs between sizes too: coded width 864 for 854 ...).
+Printed: CPU ms per clip (median of interleaved rounds) and the ratio to the floor.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +39,26 @@ from compvid import decode_clip, probe
 from compvid.decode import output_size
 from compvid.rgb import RgbConverter
 from compvid.sampling import sliding_window_starts
-from compvid.synthetic import RECIPES, write_moving_video
+from compvid.synthetic import RECIPES, encode_frames, moving_frames, write_moving_video
 
 NUM_FRAMES = 32
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MEDIA = ROOT.parent / "shared" / "media"
+# Generated videos (recipe names of compvid.synthetic), 320x240, 128 frames.
+GENERATED = ("h264", "mpeg4", "hevc")
+# Real clips with B-frames, if present in --media: label -> file.
+REAL = {"h264-real": "h264_high_bframes_bikes_640x272.mp4",
+        "mpeg4-real": "mpeg4asp_xvid_bframes_megamind_720x528.avi"}
+# Frame sizes whose sides have a small power-of-two factor, each beside a neighbour size: (recipe, size, neighbour).
+SIZE_PAIRS = (("h264", (854, 480), (848, 480)), ("h264", (426, 240), (432, 240)), ("mpeg2", (600, 450), (592, 448)))
 
 
-def pyav_windows(path, info, starts, *, rgb: bool, export_mvs: bool, bound: str | None = None) -> None:
+def pyav_windows(path, info, starts, *, rgb: bool, export_mvs: bool, bound: str | None = None,
+                 raw_mvs: bool = False) -> None:
     """Seek to each window and decode its frames with PyAV alone.
+
+    ``raw_mvs``: read each frame's vector table into numpy (as exported: no
+    reference distances, no dense field).
 
     ``bound``: also do the least work any PyAV-based loader must do to hand out
     compvid's outputs at a 128-px short side, and nothing else: "mv" reads each
@@ -62,7 +86,7 @@ def pyav_windows(path, info, starts, *, rgb: bool, export_mvs: bool, bound: str 
                     continue
                 if export_mvs:
                     side = f.side_data.get("MOTION_VECTORS")
-                    if bound and side is not None:
+                    if (bound or raw_mvs) and side is not None:
                         side.to_ndarray()
                 if rgb:
                     f.to_ndarray(format="rgb24", threads=1)  # one swscale thread, like compvid
@@ -91,25 +115,90 @@ def torchcodec_windows(path, info, starts):  # pragma: no cover - optional
 
 
 def timed_rounds(cases: dict, repeat: int) -> dict[str, float]:
-    """Best CPU seconds of this thread per case over ``repeat`` rounds.
+    """Median CPU seconds of this thread per case over ``repeat`` rounds.
 
     Rounds interleave the cases (floor, compvid, floor, ...) so that a slow
     spell of the machine hits all of them alike; thread CPU time (user + system,
     page faults included) leaves out time the virtual machine lost to its host
     and to other processes. Decoding here is single-threaded by construction.
     """
-    best = {name: float("inf") for name in cases}
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):
         for name, fn in cases.items():
             t = time.thread_time()
             fn()
-            best[name] = min(best[name], time.thread_time() - t)
-    return best
+            times[name].append(time.thread_time() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+FLOOR = "floor: PyAV decode + MV export"
+PYAV_RGB_MV = "PyAV RGB + raw MV export (native size)"
+
+
+def video_cases(path, info, starts, *, estimated: bool, torchcodec: bool) -> dict:
+    """The cases measured on one video, floor first."""
+    cases = {
+        FLOOR: lambda: pyav_windows(path, info, starts, rgb=False, export_mvs=True),
+        "PyAV RGB decode (native size)": lambda: pyav_windows(path, info, starts, rgb=True, export_mvs=False),
+    }
+    if not estimated:  # no vectors to export: the PyAV + MV and bound cases would measure nothing more
+        cases[PYAV_RGB_MV] = lambda: pyav_windows(path, info, starts, rgb=True, export_mvs=True, raw_mvs=True)
+        cases["bound: floor + MV outputs"] = lambda: pyav_windows(path, info, starts, rgb=False, export_mvs=True,
+                                                                  bound="mv")
+        cases["bound: floor + MV + RGB outputs"] = lambda: pyav_windows(path, info, starts, rgb=False,
+                                                                       export_mvs=True, bound="rgb_mv")
+    cases["compvid RGB+MV, 128 px"] = lambda: compvid_windows(path, info, starts, size=128)
+    cases["compvid MV only, 128 px"] = lambda: compvid_windows(path, info, starts, size=128, with_rgb=False)
+    cases["compvid RGB only, 128 px"] = lambda: compvid_windows(path, info, starts, size=128, with_mv=False)
+    if torchcodec:
+        cases["torchcodec RGB (native size)"] = lambda: torchcodec_windows(path, info, starts)
+    return cases
+
+
+def size_rows(tmp: Path, pairs, repeat: int) -> list[tuple]:
+    """(recipe, (w, h), (w', h'), ms/clip compvid MV only, ms/clip neighbour, floor ms, floor ms neighbour)."""
+    out = []
+    for recipe, size, neighbour in pairs:
+        videos = {}
+        # Both videos are crops of one panned texture, so that they differ in size, not in content.
+        frames, _ = moving_frames(num_frames=96, width=max(size[0], neighbour[0]), height=max(size[1], neighbour[1]),
+                                  dx=3, dy=-2, motion="pan")
+        for w, h in (size, neighbour):
+            path = encode_frames(frames[:, :h, :w], tmp / f"size-{recipe}-{w}x{h}{RECIPES[recipe].suffix}",
+                                 recipe=recipe)
+            info = probe(path)
+            videos[w, h] = (path, info, sliding_window_starts(info.num_frames, num_frames=NUM_FRAMES))
+        cases = {}
+        for (w, h), (path, info, starts) in videos.items():
+            cases[f"floor {w}x{h}"] = (lambda p=path, i=info, s=starts:
+                                       pyav_windows(p, i, s, rgb=False, export_mvs=True))
+            cases[f"mv {w}x{h}"] = (lambda p=path, i=info, s=starts:
+                                    compvid_windows(p, i, s, size=128, with_rgb=False))
+        times = timed_rounds(cases, repeat)
+        per_clip = {k: v / len(videos[size][2]) * 1e3 for k, v in times.items()}  # same window count for both
+        (w, h), (w2, h2) = size, neighbour
+        out.append((recipe, size, neighbour, per_clip[f"mv {w}x{h}"], per_clip[f"mv {w2}x{h2}"],
+                    per_clip[f"floor {w}x{h}"], per_clip[f"floor {w2}x{h2}"]))
+    return out
+
+
+def parse_sizes(text: str):
+    if text == "all":
+        return SIZE_PAIRS
+    if text == "none":
+        return ()
+    wanted = {tuple(int(v) for v in item.split("x")) for item in text.split(",")}
+    return tuple(p for p in SIZE_PAIRS if p[1] in wanted)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--media", default=str(DEFAULT_MEDIA),
+                        help="folder of the real clips (default: %(default)s; 'none' leaves them out)")
+    parser.add_argument("--sizes", default="all",
+                        help="frame-size pairs: all, none, or odd sizes such as 426x240 (default: %(default)s)")
+    parser.add_argument("--generated", default=",".join(GENERATED), help="generated videos (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the printed figures (and raw ms/clip) here")
     args = parser.parse_args()
     try:
@@ -120,43 +209,48 @@ def main() -> None:
     rows = []
     notes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for recipe in ("h264", "mpeg4"):
-            path = write_moving_video(Path(tmp) / f"bench{RECIPES[recipe].suffix}", recipe=recipe, num_frames=128,
-                                      width=320, height=240, motion="pan")
+        videos = []
+        for recipe in [r for r in args.generated.split(",") if r]:
+            path = Path(tmp) / f"bench-{recipe}{RECIPES[recipe].suffix}"  # one file per recipe (h264, hevc: .mp4)
+            videos.append((recipe, write_moving_video(path, recipe=recipe, num_frames=128, width=320, height=240,
+                                                      motion="pan")))
+        media = Path(args.media)
+        for label, name in REAL.items():
+            if args.media != "none" and (media / name).is_file():
+                videos.append((label, media / name))
+            else:
+                notes.append(f"{label}: {media / name} not found, left out")
+        for label, path in videos:
             info = probe(path)
             starts = sliding_window_starts(info.num_frames, num_frames=NUM_FRAMES)
-            cases = {
-                "floor: PyAV decode + MV export": lambda: pyav_windows(path, info, starts, rgb=False, export_mvs=True),
-                "PyAV RGB decode (native size)": lambda: pyav_windows(path, info, starts, rgb=True, export_mvs=False),
-                "bound: floor + MV outputs": lambda: pyav_windows(
-                    path, info, starts, rgb=False, export_mvs=True, bound="mv"),
-                "bound: floor + MV + RGB outputs": lambda: pyav_windows(
-                    path, info, starts, rgb=False, export_mvs=True, bound="rgb_mv"),
-                "compvid RGB+MV, 128 px": lambda: compvid_windows(path, info, starts, size=128),
-                "compvid MV only, 128 px": lambda: compvid_windows(path, info, starts, size=128, with_rgb=False),
-                "compvid RGB only, 128 px": lambda: compvid_windows(path, info, starts, size=128, with_mv=False),
-            }
+            torchcodec = False
             if have_torchcodec:
                 try:
                     torchcodec_windows(path, info, starts)
-                    cases["torchcodec RGB (native size)"] = lambda: torchcodec_windows(path, info, starts)
+                    torchcodec = True
                 except RuntimeError as e:  # e.g. the last frames of AVI with packed B-frames
-                    notes.append(f"torchcodec failed on the {recipe} video: {e}")
+                    notes.append(f"torchcodec failed on the {label} video: {e}")
+            cases = video_cases(path, info, starts, estimated=info.mv_source == "estimated", torchcodec=torchcodec)
             times = {name: t / len(starts) for name, t in timed_rounds(cases, args.repeat).items()}
-            floor = times["floor: PyAV decode + MV export"]
+            floor = times[FLOOR]
             for name, t in times.items():
-                rows.append((recipe, name, t * 1e3, t / floor))
-    print(f"{'video':8s} {'case':34s} {'ms/clip':>9s} {'x floor':>8s}")
+                rows.append((label, name, t * 1e3, t / floor))
+        sizes = size_rows(Path(tmp), parse_sizes(args.sizes), args.repeat)
+    print(f"{'video':11s} {'case':40s} {'ms/clip':>9s} {'x floor':>8s}")
     for recipe, name, ms, ratio in rows:
-        print(f"{recipe:8s} {name:34s} {ms:9.1f} {ratio:8.2f}")
-    for recipe, case, bound_case, ratio in bound_ratios(rows):
-        print(f"{recipe:8s} {case} over {bound_case}: {ratio:.2f}x")
+        print(f"{recipe:11s} {name:40s} {ms:9.1f} {ratio:8.2f}")
+    for recipe, case, base_case, ratio in bound_ratios(rows):
+        print(f"{recipe:11s} {case} over {base_case}: {ratio:.2f}x")
+    for recipe, (w, h), (w2, h2), ms, ms2, floor, floor2 in sizes:
+        print(f"{recipe:11s} compvid MV only at {w}x{h}: {ms:.1f} ms/clip ({ms / floor:.2f}x its floor); "
+              f"at {w2}x{h2}: {ms2:.1f} ms/clip ({ms2 / floor2:.2f}x); per pixel "
+              f"{(ms / (w * h)) / (ms2 / (w2 * h2)):.2f}x the neighbour")
     for note in notes:
         print(note)
     if not have_torchcodec:
         print("torchcodec: not installed (pip install torchcodec needs a matching torch and system FFmpeg)")
     if args.json:
-        write_json(args.json, args, rows)
+        write_json(args.json, args, rows, sizes)
 
 
 def case_id(name: str) -> str:
@@ -164,6 +258,8 @@ def case_id(name: str) -> str:
     for key, slug in (("RGB+MV", "rgb_mv"), ("MV only", "mv_only"), ("RGB only", "rgb_only")):
         if name.startswith("compvid") and key in name:
             return slug
+    if name == PYAV_RGB_MV:
+        return "pyav_rgb_mv"
     if name.startswith("PyAV RGB"):
         return "pyav_rgb"
     if name.startswith("bound"):
@@ -172,31 +268,45 @@ def case_id(name: str) -> str:
 
 
 def bound_ratios(rows: list) -> list[tuple[str, str, str, float]]:
-    """(video, compvid case, bound case, ratio): compvid against the least work its outputs need."""
+    """(video, compvid case, baseline case, ratio): compvid against the least work its outputs need, and
+    RGB+MV against PyAV's RGB with the raw vector tables."""
     ms = {(recipe, case_id(name)): (name, value) for recipe, name, value, _ in rows}
     out = []
     for recipe in dict.fromkeys(r[0] for r in rows):
-        for case, bound in (("rgb_mv", "bound_rgb_mv"), ("mv_only", "bound_mv")):
-            if (recipe, case) in ms and (recipe, bound) in ms:
-                out.append((recipe, ms[recipe, case][0], ms[recipe, bound][0], ms[recipe, case][1] / ms[recipe, bound][1]))
+        for case, base in (("rgb_mv", "bound_rgb_mv"), ("mv_only", "bound_mv"), ("rgb_mv", "pyav_rgb_mv")):
+            if (recipe, case) in ms and (recipe, base) in ms:
+                (name, value), (base_name, base_value) = ms[recipe, case], ms[recipe, base]
+                out.append((recipe, name, base_name, value / base_value))
     return out
 
 
-def write_json(path: str, args: argparse.Namespace, rows: list) -> None:
+def write_json(path: str, args: argparse.Namespace, rows: list, sizes: list) -> None:
     """Figures as ``bench/run_all.py`` reads them: ms per clip against the floor (lower is better)."""
     import json
 
-    floor = {recipe: (name, ms) for recipe, name, ms, _ in rows if name.startswith("floor")}
+    floor = {recipe: (name, ms) for recipe, name, ms, _ in rows if name == FLOOR}
     figures = [dict(id=f"decode.{recipe}.{case_id(name)}", measured=f"{name} ({recipe})", value=ms, unit="ms/clip",
                     baseline=floor[recipe][0], baseline_value=floor[recipe][1], ratio=ratio, higher_is_better=False)
-               for recipe, name, ms, ratio in rows if not name.startswith("floor")]
+               for recipe, name, ms, ratio in rows if name != FLOOR]
     ms_of = {(recipe, name): ms for recipe, name, ms, _ in rows}
-    figures += [dict(id=f"decode.{recipe}.{case_id(case)}_over_bound", measured=f"{case} ({recipe})",
-                     value=ms_of[recipe, case], unit="ms/clip", baseline=bound, baseline_value=ms_of[recipe, bound],
-                     ratio=ratio, higher_is_better=False)
-                for recipe, case, bound, ratio in bound_ratios(rows)]
+    figures += [dict(id=f"decode.{recipe}.{case_id(case)}_over_{'pyav' if case_id(base) == 'pyav_rgb_mv' else 'bound'}",
+                     measured=f"{case} ({recipe})", value=ms_of[recipe, case], unit="ms/clip", baseline=base,
+                     baseline_value=ms_of[recipe, base], ratio=ratio, higher_is_better=False)
+                for recipe, case, base, ratio in bound_ratios(rows)]
+    figures += [dict(id=f"decode.size.{recipe}.{w}x{h}", measured=f"compvid MV only per pixel, {recipe} {w}x{h}",
+                     value=ms / (w * h) * 1e6, unit="ns/px/clip",
+                     baseline=f"the same at {w2}x{h2}", baseline_value=ms2 / (w2 * h2) * 1e6,
+                     ratio=(ms / (w * h)) / (ms2 / (w2 * h2)), higher_is_better=False)
+                 for recipe, (w, h), (w2, h2), ms, ms2, _, _ in sizes]
+    figures += [dict(id=f"decode.size_over_floor.{recipe}.{w}x{h}",
+                     measured=f"compvid MV only over its floor, {recipe} {w}x{h}", value=ms / floor_ms, unit="x floor",
+                     baseline=f"the same at {w2}x{h2}", baseline_value=ms2 / floor2_ms,
+                     ratio=(ms / floor_ms) / (ms2 / floor2_ms), higher_is_better=False)
+                 for recipe, (w, h), (w2, h2), ms, ms2, floor_ms, floor2_ms in sizes]
     out = dict(benchmark="decode", config=vars(args), num_frames=NUM_FRAMES,
                rows=[dict(video=recipe, case=name, ms_per_clip=ms, x_floor=ratio) for recipe, name, ms, ratio in rows],
+               sizes=[dict(video=recipe, size=list(a), neighbour=list(b), mv_only_ms=ms, neighbour_mv_only_ms=ms2,
+                           floor_ms=f, neighbour_floor_ms=f2) for recipe, a, b, ms, ms2, f, f2 in sizes],
                figures=figures)
     Path(path).write_text(json.dumps(out, indent=1) + "\n")
 

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from compvid import kernels
+
 
 @dataclass(frozen=True)
 class BlockMotion:
@@ -120,20 +122,22 @@ class _Sampler:
     """Motion-compensated match costs of some rows of a frame batch.
 
     Whole-pixel sample positions: block grid offsets per block size; the
-    displaced samples rounded to whole pixels. Arrays are laid out samples-first, (S, rows), so that
-    every elementwise step runs along long rows.
+    displaced samples rounded to whole pixels. Arrays are laid out rows-first,
+    (rows, candidates, samples), so that the samples of one block in one
+    candidate plane are gathered together (they share cache lines).
     """
 
     def __init__(self, vectors: RawVectors, rows: np.ndarray, flat: np.ndarray, here_base: np.ndarray,
                  height: int, width: int, field_parity: np.ndarray | None = None) -> None:
-        sizes_w, self.size_w = np.unique(vectors.w[rows], return_inverse=True)
-        sizes_h, self.size_h = np.unique(vectors.h[rows], return_inverse=True)
-        self.off_x = np.floor(_GX[:, None] * sizes_w[None, :]).astype(np.int32)  # (16, widths)
-        self.off_y = np.floor(_GY[:, None] * sizes_h[None, :]).astype(np.int32)  # (16, heights)
+        sizes_w, self.size_w = _distinct(vectors.w[rows])
+        sizes_h, self.size_h = _distinct(vectors.h[rows])
+        self.off_x = np.floor(sizes_w[:, None] * _GX[None, :]).astype(np.int32)  # (widths, 16)
+        self.off_y = np.floor(sizes_h[:, None] * _GY[None, :]).astype(np.int32)  # (heights, 16)
         self.base_x, self.base_y = vectors.cx[rows], vectors.cy[rows]
         self.move_x, self.move_y = vectors.mx[rows], vectors.my[rows]  # float32, sub-pel
         # Rows sampled on one field: the reference rows are rounded onto that field's lines.
         self.field_parity = None if field_parity is None else field_parity[rows].astype(np.float32)
+        self.no_field = np.zeros(0, np.float32)
         self.here_base = here_base  # (n,) flat offset of each row's own plane
         self.flat, self.height, self.width = flat, height, width
         self.plane_size = height * width
@@ -142,28 +146,56 @@ class _Sampler:
         """Mean abs difference float32 (len(sel), C') of rows ``sel`` against the
         planes ``table`` (len(sel), C') (-1: no candidate, inf), on sample columns ``grid``."""
         height, width, flat = self.height, self.width, self.flat
-        x = self.off_x[grid][:, self.size_w[sel]] + self.base_x[sel]  # (S, s)
-        y = self.off_y[grid][:, self.size_h[sel]] + self.base_y[sel]
+        loop = kernels.match_costs()
+        if loop is not None:  # the same sums in one compiled loop (compvid.kernels)
+            out = np.empty(table.shape, np.float32)
+            loop(flat, height, width, np.asarray(sel, np.intp), np.asarray(table, np.intp),
+                 np.ascontiguousarray(self.off_x[:, grid]), np.ascontiguousarray(self.off_y[:, grid]),
+                 self.size_w, self.size_h, self.base_x, self.base_y, self.move_x, self.move_y,
+                 self.no_field if self.field_parity is None else self.field_parity, self.here_base, out)
+            return out
+        x = self.off_x[:, grid][self.size_w[sel]] + self.base_x[sel][:, None]  # (s, S)
+        y = self.off_y[:, grid][self.size_h[sel]] + self.base_y[sel][:, None]
         cur = np.clip(y, 0, height - 1) * width + np.clip(x, 0, width - 1)
         # Rounded per sample: a half-pel vector lands on both neighbours across
         # the block (round half to even), a cheap stand-in for interpolation.
-        ref_y = y.astype(np.float32) + self.move_y[sel]
+        ref_y = y.astype(np.float32) + self.move_y[sel][:, None]
         if self.field_parity is None:
             ref_y = np.rint(ref_y).astype(np.int32)
         else:  # the nearest line of field q: 2 round((y - q) / 2) + q
-            q = self.field_parity[sel]
+            q = self.field_parity[sel][:, None]
             ref_y = (2 * np.rint((ref_y - q) / 2) + q).astype(np.int32)
-        ref_x = np.rint(x.astype(np.float32) + self.move_x[sel]).astype(np.int32)
+        ref_x = np.rint(x.astype(np.float32) + self.move_x[sel][:, None]).astype(np.int32)
         ref = np.clip(ref_y, 0, height - 1) * width + np.clip(ref_x, 0, width - 1)
-        here = flat.take(cur + self.here_base[sel], mode="wrap")  # (S, s) uint8; indices are in range
-        planes_t = (np.maximum(table, 0) * self.plane_size).T  # (C', s)
-        there = flat.take(planes_t[:, None, :] + ref[None, :, :], mode="wrap")  # (C', S, s)
+        here = flat.take(cur + self.here_base[sel][:, None], mode="wrap")  # (s, S) uint8; indices are in range
+        planes = np.maximum(table, 0) * self.plane_size  # (s, C')
+        there = flat.take(planes[:, :, None] + ref[:, None, :], mode="wrap")  # (s, C', S)
+        here = here[:, None, :]
         diff = np.maximum(there, here)
         diff -= np.minimum(there, here)  # |a - b| in uint8
-        total = diff.sum(axis=1, dtype=np.uint16)  # (C', s); at most 16 * 255
-        out = total.T.astype(np.float32) * np.float32(1.0 / grid.size)  # (s, C')
+        total = diff.sum(axis=2, dtype=np.uint16)  # (s, C'); at most 16 * 255
+        out = total.astype(np.float32) * np.float32(1.0 / grid.size)
         out[table < 0] = np.inf
         return out
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for small non-negative ints (block sizes), by a table."""
+    present = np.zeros(int(values.max()) + 1 if values.size else 0, bool)
+    present[values] = True
+    position = np.cumsum(present) - 1
+    return np.flatnonzero(present).astype(values.dtype), position[values]
+
+
+def _best_two(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(column of the minimum, minimum, second smallest value) of each row of ``costs`` (s, C);
+    the second is inf where C = 1. The same values as argmin, min and ``np.partition(costs, 1)[:, 1]``."""
+    best = costs.argmin(axis=1)
+    rows = np.arange(costs.shape[0])
+    low = costs[rows, best]
+    rest = costs.copy()
+    rest[rows, best] = np.inf
+    return best, low, rest.min(axis=1) if costs.shape[1] > 1 else np.full(costs.shape[0], np.inf, costs.dtype)
 
 
 def match_reference_distances(
@@ -256,8 +288,8 @@ def match_reference_distances_frames(
         rows = np.flatnonzero((vectors.direction == direction) & (count[frame_of_row] > 0))
         if rows.size == 0:
             continue
-        order = np.argsort(frame_of_row[rows], kind="stable")  # group by frame
-        rows = rows[order]
+        if np.any(np.diff(frame_of_row[rows]) < 0):  # group by frame (decode_clip passes them grouped)
+            rows = rows[np.argsort(frame_of_row[rows], kind="stable")]
         fr = frame_of_row[rows]  # (n,)
         moving = moving_all[rows]
 
@@ -276,10 +308,9 @@ def match_reference_distances_frames(
             spread = j * (m_k[fk] - 1) // np.maximum(n_k[fk] - 1, 1)  # linspace over the frame's movers
             sample = movers[(np.cumsum(m_k) - m_k)[fk] + spread]
             c1 = costs(sample, planes[fk])  # (s, C)
-            low = c1.min(axis=1)
-            win1 = c1.argmin(axis=1)
+            win1, low, second = _best_two(c1)
             if width_c > 1:
-                gap1 = np.partition(c1, 1, axis=1)[:, 1] - low
+                gap1 = second - low
                 voted = gap1 >= min_gap
                 votes = np.bincount(fk[voted] * width_c + win1[voted], minlength=k * width_c).reshape(k, width_c)
                 total = votes.sum(axis=1)
@@ -295,20 +326,19 @@ def match_reference_distances_frames(
         usual_planes = np.where(slot_ok, np.take_along_axis(planes, slots, axis=1), -1)
         usual_offsets = np.take_along_axis(offsets, slots, axis=1)
         c2 = costs(np.arange(rows.size), usual_planes[fr], _HALF)  # (n, U)
-        best = c2.argmin(axis=1)
+        best, cost, second = _best_two(c2)
         chosen = np.abs(usual_offsets[fr, best]).astype(np.int32)
-        cost = c2[np.arange(rows.size), best]
         gap = np.full(rows.size, np.inf, np.float32)
         if width_u > 1:
-            gap = np.partition(c2, 1, axis=1)[:, 1] - cost
+            gap = second - cost
         # Step 3: poor matches try every candidate on the full grid.
         poor = np.flatnonzero(moving & (cost > 2.0 * typical[fr] + 4.0) & (count[fr] > n_usual[fr]))
         if poor.size:
             cp = costs(poor, planes[fr[poor]])  # (p, C)
-            bp = cp.argmin(axis=1)
+            bp, low_p, second_p = _best_two(cp)
             chosen[poor] = np.abs(offsets[fr[poor], bp])
-            cost[poor] = cp[np.arange(poor.size), bp]
-            gap[poor] = (np.partition(cp, 1, axis=1)[:, 1] - cost[poor]) if width_c > 1 else np.inf
+            cost[poor] = low_p
+            gap[poor] = (second_p - low_p) if width_c > 1 else np.inf
         doubt = moving & (gap < min_gap)
         confident = moving & ~doubt
         if doubt.any() and confident.any():
@@ -502,8 +532,9 @@ def rasterize_rows(
 
     ``frame_of_row``: int (N,), the frame (0 .. num_frames - 1) of each row.
     Vectorised over all frames at once: blocks are painted on the grid of their
-    common divisor (4 px for H.264, 8-16 px for MPEG) with 2-D difference
-    arrays, O(N + cells), then gathered to the output; no loop per vector.
+    common divisor (4 px for H.264, 8-16 px for MPEG, whatever the frame size)
+    with 2-D difference arrays, O(N + cells), then gathered to the output; no
+    loop per vector.
     """
     height, width = frame_size
     out_h, out_w = out_size if out_size is not None else frame_size
@@ -520,13 +551,25 @@ def rasterize_rows(
         x0, x1, y0, y1, frame, dx, dy = x0[keep], x1[keep], y0[keep], y1[keep], frame[keep], dx[keep], dy[keep]
     if x0.size == 0:
         return np.zeros((2, t, out_h, out_w), np.float32)
-    # Cell size: a grid every clipped block edge lies on.
-    # (The largest power of two dividing them all: the lowest bit set in any.)
-    bits = int(np.bitwise_or.reduce(x0) | np.bitwise_or.reduce(x1) | np.bitwise_or.reduce(y0)
-               | np.bitwise_or.reduce(y1)) | width | height
-    g = bits & -bits
+    # Cell size g: the largest power of two dividing every block edge inside the frame (the lowest
+    # bit set in any): 4 px for H.264, 8-16 px for MPEG. Edges on the frame's right and bottom
+    # border (clipped ones too) are left out, so a side such as 854 = 2 x 427 does not force 2-px
+    # cells: the last column and row of cells may reach past the frame, where nothing is sampled.
+    # (Left and top edges clip to 0, which sets no bit.)
+    bits = int(np.bitwise_or.reduce(x0) | np.bitwise_or.reduce(np.where(x1 < width, x1, 0))
+               | np.bitwise_or.reduce(y0) | np.bitwise_or.reduce(np.where(y1 < height, y1, 0)))
+    g = bits & -bits if bits else 1 << max(width, height).bit_length()  # no inner edge: one cell
     gw, gh = -(-width // g), -(-height // g)
     cx0, cx1, cy0, cy1 = x0 // g, -(-x1 // g), y0 // g, -(-y1 // g)
+    sx, sy = out_w / width, out_h / height
+    # Output pixel centre -> source pixel -> cell.
+    rows = np.minimum(((np.arange(out_h) + 0.5) / sy).astype(np.intp), height - 1) // g
+    cols = np.minimum(((np.arange(out_w) + 0.5) / sx).astype(np.intp), width - 1) // g
+    loop = kernels.paint_cells()
+    if loop is not None:  # the same sums, in the same order, in one compiled loop (compvid.kernels)
+        out = np.empty((2, t, out_h, out_w), np.float32)
+        loop(cx0, cx1, cy0, cy1, frame, dx * sx, dy * sy, t, gh, gw, rows, cols, out)
+        return out
     stride, plane = gw + 1, (gh + 1) * (gw + 1)
     # +1 at (y0,x0) and (y1,x1), -1 at (y0,x1) and (y1,x0): cumsum over both
     # axes turns the corners into the rectangle's indicator. Count, dx and dy
@@ -541,7 +584,6 @@ def rasterize_rows(
     index[0, 3] = base + cy1 * stride + cx0
     np.add(index[0], span, out=index[1])
     np.add(index[0], 2 * span, out=index[2])
-    sx, sy = out_w / width, out_h / height
     sign = np.array([1.0, 1.0, -1.0, -1.0])[:, None]  # (4, 1)
     values = np.empty((3, 4, n))
     values[0] = sign
@@ -556,9 +598,6 @@ def rasterize_rows(
     np.divide(1.0, inv, out=inv, where=inv > 0)
     grid = np.empty((2, t, gh, gw), np.float32)
     np.multiply(painted[1:], inv, out=grid, casting="unsafe")  # mean of the cell's vectors
-    # Output pixel centre -> source pixel -> cell.
-    rows = np.minimum(((np.arange(out_h) + 0.5) / sy).astype(np.intp), height - 1) // g
-    cols = np.minimum(((np.arange(out_w) + 0.5) / sx).astype(np.intp), width - 1) // g
     # Columns first (a small gather), then whole output rows (contiguous copies).
     # Every index is in range; "wrap" skips numpy's bounds checks.
     wide = grid.reshape(2 * t, gh, gw).take(cols, axis=2, mode="wrap")  # (2T, gh, W_out)

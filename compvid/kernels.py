@@ -1,0 +1,146 @@
+"""Compiled inner loops (numba), optional: without numba compvid runs numpy code that gives the same bytes.
+
+The cost sums of H.264 reference matching and the painting of dense fields (compvid.motion).
+
+numba is installed with ``pip install -e '.[fast]'`` (README, Install). ``COMPVID_NUMBA=0`` in the
+environment turns the compiled loops off (tests compare both paths). numba is imported on first
+use, not with compvid; compiled code is cached in ``__pycache__`` beside this file (numba's
+``cache=True``), so the compilation (8 s of CPU for both loops on a loaded 2-core machine) is paid
+once per machine; a later process loads them in under a second, numba's import included.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Whether the compiled loops run: numba installed and not turned off (set to False at the first
+# use if numba fails to import, e.g. a numba built for another numpy).
+ENABLED = os.environ.get("COMPVID_NUMBA", "1") != "0" and importlib.util.find_spec("numba") is not None
+_compiled: dict[str, object] = {}
+
+
+def _match_costs(flat, height, width, sel, planes, off_x, off_y, size_w, size_h, base_x, base_y, move_x, move_y,
+                 field_parity, here_base, out):
+    """Mean abs differences of grid samples, the loop behind ``motion._Sampler.costs``.
+
+    For each row ``r = sel[i]`` and candidate ``c``: ``out[i, c]`` = mean over the S samples of
+    ``|current - reference|`` in grey levels, inf where ``planes[i, c] < 0``. Samples of row r:
+    ``(base_x[r] + off_x[size_w[r], s], base_y[r] + off_y[size_h[r], s])`` in its own plane
+    (``here_base[r]``: flat offset) and, displaced by ``(move_x[r], move_y[r])`` and rounded half to
+    even (onto the lines of field ``field_parity[r]`` when that array is not empty), in the
+    candidate plane ``planes[i, c]`` (plane index); both clipped to the frame. Shapes: flat (P*H*W,)
+    uint8, sel (s,), planes (s, C), off_x (widths, S), off_y (heights, S), per-row arrays (n,), out
+    (s, C) float32.
+    """
+    num = off_x.shape[1]
+    scale = np.float32(1.0 / num)
+    plane_size = height * width
+    on_field = field_parity.shape[0] > 0
+    here = np.empty(num, np.int32)
+    ref = np.empty(num, np.int64)
+    for i in range(sel.shape[0]):
+        r = sel[i]
+        for s in range(num):
+            x = off_x[size_w[r], s] + base_x[r]
+            y = off_y[size_h[r], s] + base_y[r]
+            here[s] = flat[here_base[r] + min(max(y, 0), height - 1) * width + min(max(x, 0), width - 1)]
+            ry = np.float32(y) + move_y[r]
+            if on_field:
+                q = field_parity[r]
+                ry = 2 * np.rint((ry - q) / 2) + q
+            else:
+                ry = np.rint(ry)
+            rx = np.rint(np.float32(x) + move_x[r])
+            ref[s] = min(max(int(ry), 0), height - 1) * width + min(max(int(rx), 0), width - 1)
+        for c in range(planes.shape[1]):
+            plane = planes[i, c]
+            if plane < 0:
+                out[i, c] = np.inf
+                continue
+            base = plane * plane_size
+            total = 0
+            for s in range(num):
+                total += abs(np.int32(flat[base + ref[s]]) - here[s])
+            out[i, c] = np.float32(total) * scale
+
+
+def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w, rows, cols, out):
+    """Mean vector per cell of blocks given in cells, sampled to the output: the loop behind
+    ``motion.rasterize_rows``, with numpy's additions in numpy's order, so the same bytes.
+
+    Blocks cover cells ``[cx0, cx1) x [cy0, cy1)`` of frame ``frame`` (int (N,) each) with the
+    vector ``(vx, vy)`` (float32 (N,), output pixels). Corners of every block go into a 2-D
+    difference table (count, x, y) corner by corner, block by block (``np.bincount``'s order),
+    prefix sums run down the rows, then along them (``np.cumsum``), and each cell's sums times
+    1 / count (0 where none) become float32. ``out`` float32 (2, T, H_out, W_out) gets the cell
+    ``(rows[i], cols[j])`` at output pixel (i, j).
+    """
+    acc = np.zeros((3, num_frames, cells_h + 1, cells_w + 1))
+    n = cx0.shape[0]
+    for corner in range(4):
+        sign = 1.0 if corner < 2 else -1.0
+        for i in range(n):
+            y = cy0[i] if corner == 0 or corner == 2 else cy1[i]
+            x = cx0[i] if corner == 0 or corner == 3 else cx1[i]
+            f = frame[i]
+            acc[0, f, y, x] += sign
+            acc[1, f, y, x] += sign * np.float64(vx[i])
+            acc[2, f, y, x] += sign * np.float64(vy[i])
+    grid = np.empty((2, num_frames, cells_h, cells_w), np.float32)
+    for f in range(num_frames):
+        for p in range(3):
+            for y in range(1, cells_h + 1):
+                for x in range(cells_w + 1):
+                    acc[p, f, y, x] += acc[p, f, y - 1, x]
+            for y in range(cells_h + 1):
+                for x in range(1, cells_w + 1):
+                    acc[p, f, y, x] += acc[p, f, y, x - 1]
+        for y in range(cells_h):
+            for x in range(cells_w):
+                inv = np.rint(acc[0, f, y, x])
+                if inv > 0:
+                    inv = 1.0 / inv
+                grid[0, f, y, x] = np.float32(acc[1, f, y, x] * inv)
+                grid[1, f, y, x] = np.float32(acc[2, f, y, x] * inv)
+    for c in range(2):
+        for f in range(num_frames):
+            for i in range(rows.shape[0]):
+                y = rows[i]
+                if i > 0 and y == rows[i - 1]:  # the row above samples the same cells: copy it
+                    out[c, f, i, :] = out[c, f, i - 1, :]
+                    continue
+                for j in range(cols.shape[0]):
+                    out[c, f, i, j] = grid[c, f, y, cols[j]]
+
+
+def _load(name, function):
+    """The compiled ``function``, or None where the compiled loops do not run."""
+    global ENABLED
+    if not ENABLED:
+        return None
+    loop = _compiled.get(name)
+    if loop is None:
+        try:
+            from numba import njit
+        except Exception as e:  # noqa: BLE001 - any failure to load numba leaves the numpy path
+            log.warning("numba does not load (%s): compvid runs its numpy code instead", e)
+            ENABLED = False
+            return None
+        loop = _compiled[name] = njit(cache=True, nogil=True)(function)
+    return loop
+
+
+def paint_cells():
+    """The compiled :func:`_paint_cells`, or None where the compiled loops do not run."""
+    return _load("paint_cells", _paint_cells)
+
+
+def match_costs():
+    """The compiled :func:`_match_costs`, or None where the compiled loops do not run."""
+    return _load("match_costs", _match_costs)

@@ -128,17 +128,12 @@ def test_finetune_and_linear_stop_with_one_line_on_what_is_kept(tmp_path, monkey
 def test_finetune_ctrl_c_saves_prints_the_resume_command_and_that_command_gives_the_uninterrupted_result(
         tmp_path, monkeypatch):
     import cli.mvcgc
-    from compvid.synthetic import write_moving_video
+    from pan_folders import write_pan_folders
     from mvcgc.data import SyntheticClips
     from mvcgc.train import pretrain
 
     # Recipe: libx264 defaults, 16 frames of 48×64, the class pans left or right.
-    for split, n in (("train", 2), ("test", 1)):
-        for c, dx in (("left", -2), ("right", 2)):
-            for i in range(n):
-                (tmp_path / split / c).mkdir(parents=True, exist_ok=True)
-                write_moving_video(tmp_path / split / c / f"v{i}.mp4", dx=dx, dy=0, num_frames=16, width=64,
-                                   height=48, seed=i + 10 * (split == "test"))
+    write_pan_folders(tmp_path)
     ckpt = pretrain(SyntheticClips(num_videos=4, batch_size=4, num_frames=8, size=(32, 32), views=("rgb",)),
                     stage="init", view="rgb", out_dir=tmp_path / "run", steps=1, arch="tiny", queue_size=8,
                     dim=16, device="cpu").checkpoint

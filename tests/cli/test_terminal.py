@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bar_frames import WITH_TOTAL, WITHOUT_TOTAL
-from compvid.synthetic import write_moving_video
+from pan_folders import write_pan_folders
 from mvcgc.data import SyntheticClips
 from mvcgc.train import pretrain
 
@@ -39,12 +39,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 def test_a_running_retrieve_shows_one_bar_with_done_and_total_in_a_real_terminal(tmp_path):
     # Recipe: libx264 defaults, 16 frames of 48×64 panning left or right: 3 windows of 8 frames each.
-    for split, n in (("train", 2), ("test", 1)):
-        for c, dx in (("left", -2), ("right", 2)):
-            for i in range(n):
-                (tmp_path / split / c).mkdir(parents=True, exist_ok=True)
-                write_moving_video(tmp_path / split / c / f"v{i}.mp4", dx=dx, dy=0, num_frames=16, width=64,
-                                   height=48, seed=i + 10 * (split == "test"))
+    write_pan_folders(tmp_path)
     (tmp_path / "test" / "right" / "broken.mp4").write_bytes(b"not a video" * 30)  # logged as left out
     ckpt = pretrain(SyntheticClips(num_videos=4, batch_size=4, num_frames=8, size=(32, 32)), stage="cross",
                     out_dir=tmp_path / "run", steps=1, arch="tiny", queue_size=8, dim=16, device="cpu").checkpoint

@@ -17,6 +17,13 @@ k=1|--topk 1
 k=10|--topk 10
 k=20|--topk 20"}
 [ -f "$BASE/runs/init-rgb/last.pt" ] || { echo "error: $BASE has no finished demo (runs/init-rgb/last.pt); run examples/demo.sh $BASE first" >&2; exit 1; }
+# The cross stage trains with the base demo's seed (DEMO_SEED), so each recipe differs from the base only in its flags.
+if [ -z "${DEMO_SEED:-}" ]; then
+    DEMO_SEED=$("$BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["config"]["seed"])' \
+        "$BASE/runs/init-rgb/config.json")
+    export DEMO_SEED
+fi
+echo "base demo $BASE, training seed $DEMO_SEED"
 mkdir -p "$OUT"
 while IFS='|' read -r name flags from; do
     [ -n "$name" ] || continue

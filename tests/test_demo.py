@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_small_demo_writes_every_stage_and_the_report(tmp_path):
     env = {**os.environ, "BIN": str(Path(sys.executable).parent), "DEMO_VIDEOS_PER_CLASS": "8",
            "DEMO_TEST_GROUPS": "1", "DEMO_EPOCHS": "1", "DEMO_SUPERVISED_EPOCHS": "1", "DEMO_LINEAR_EPOCHS": "2",
-           "DEMO_WORKERS": "1"}
+           "DEMO_WORKERS": "1", "DEMO_SEED": "3"}
     out = tmp_path / "demo"
     done = subprocess.run(["bash", str(ROOT / "examples" / "demo.sh"), str(out)], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=1200)  # fmt: skip
@@ -38,14 +38,16 @@ def test_small_demo_writes_every_stage_and_the_report(tmp_path):
     assert steps[:3] == ["synth", "shard", "verify"] and steps[-1] == "inspect"
     assert "| stage 1 (init) | rgb |" in done.stdout  # the table is printed, too
 
-    # the lift study re-runs only the cross stage on top of this demo, sharing stage 1
+    # the lift study re-runs only the cross stage on top of this demo, sharing stage 1 and its seed
+    study_env = {k: v for k, v in env.items() if k != "DEMO_SEED"}  # the study reads the seed from the base run
     study = subprocess.run(["bash", str(ROOT / "examples" / "lift_study.sh"), str(out)],
-                           env={**env, "STUDY_RECIPES": "union|--mode union\nfrom-random|--topk 2|random"}, cwd=ROOT,
+                           env={**study_env, "STUDY_RECIPES": "union|--mode union\nfrom-random|--topk 2|random"}, cwd=ROOT,
                            capture_output=True, text=True, timeout=1200)  # fmt: skip
     assert study.returncode == 0, study.stderr[-4000:]
     union = out / "study" / "union"
     assert (union / "runs" / "init-rgb").resolve() == (out / "runs" / "init-rgb").resolve()
-    assert json.loads((union / "runs" / "cross" / "config.json").read_text())["config"]["mode"] == "union"
+    union_config = json.loads((union / "runs" / "cross" / "config.json").read_text())["config"]
+    assert union_config["mode"] == "union" and union_config["seed"] == 3
     assert (union / "results" / "linear-supervised.json").is_file()  # the ceiling travels with stage 1
     assert "| union | rgb | R@1 | stage 2 − stage 1 |" in study.stdout and "| base (demo) | rgb | R@1 |" in study.stdout
     assert "| union | rgb | R@1 | stage 2 − random init |" in study.stdout

@@ -86,8 +86,7 @@ def test_a_second_signal_during_the_checkpoint_write_leaves_the_previous_checkpo
 
 
 def test_checkpoints_every_thousand_steps_by_default():
-    import inspect
+    from mvcgc.options import DEFAULT_CHECKPOINT_EVERY, PretrainOptions
 
-    from mvcgc.train import DEFAULT_CHECKPOINT_EVERY
-
-    assert inspect.signature(pretrain).parameters["checkpoint_every"].default == DEFAULT_CHECKPOINT_EVERY == 1000
+    options = PretrainOptions(stage="init", view="rgb", steps=1)
+    assert options.checkpoint_every == DEFAULT_CHECKPOINT_EVERY == 1000

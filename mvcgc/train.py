@@ -127,8 +127,9 @@ def pretrain(
         optimizer, mode="min", factor=0.1, patience=opts.plateau_patience, min_lr=opts.lr * 0.1**opts.lr_drops
     )
     t = LoopState()
+    epoch_rng: torch.Tensor | None = None  # torch's CPU RNG as the current epoch's iteration began
     if resume is not None:
-        t = _restore(resume, moco, optimizer, scheduler, st=st, arch=arch)
+        t, epoch_rng = _restore(resume, moco, optimizer, scheduler, st=st, arch=arch)
     metrics_path = run_dir / "metrics.jsonl"
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -139,7 +140,8 @@ def pretrain(
         if not is_main:
             return None
         return save_checkpoint(
-            _payload(moco, optimizer, scheduler, st=st, arch=arch, config=config, preset=preset, trainer=t),
+            _payload(moco, optimizer, scheduler, st=st, arch=arch, config=config, preset=preset, trainer=t,
+                     epoch_rng=epoch_rng),
             run_dir / CHECKPOINT_NAME,
         )
 
@@ -169,12 +171,9 @@ def pretrain(
             while not done:
                 if hasattr(data, "set_epoch"):
                     data.set_epoch(t.epoch)
-                stream = iter(data)
-                if t.batch_in_epoch:
-                    log.info("resuming epoch %d at batch %d: replaying the batches before it",
-                             t.epoch, t.batch_in_epoch)
-                for _ in range(t.batch_in_epoch):  # resume mid-epoch: replay the consumed batches
-                    next(stream, None)
+                if t.batch_in_epoch == 0:
+                    epoch_rng = torch.get_rng_state()
+                stream = _continue_epoch(data, t, epoch_rng)
                 tick = time.perf_counter()
                 for batch in stream:
                     x_q, x_k = _split_clips(batch, st.views, dev)
@@ -301,7 +300,10 @@ def _init_from_stage1(moco: MoCo, paths: Mapping[str, str | os.PathLike | None],
         moco.encoder_k[v].load_state_dict(moco.encoder_q[v].state_dict())
 
 
-def _restore(path, moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str) -> LoopState:
+def _restore(path, moco: MoCo, optimizer, scheduler, *, st: Stage,
+             arch: str) -> tuple[LoopState, torch.Tensor | None]:
+    """Load the checkpoint at ``path`` into the model, optimiser and scheduler, set torch's RNG as it
+    was; returns the loop state and the RNG state at the start of its epoch (None: an older checkpoint)."""
     ckpt = load_checkpoint(path)
     if ckpt["stage"] != st.name or tuple(ckpt["views"]) != st.views or ckpt["arch"] != arch:
         raise CheckpointError(
@@ -317,11 +319,11 @@ def _restore(path, moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str) ->
     torch.set_rng_state(ckpt["rng"]["torch"])
     if torch.cuda.is_available() and ckpt["rng"]["cuda"]:
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    return LoopState.from_dict(ckpt["trainer"], source=str(path))
+    return LoopState.from_dict(ckpt["trainer"], source=str(path)), ckpt["rng"].get("epoch_start")
 
 
 def _payload(moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str, config: dict, preset,
-             trainer: LoopState) -> dict:
+             trainer: LoopState, epoch_rng: torch.Tensor | None) -> dict:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -344,10 +346,32 @@ def _payload(moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str, config: 
         "model": moco.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "rng": {"torch": torch.get_rng_state(),
+        "rng": {"torch": torch.get_rng_state(), "epoch_start": epoch_rng,
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         "trainer": trainer.to_dict(),
     }
+
+
+def _continue_epoch(data: Iterable, t: LoopState, epoch_rng: torch.Tensor | None):
+    """An iterator over this epoch's batches from batch ``t.batch_in_epoch`` on.
+
+    A mid-epoch resume must see the epoch an uninterrupted run saw: its iteration starts again
+    from torch's RNG as the epoch began (``epoch_rng``: a shuffling DataLoader draws its order and
+    its workers' seeds from it), the batches already trained on are drawn and dropped, and the
+    RNG is then set back to the checkpoint's, so the next batch and step are the uninterrupted run's.
+    """
+    if not t.batch_in_epoch:
+        return iter(data)
+    log.info("resuming epoch %d at batch %d: drawing the %d batches before it again, unused",
+             t.epoch, t.batch_in_epoch, t.batch_in_epoch)
+    resumed_rng = torch.get_rng_state()
+    if epoch_rng is not None:  # None: a checkpoint written before the epoch's RNG was kept
+        torch.set_rng_state(epoch_rng)
+    stream = iter(data)
+    for _ in range(t.batch_in_epoch):
+        next(stream, None)
+    torch.set_rng_state(resumed_rng)
+    return stream
 
 
 def _split_clips(batch: Mapping[str, Any], views: tuple[str, ...], dev: torch.device):

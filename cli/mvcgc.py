@@ -306,6 +306,7 @@ class _ProgressBar(Bar):
     def step(self, p) -> None:
         if self.bar is None:
             self.start(f"pretrain {self.stage}", p.total_steps, initial=p.step - 1)
+        self.set_total(p.total_steps)  # a stream without a length: known once its first epoch ends
         queue = "" if self.stage == "supervised" else f", queue={p.queue_fill:.0%}"  # no queue with labels
         self.update(p.step, postfix=f"epoch={p.epoch}, loss={p.loss:.4f}, lr={p.lr:.1e}{queue}, "
                                     f"samples_s={p.samples_per_s:.1f}")

@@ -13,7 +13,8 @@ from mvcgc.errors import CheckpointError
 class LoopState:
     """Where the loop stands: after ``step`` optimiser steps, ``batch_in_epoch`` batches into epoch
     ``epoch`` (0-based), with the sums of this epoch's losses (and, supervised, training accuracies)
-    so far. ``input_spec``: per view ``{channels, num_frames, height, width, units}`` of the clips
+    so far. ``batches_per_epoch`` gives the progress its total where the data has no length (a
+    stream under torchrun, ``pipe:`` shards). ``input_spec``: per view ``{channels, num_frames, height, width, units}`` of the clips
     trained on (None until the first batch)."""
 
     step: int = 0
@@ -22,6 +23,7 @@ class LoopState:
     epoch_loss_sum: float = 0.0
     epoch_accuracy_sum: float | None = None  # None: the stage reports no training accuracy
     input_spec: dict | None = None
+    batches_per_epoch: int | None = None  # the data's length, or the batches of the first whole epoch
 
     def finish_epoch(self) -> None:
         self.epoch += 1

@@ -149,13 +149,10 @@ def pretrain(
     saved_step = t.step if resume is not None else -1
     losses: list[float] = []
     autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=opts.amp and dev.type == "cuda")
-    total_steps = steps
     try:
-        batches_per_epoch = len(data)  # type: ignore[arg-type]
-    except TypeError:  # a stream (or a DataLoader over one) has no length
-        batches_per_epoch = None
-    if epochs is not None and batches_per_epoch is not None:
-        total_steps = min(steps or math.inf, epochs * batches_per_epoch)
+        t.batches_per_epoch = len(data)  # type: ignore[arg-type]
+    except TypeError:  # a stream (or a DataLoader over one) has no length: counted in the first epoch
+        pass
     done = _finished(t, epochs=epochs, steps=steps)
     if steps == 0 and t.input_spec is None:  # random-init baseline: record the input it is meant for
         first = next(iter(data), None)
@@ -209,7 +206,8 @@ def pretrain(
                     losses.append(loss_value)
                     now = time.perf_counter()
                     report = TrainProgress(
-                        step=t.step, total_steps=total_steps, epoch=t.epoch, loss=loss_value,
+                        step=t.step, total_steps=_total_steps(t, epochs=epochs, steps=steps), epoch=t.epoch,
+                        loss=loss_value,
                         lr=optimizer.param_groups[0]["lr"],
                         queue_fill=moco.queue.fill if moco.queue is not None else 0.0,
                         samples_per_s=global_batch / max(now - tick, 1e-9),
@@ -238,6 +236,7 @@ def pretrain(
                     if t.epoch_accuracy_sum is not None:  # supervised: the epoch's training accuracy (augmented clips)
                         end["train_accuracy"] = t.epoch_accuracy_sum / t.batch_in_epoch
                     metrics.write(json.dumps(end) + "\n")
+                    t.batches_per_epoch = t.batch_in_epoch  # what this process drew: a total from here on
                     t.finish_epoch()
                     last_ckpt, saved_step = save(), t.step
                 done = stopped_by is not None or _finished(t, epochs=epochs, steps=steps)
@@ -280,6 +279,14 @@ def _options(options: PretrainOptions | None, fields: Mapping[str, Any]) -> Pret
         raise InvalidArgumentError(f"pretrain() has no option {', '.join(unknown)}; the options are "
                                    f"{', '.join(sorted(known))}")
     return dataclasses.replace(options, **fields) if options is not None else PretrainOptions(**fields)
+
+
+def _total_steps(t: LoopState, *, epochs: int | None, steps: int | None) -> int | None:
+    """Steps this run takes in all: ``steps``, or fewer where ``epochs`` of known length end sooner;
+    None while neither is known (a stream without a length, in its first epoch)."""
+    if epochs is None or t.batches_per_epoch is None:
+        return steps
+    return min(steps if steps is not None else math.inf, epochs * t.batches_per_epoch)
 
 
 def _finished(t: LoopState, *, epochs: int | None, steps: int | None) -> bool:

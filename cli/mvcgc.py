@@ -441,15 +441,9 @@ def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir
     for name, rec in rows.items():
         click.echo(f"{name:<12}" + "".join(f"{100 * rec[k]:8.1f}" for k in k_list))
     if json_out is not None:
-        _write_json(json_out, {"recall": r.recall, "per_view": r.per_view, "num_queries": r.num_queries,
-                               "num_gallery": r.num_gallery, "failed_test": r.failed_test,
-                               "failed_train": r.failed_train, "train": train, "test": test, **r.meta,
-                               # per query: rank of the first same-class train video (null: none), for
-                               # confidence intervals and paired comparisons (mvcgc report)
-                               "queries": {"keys": r.query_keys, "labels": r.query_labels,
-                                           "gallery_labels": r.gallery_labels,
-                                           "first_hit_rank": {v: [None if x == float("inf") else int(x) for x in ranks]
-                                                              for v, ranks in r.first_hit.items()}}})
+        from mvcgc.results import RetrievalFile
+
+        _write_json(json_out, RetrievalFile.from_result(r, train=train, test=test).to_dict())
 
 
 def _print_accuracy(results: dict) -> None:
@@ -493,15 +487,10 @@ def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, 
         for name, res in results.items():
             click.echo(f"wrote {res.predictions.save(f'{pred_prefix}.{name}.json')}")
     if json_out is not None:
-        _write_json(json_out, {name: {"top1": res.accuracy[1], "top5": res.accuracy[5],
-                                      "videos": len(res.predictions.keys), "failed_test": res.failed,
-                                      "final_train_loss": res.history[-1].loss if res.history else None,
-                                      "final_train_accuracy": res.history[-1].train_accuracy if res.history else None,
-                                      "keys": list(res.predictions.keys),
-                                      "correct": res.predictions.top1_correct(),  # per video, for noise
-                                      "num_classes": res.predictions.probs.shape[1],
-                                      "train": train, "test": test, **res.meta}
-                               for name, res in results.items()})
+        from mvcgc.results import LinearFile, LinearView
+
+        _write_json(json_out, LinearFile({name: LinearView.from_result(res, train=train, test=test)
+                                          for name, res in results.items()}).to_dict())
 
 
 @main.command()

@@ -1,7 +1,7 @@
 """The results report of a run folder (``make demo``): one table, every row with its noise.
 
 Reads what ``mvcgc retrieve --json`` and ``mvcgc linear --json`` wrote to ``RUN/results`` as
-``retrieve-<stage>.json`` / ``linear-<stage>.json`` (stage: ``random``, ``init``, ``cross``, and
+``retrieve-<stage>.json`` / ``linear-<stage>.json`` (:mod:`mvcgc.results`; stage: ``random``, ``init``, ``cross``, and
 ``supervised`` -- the same encoder trained with labels, the ceiling; each file holds the views it was
 run with), the training logs ``RUN/runs/*/metrics.jsonl`` (the supervised runs' training accuracy,
 the cross stage's mining statistics) and, if present,
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mvcgc.errors import InputNotFoundError, ResultsError
 from mvcgc.plots import save_bar_chart, stack_images
+from mvcgc.results import LinearFile, RetrievalFile, result_name
 from mvcgc.stats import chance_recall, paired_difference, wilson_interval
 
 STAGES = {"random": "random init", "init": "stage 1 (init)", "cross": "stage 2 (cross)",
@@ -79,33 +80,30 @@ def load_results_with_train(
     train_accuracy: dict[tuple[str, str], float] = {}
     chance: dict[str, float] = {}
     for stage in STAGES:
-        for path in sorted(results_dir.glob(f"retrieve-{stage}*.json")):
-            doc = _read_json(path)
-            q = doc.get("queries")
-            if not q:
-                raise ResultsError(f"{path}: no per-query results; re-run `mvcgc retrieve --json` with this version")
-            for view, ranks in q["first_hit_rank"].items():
+        for path in sorted(results_dir.glob(_stage_files("retrieve", stage))):
+            q = RetrievalFile.from_dict(_read_json(path), source=str(path)).queries
+            for view in q.first_hit_rank:
                 for k in (1, 5):
-                    table[(stage, view, f"R@{k}")] = Outcomes(
-                        {key: int(r is not None and r < k) for key, r in zip(q["keys"], ranks)})
+                    table[(stage, view, f"R@{k}")] = Outcomes(q.hits(view, k))
             for k in (1, 5):
-                chance[f"R@{k}"] = chance_recall(q["labels"], q["gallery_labels"], k)
-        for path in sorted(results_dir.glob(f"linear-{stage}*.json")):
-            doc = _read_json(path)
-            for view, res in doc.items():
-                if "correct" not in res:
-                    raise ResultsError(f"{path}: no per-video results; re-run `mvcgc linear --json` with this version")
-                table[(stage, view, "linear top-1")] = Outcomes(dict(zip(res["keys"], res["correct"])))
-                if res.get("final_train_accuracy") is not None:
-                    train_accuracy[(stage, view)] = res["final_train_accuracy"]
-                num_classes = res.get("num_classes")
-                if num_classes:
-                    chance["linear top-1"] = 1 / num_classes
+                chance[f"R@{k}"] = chance_recall(q.labels, q.gallery_labels, k)
+        for path in sorted(results_dir.glob(_stage_files("linear", stage))):
+            for view, res in LinearFile.from_dict(_read_json(path), source=str(path)).views.items():
+                table[(stage, view, "linear top-1")] = Outcomes(res.hits())
+                if res.final_train_accuracy is not None:
+                    train_accuracy[(stage, view)] = res.final_train_accuracy
+                if res.num_classes:
+                    chance["linear top-1"] = 1 / res.num_classes
     if not table:
         raise InputNotFoundError(f"no retrieve-<stage>.json or linear-<stage>.json results in {results_dir}; "
                                  "write them with `mvcgc retrieve --json` and `mvcgc linear --json` "
                                  "(examples/demo.sh does)")
     return table, chance, train_accuracy
+
+
+def _stage_files(kind: str, stage: str) -> str:
+    """Glob of ``kind``'s result files of ``stage`` (the name, or it with a suffix before .json)."""
+    return result_name(kind, stage).replace(".json", "*.json")
 
 
 def lifts(table: dict[tuple[str, str, str], Outcomes]) -> list[Lift]:

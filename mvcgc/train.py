@@ -37,25 +37,16 @@ from mvcgc.moco import MoCo
 from mvcgc.plots import save_loss_curve
 from mvcgc.provenance import package_versions
 from mvcgc.queue import check_queue_size
+from mvcgc.run_files import (CHECKPOINT_NAME, CONFIG_NAME, LOSS_PLOT_NAME, METRICS_NAME, EpochEndRecord, RunConfig,
+                             StepRecord)
 from mvcgc.options import PretrainOptions
 from mvcgc.stages import IN_CHANNELS, Stage, make_stage
 
-CHECKPOINT_NAME = "last.pt"
 log = logging.getLogger(__name__)
 _UNITS = {"rgb": "normalised RGB", "mv": "pixels per frame step (x right +, y down +)"}
 
 
-@dataclass(frozen=True)
-class TrainProgress:
-    """What the loop reports after every step (the CLI turns it into a progress bar)."""
-
-    step: int
-    total_steps: int | None
-    epoch: int
-    loss: float
-    lr: float
-    queue_fill: float
-    samples_per_s: float
+TrainProgress = StepRecord  # what on_progress receives after every step (the CLI draws it as a bar)
 
 
 @dataclass
@@ -130,10 +121,10 @@ def pretrain(
     epoch_rng: torch.Tensor | None = None  # torch's CPU RNG as the current epoch's iteration began
     if resume is not None:
         t, epoch_rng = _restore(resume, moco, optimizer, scheduler, st=st, arch=arch)
-    metrics_path = run_dir / "metrics.jsonl"
+    metrics_path = run_dir / METRICS_NAME
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(run_dir / "config.json", {"config": config, "versions": package_versions()})
+        _write_json(run_dir / CONFIG_NAME, RunConfig(config, package_versions()).to_dict())
         _truncate_metrics(metrics_path, after_step=t.step)
 
     def save() -> Path | None:
@@ -205,16 +196,16 @@ def pretrain(
                         t.epoch_accuracy_sum = (t.epoch_accuracy_sum or 0.0) + extra["train_accuracy"]
                     losses.append(loss_value)
                     now = time.perf_counter()
-                    report = TrainProgress(
+                    report = StepRecord(
                         step=t.step, total_steps=_total_steps(t, epochs=epochs, steps=steps), epoch=t.epoch,
                         loss=loss_value,
                         lr=optimizer.param_groups[0]["lr"],
                         queue_fill=moco.queue.fill if moco.queue is not None else 0.0,
                         samples_per_s=global_batch / max(now - tick, 1e-9),
+                        **extra,
                     )
                     tick = now
-                    line = {"event": "step", **report.__dict__, **extra}
-                    metrics.write(json.dumps(line) + "\n")
+                    metrics.write(json.dumps(report.to_dict()) + "\n")
                     if on_progress is not None:
                         on_progress(report)
                     if opts.checkpoint_every and t.step % opts.checkpoint_every == 0:
@@ -232,10 +223,10 @@ def pretrain(
                         )
                     mean_loss = t.epoch_loss_sum / t.batch_in_epoch
                     scheduler.step(mean_loss)
-                    end = {"event": "epoch_end", "epoch": t.epoch, "mean_loss": mean_loss, "step": t.step}
-                    if t.epoch_accuracy_sum is not None:  # supervised: the epoch's training accuracy (augmented clips)
-                        end["train_accuracy"] = t.epoch_accuracy_sum / t.batch_in_epoch
-                    metrics.write(json.dumps(end) + "\n")
+                    # supervised: the epoch's training accuracy (augmented clips)
+                    accuracy = t.epoch_accuracy_sum / t.batch_in_epoch if t.epoch_accuracy_sum is not None else None
+                    end = EpochEndRecord(epoch=t.epoch, mean_loss=mean_loss, step=t.step, train_accuracy=accuracy)
+                    metrics.write(json.dumps(end.to_dict()) + "\n")
                     t.batches_per_epoch = t.batch_in_epoch  # what this process drew: a total from here on
                     t.finish_epoch()
                     last_ckpt, saved_step = save(), t.step
@@ -251,14 +242,14 @@ def pretrain(
                                   checkpoint_step=saved_step if last_ckpt is not None else None,
                                   saved_now=False) from None
     if is_main:
-        save_loss_curve(metrics_path, run_dir / "loss.png", title=f"mvcgc pretrain, stage {st.name}",
+        save_loss_curve(metrics_path, run_dir / LOSS_PLOT_NAME, title=f"mvcgc pretrain, stage {st.name}",
                         chance=_chance_loss(st, queue_size))
     return PretrainResult(run_dir=run_dir, checkpoint=last_ckpt, step=t.step, epoch=t.epoch, losses=losses)
 
 
 def _refuse_used_run_dir(run_dir: Path) -> None:
     """Raise :class:`RunExistsError` when ``run_dir`` holds a run's metrics or checkpoint."""
-    found = [p.name for p in (run_dir / "metrics.jsonl", run_dir / CHECKPOINT_NAME)
+    found = [p.name for p in (run_dir / METRICS_NAME, run_dir / CHECKPOINT_NAME)
              if p.is_file() and p.stat().st_size > 0]  # an empty log (a run that failed before its first step) holds nothing
     if not found:
         return

@@ -224,7 +224,7 @@ def test_a_cut_off_metrics_line_names_file_and_line(tmp_path):
 
     run = tmp_path / "sup-rgb"
     run.mkdir()
-    (run / "metrics.jsonl").write_text(json.dumps({"event": "epoch_end", "epoch": 0, "train_accuracy": 0.5})
-                                       + '\n{"event": "st\n')
+    (run / "metrics.jsonl").write_text(json.dumps({"event": "epoch_end", "epoch": 0, "mean_loss": 1.0, "step": 4,
+                                                   "train_accuracy": 0.5}) + '\n{"event": "st\n')
     with pytest.raises(errors.ResultsError, match=r"metrics\.jsonl line 2 is not valid JSON"):
         supervised_fit(tmp_path)

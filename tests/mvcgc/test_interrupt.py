@@ -125,3 +125,13 @@ def test_a_mid_epoch_resume_over_a_shuffling_loader_continues_with_the_batch_an_
     keep = ("event", "step", "epoch", "loss", "lr", "queue_fill", "mean_loss", "mining")
     assert [{k: x.get(k) for k in keep} for x in metrics(tmp_path / "cut")] == \
         [{k: x.get(k) for k in keep} for x in metrics(tmp_path / "full")]
+
+
+def test_a_checkpoint_written_before_the_loop_state_was_typed_still_resumes_exactly(tmp_path):
+    full = pretrain(clips(), out_dir=tmp_path / "full", steps=7, **CROSS)
+    first = pretrain(clips(), out_dir=tmp_path / "cut", steps=3, **CROSS)
+    ckpt = load_checkpoint(first.checkpoint)
+    del ckpt["rng"]["epoch_start"], ckpt["trainer"]["batches_per_epoch"]  # what the loop saved before
+    save_checkpoint(ckpt, first.checkpoint)
+    rest = pretrain(clips(), out_dir=tmp_path / "cut", steps=7, resume=first.checkpoint, **CROSS)
+    assert first.losses + rest.losses == full.losses

@@ -91,6 +91,18 @@ def test_the_loop_state_of_a_checkpoint_round_trips_and_old_entries_still_load()
                       "epoch_accuracy_sum": 0.25}
     old_init = {"step": 3, "epoch": 0, "batch_in_epoch": 3, "epoch_loss_sum": 7.0, "input_spec": {"rgb": {}}}
     for old in (old_supervised, old_init):
-        assert LoopState.from_dict(old).to_dict() == old
+        assert LoopState.from_dict(old).to_dict() == {**old, "batches_per_epoch": None}  # learnt again
+        state = LoopState.from_dict(old)
+        assert LoopState.from_dict(state.to_dict()) == state
     with pytest.raises(CheckpointError, match="trainer state has keys"):
         LoopState.from_dict({"steps": 3})
+
+
+def test_an_unset_flag_leaves_the_preset_or_default_and_no_amp_turns_amp_off():
+    def parsed(*args):
+        params = pretrain_command.make_context("pretrain", ["--data", "x", "--out", "o", *args]).params
+        return resolve(params["stage"], None, {k: params[k] for k in PRESET_KEYS + ("stage", "view", "amp")})
+
+    options, clip = parsed("--stage", "init", "--view", "rgb", "--steps", "1", "--size", "96x128")
+    assert options.amp is True and clip.size == (96, 128) and options.seed == 0
+    assert parsed("--stage", "init", "--view", "rgb", "--steps", "1", "--no-amp")[0].amp is False

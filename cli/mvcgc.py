@@ -190,7 +190,8 @@ def pretrain(data_source, out_dir, preset, resume, overwrite, synthetic_videos, 
     from mvcgc.data import SyntheticClips, shard_stream
     from mvcgc.errors import InvalidArgumentError, TrainingInterrupted
     from mvcgc.options import PresetError, resolve
-    from mvcgc.train import CHECKPOINT_NAME
+    from mvcgc.stages import make_stage
+    from mvcgc.run_files import CHECKPOINT_NAME
     from mvcgc.train import pretrain as run_pretrain
 
     stage = flags["stage"]
@@ -202,6 +203,7 @@ def pretrain(data_source, out_dir, preset, resume, overwrite, synthetic_videos, 
         raise click.BadParameter(str(e), param_hint="--preset") from e
     except InvalidArgumentError as e:  # a flag or preset value out of range or not fitting the others
         raise click.UsageError(str(e)) from e
+    views = make_stage(options).views
     try:
         distributed.init_from_env()
         is_main = distributed.rank() == 0
@@ -210,11 +212,11 @@ def pretrain(data_source, out_dir, preset, resume, overwrite, synthetic_videos, 
         if data_source == "synthetic":
             log.warning("--data synthetic: training on RANDOM TENSORS (a smoke run; nothing meaningful is learnt)")
             data = SyntheticClips(num_videos=synthetic_videos, batch_size=clip.batch_size, num_frames=clip.num_frames,
-                                  size=clip.size, views=options.views, seed=options.seed, rank=distributed.rank(),
+                                  size=clip.size, views=views, seed=options.seed, rank=distributed.rank(),
                                   world_size=distributed.world_size())
         else:
             data = shard_stream(data_source.split(), batch_size=clip.batch_size, num_frames=clip.num_frames,
-                                size=clip.size, views=options.views, num_workers=workers, seed=options.seed,
+                                size=clip.size, views=views, num_workers=workers, seed=options.seed,
                                 flip_p=clip.flip_p, min_crop_area=clip.min_crop_area)
         data_info = {"source": data_source, **clip.to_dict(), "workers": workers}
         if data_source == "synthetic":

@@ -178,11 +178,6 @@ class PretrainOptions(_Record):
             raise InvalidArgumentError(f"lr and weight_decay must be finite numbers >= 0, got lr={self.lr}, "
                                        f"weight_decay={self.weight_decay} (--lr, --weight-decay)")
 
-    @property
-    def views(self) -> tuple[str, ...]:
-        """The views this stage trains, RGB first."""
-        return ("rgb", "mv") if self.stage == "cross" else (self.view,)
-
 
 PRESET_KEYS = PretrainOptions.preset_keys() + ClipSettings.preset_keys()
 

@@ -34,12 +34,12 @@ from mvcgc.interrupt import StopRequests
 from mvcgc.loop_state import LoopState
 from mvcgc.models import create_encoder
 from mvcgc.moco import MoCo
+from mvcgc.options import PretrainOptions
 from mvcgc.plots import save_loss_curve
 from mvcgc.provenance import package_versions
 from mvcgc.queue import check_queue_size
 from mvcgc.run_files import (CHECKPOINT_NAME, CONFIG_NAME, LOSS_PLOT_NAME, METRICS_NAME, EpochEndRecord, RunConfig,
                              StepRecord)
-from mvcgc.options import PretrainOptions
 from mvcgc.stages import IN_CHANNELS, Stage, make_stage
 
 log = logging.getLogger(__name__)

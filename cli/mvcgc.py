@@ -1,79 +1,27 @@
 """``mvcgc`` command line: parse, resolve preset + flags, call one library function, report.
 
-Presets (``mvcgc/presets/*.toml``) are read here; the library only sees plain keyword arguments.
+``pretrain``'s flags are the fields of :mod:`mvcgc.options`' records (presets set the same keys).
 The library (torch) is imported inside the commands, so ``mvcgc --help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import shlex
 import sys
-import tomllib
+import typing
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import click
 
 from cli.progress import Bar
 
 log = logging.getLogger("mvcgc.cli")
-
-# Options a preset may set; flags override them. (Preset key -> click parameter name.)
-_PRESET_KEYS = (
-    "arch", "num_frames", "size", "batch_size", "queue_size", "dim", "momentum", "temperature", "lr",
-    "weight_decay", "plateau_patience", "lr_drops", "topk", "mode", "checkpoint_every", "epochs", "steps",
-    "grad_clip", "flip_p", "min_crop_area",
-)
-_LIBRARY_DEFAULTS = {"num_frames": 32, "size": 128, "batch_size": 32, "flip_p": 0.5, "min_crop_area": 0.2}
-
-
-def list_presets() -> list[str]:
-    return sorted(p.name[: -len(".toml")] for p in resources.files("mvcgc.presets").iterdir()
-                  if p.name.endswith(".toml"))
-
-
-def read_preset(name_or_path: str, *, stage: str) -> dict[str, Any]:
-    """A preset's top-level keys merged with its ``[stage]`` table."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml":
-        if not path.is_file():
-            raise click.BadParameter(f"preset file {path} does not exist", param_hint="--preset")
-        text = path.read_text()
-    elif name_or_path in list_presets():
-        text = resources.files("mvcgc.presets").joinpath(f"{name_or_path}.toml").read_text()
-    else:
-        raise click.BadParameter(
-            f"unknown preset {name_or_path!r}; allowed: {', '.join(list_presets())} or a path to a .toml file",
-            param_hint="--preset",
-        )
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise click.BadParameter(f"preset {name_or_path!r} is not valid TOML: {e}", param_hint="--preset") from e
-    resolved = {k: v for k, v in table.items() if not isinstance(v, dict)}
-    resolved.update(table.get(stage, {}))
-    unknown = set(resolved) - set(_PRESET_KEYS)
-    if unknown:
-        raise click.BadParameter(f"preset {name_or_path!r} has unknown keys {sorted(unknown)}", param_hint="--preset")
-    return resolved
-
-
-def _size(value: Any) -> tuple[int, int]:
-    """``128`` or ``"128"`` -> (128, 128); ``[96, 128]`` or ``"96x128"`` -> (96, 128)."""
-    parts = value.lower().split("x") if isinstance(value, str) else value if isinstance(value, list) else [value]
-    try:
-        hw = [int(p) for p in parts]
-    except (TypeError, ValueError):
-        hw = []
-    if len(hw) not in (1, 2) or min(hw) < 1:
-        raise click.BadParameter(f"size must be N or HxW with positive integers, got {value!r}", param_hint="--size")
-    return (hw[0], hw[-1])
-
 
 class _MvcgcGroup(click.Group):
     """The one place where a command's failure becomes the program's exit.
@@ -110,6 +58,15 @@ class _MvcgcGroup(click.Group):
 
 
 ARGV_KEY = "mvcgc.argv"
+
+
+def _pretrain_records() -> tuple[type, ...]:
+    from mvcgc.options import ClipSettings, PretrainOptions
+
+    return (PretrainOptions, ClipSettings)
+
+
+_PRETRAIN_RECORDS = _pretrain_records()
 
 
 class CommandError(click.ClickException):
@@ -165,61 +122,63 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
+class _SizeType(click.ParamType):
+    """``--size 128`` or ``96x128``, parsed as the options record parses it (a bad value: usage error)."""
+
+    name = "N|HxW"
+
+    def convert(self, value, param, ctx):
+        from mvcgc.options import parse_size
+
+        try:
+            return parse_size(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+def _record_flags(*records: type):
+    """One click option per field of the options ``records`` (``--field-name``, the field's help),
+    each defaulting to None: unset, so the preset's value or the record's default applies."""
+    from mvcgc.options import field_types, flag_of, literal_choices
+
+    def decorate(f):
+        for record in reversed(records):
+            types = field_types(record)
+            for fld in reversed(dataclasses.fields(record)):
+                tp = types[fld.name]
+                choices = literal_choices(tp)
+                kind = (click.Choice(choices) if choices else _SizeType() if fld.name == "size"
+                        else next((t for t in (bool, int, float) if t is tp or t in typing.get_args(tp)), str))
+                meta = fld.metadata
+                default = None if fld.default is dataclasses.MISSING else fld.default
+                help_text = meta["help"] + (f"  [default: {default}]" if meta.get("show_default") else "")
+                if kind is bool:  # a switch that turns the default off, e.g. --no-amp
+                    f = click.option(flag_of(fld), fld.name, flag_value=not fld.default, default=None,
+                                     help=help_text)(f)
+                else:
+                    f = click.option(flag_of(fld), fld.name, type=kind, default=None, help=help_text,
+                                     required=fld.default is dataclasses.MISSING)(f)
+        return f
+
+    return decorate
+
+
 @main.command()
-@click.option("--stage", type=click.Choice(["init", "cross", "supervised"]), required=True,
-              help="init: one view alone (InfoNCE); cross: RGB + MV with cross guidance; supervised: one view "
-                   "with the labels, from random weights (the ceiling beside the self-supervised stages).")
-@click.option("--view", type=click.Choice(["rgb", "mv"]), default=None,
-              help="View to train in stage init or supervised.")
-@click.option("--num-classes", type=click.IntRange(min=2), default=None,
-              help="Classes of the labelled data (stage supervised; default: the shards' index.json).")
 @click.option("--data", "data_source", required=True,
               help="'synthetic' (random tensors, smoke runs only) or WebDataset shard URLs from compvid.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Run directory (config.json, metrics.jsonl, last.pt; loss.png at the end of a run that "
                    "took a step).")
 @click.option("--preset", default=None, help="Preset name (ucf101, k400, tiny-cpu) or a .toml path; flags override it.")
-@click.option("--init-rgb", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Stage-1 RGB checkpoint to start the cross stage from.")
-@click.option("--init-mv", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Stage-1 MV checkpoint to start the cross stage from.")
 @click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint of this run to continue from (e.g. OUT/last.pt).")
 @click.option("--overwrite", is_flag=True,
               help="Start again in an --out folder that already holds a run (its metrics and checkpoint are replaced).")
-@click.option("--arch", default=None, help="Encoder from the registry (s3d, r3d_18, r2plus1d_18, tiny).")
-@click.option("--epochs", type=int, default=None)
-@click.option("--steps", type=int, default=None, help="Stop after this many optimiser steps (0: write the untrained weights, a random-init baseline).")
-@click.option("--batch-size", type=int, default=None, help="Videos per process and step.")
-@click.option("--num-frames", type=int, default=None, help="Frames per clip.")
-@click.option("--size", default=None, help="Clip size, e.g. 128 or 96x128.")
-@click.option("--queue-size", type=int, default=None, help="K, a multiple of the global batch.")
-@click.option("--dim", type=int, default=None, help="Embedding size of the projection head.")
-@click.option("--momentum", type=float, default=None, help="Key-encoder momentum m.")
-@click.option("--temperature", type=float, default=None)
-@click.option("--lr", type=float, default=None)
-@click.option("--weight-decay", type=float, default=None)
-@click.option("--plateau-patience", type=int, default=None, help="Epochs without improvement before LR / 10.")
-@click.option("--lr-drops", type=int, default=None, help="How many times the LR may drop.")
-@click.option("--topk", type=int, default=None, help="k of the top-k mining (cross stage).")
-@click.option("--mode", type=click.Choice(["intersection", "union"]), default=None, help="Mining ablation switch.")
-@click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm to this value.")
-@click.option("--flip-p", type=click.FloatRange(0, 1), default=None,
-              help="Probability of a horizontal flip per clip (default 0.5; 0 for mirror-sensitive classes "
-                   "such as left/right or clockwise motion, e.g. compvid synth data).")
-@click.option("--min-crop-area", type=click.FloatRange(0.01, 1), default=None,
-              help="Smallest share of the frame a random resized crop keeps (default 0.2, as MoCo).")
-@click.option("--checkpoint-every", type=click.IntRange(min=0), default=None,
-              help="Also checkpoint every N steps [default: the preset's, else 1000; 0: epoch ends only]. "
-                   "Ctrl-C or SIGTERM always checkpoints after the current step and prints the resume command.")
 @click.option("--synthetic-videos", type=int, default=64, show_default=True, help="Videos in --data synthetic.")
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
               help="DataLoader worker processes decoding shards (each its own decoders).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--no-amp", is_flag=True, help="Disable bf16 autocast on CUDA.")
-def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, init_mv, resume, overwrite,
-             synthetic_videos, workers, seed, device, no_amp, **flags) -> None:
+@_record_flags(*_PRETRAIN_RECORDS)
+def pretrain(data_source, out_dir, preset, resume, overwrite, synthetic_videos, workers, **flags) -> None:
     """Pretrain encoders: stage 1 (--stage init --view rgb|mv) or stage 2 (--stage cross).
 
     --stage supervised --view rgb|mv trains the same encoder with labels on the same clips: the
@@ -229,46 +188,42 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
     command that resumes exactly there (exit status 130 or 143); a second Ctrl-C stops at once."""
     from mvcgc import distributed
     from mvcgc.data import SyntheticClips, shard_stream
-    from mvcgc.errors import TrainingInterrupted
-    from mvcgc.train import CHECKPOINT_NAME
+    from mvcgc.errors import InvalidArgumentError, TrainingInterrupted
+    from mvcgc.options import PresetError, resolve
+    from mvcgc.stages import make_stage
+    from mvcgc.run_files import CHECKPOINT_NAME
     from mvcgc.train import pretrain as run_pretrain
 
-    if stage in ("init", "supervised") and view is None:
-        raise click.UsageError(f"--stage {stage} trains one view: add --view rgb or --view mv")
-    if stage == "supervised" and num_classes is None:
-        num_classes = _classes_from_index(data_source)
-    opts = dict(_LIBRARY_DEFAULTS)
-    if preset is not None:
-        opts.update(read_preset(preset, stage=stage))
-    opts.update({k: v for k, v in flags.items() if v is not None})
-    num_frames, size, batch_size = opts.pop("num_frames"), _size(opts.pop("size")), opts.pop("batch_size")
-    flip_p, min_crop_area = opts.pop("flip_p"), opts.pop("min_crop_area")
+    stage = flags["stage"]
+    if stage == "supervised" and flags["num_classes"] is None:
+        flags["num_classes"] = _classes_from_index(data_source)
+    try:
+        options, clip = resolve(stage, preset, flags)
+    except PresetError as e:
+        raise click.BadParameter(str(e), param_hint="--preset") from e
+    except InvalidArgumentError as e:  # a flag or preset value out of range or not fitting the others
+        raise click.UsageError(str(e)) from e
+    views = make_stage(options).views
     try:
         distributed.init_from_env()
         is_main = distributed.rank() == 0
         if not is_main:
             logging.getLogger().setLevel(logging.WARNING)
-        views = ("rgb", "mv") if stage == "cross" else (view,)
         if data_source == "synthetic":
             log.warning("--data synthetic: training on RANDOM TENSORS (a smoke run; nothing meaningful is learnt)")
-            data = SyntheticClips(num_videos=synthetic_videos, batch_size=batch_size, num_frames=num_frames,
-                                  size=size, views=views, seed=seed, rank=distributed.rank(),
+            data = SyntheticClips(num_videos=synthetic_videos, batch_size=clip.batch_size, num_frames=clip.num_frames,
+                                  size=clip.size, views=views, seed=options.seed, rank=distributed.rank(),
                                   world_size=distributed.world_size())
         else:
-            data = shard_stream(data_source.split(), batch_size=batch_size, num_frames=num_frames, size=size,
-                                views=views, num_workers=workers, seed=seed, flip_p=flip_p,
-                                min_crop_area=min_crop_area)
-        data_info = {"source": data_source, "batch_size": batch_size, "num_frames": num_frames, "size": list(size),
-                     "workers": workers, "flip_p": flip_p, "min_crop_area": min_crop_area}
+            data = shard_stream(data_source.split(), batch_size=clip.batch_size, num_frames=clip.num_frames,
+                                size=clip.size, views=views, num_workers=workers, seed=options.seed,
+                                flip_p=clip.flip_p, min_crop_area=clip.min_crop_area)
+        data_info = {"source": data_source, **clip.to_dict(), "workers": workers}
         if data_source == "synthetic":
             data_info["synthetic_videos"] = synthetic_videos
         with _ProgressBar(enabled=is_main, stage=stage) as bar:
-            result = run_pretrain(
-                data, stage=stage, view=view, out_dir=out_dir, init_rgb=init_rgb, init_mv=init_mv, resume=resume,
-                overwrite=overwrite,
-                seed=seed, device=device, amp=not no_amp, num_classes=num_classes, preset=preset, data_info=data_info,
-                on_progress=bar.step, **opts,
-            )
+            result = run_pretrain(data, options, out_dir=out_dir, resume=resume, overwrite=overwrite, preset=preset,
+                                  data_info=data_info, on_progress=bar.step)
     except TrainingInterrupted:
         raise  # the group says what was saved and how to resume
     except KeyboardInterrupt:  # before or after the training loop: nothing of this call's steps to lose
@@ -353,6 +308,7 @@ class _ProgressBar(Bar):
     def step(self, p) -> None:
         if self.bar is None:
             self.start(f"pretrain {self.stage}", p.total_steps, initial=p.step - 1)
+        self.set_total(p.total_steps)  # a stream without a length: known once its first epoch ends
         queue = "" if self.stage == "supervised" else f", queue={p.queue_fill:.0%}"  # no queue with labels
         self.update(p.step, postfix=f"epoch={p.epoch}, loss={p.loss:.4f}, lr={p.lr:.1e}{queue}, "
                                     f"samples_s={p.samples_per_s:.1f}")
@@ -487,15 +443,9 @@ def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir
     for name, rec in rows.items():
         click.echo(f"{name:<12}" + "".join(f"{100 * rec[k]:8.1f}" for k in k_list))
     if json_out is not None:
-        _write_json(json_out, {"recall": r.recall, "per_view": r.per_view, "num_queries": r.num_queries,
-                               "num_gallery": r.num_gallery, "failed_test": r.failed_test,
-                               "failed_train": r.failed_train, "train": train, "test": test, **r.meta,
-                               # per query: rank of the first same-class train video (null: none), for
-                               # confidence intervals and paired comparisons (mvcgc report)
-                               "queries": {"keys": r.query_keys, "labels": r.query_labels,
-                                           "gallery_labels": r.gallery_labels,
-                                           "first_hit_rank": {v: [None if x == float("inf") else int(x) for x in ranks]
-                                                              for v, ranks in r.first_hit.items()}}})
+        from mvcgc.results import RetrievalFile
+
+        _write_json(json_out, RetrievalFile.from_result(r, train=train, test=test).to_dict())
 
 
 def _print_accuracy(results: dict) -> None:
@@ -539,15 +489,10 @@ def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, 
         for name, res in results.items():
             click.echo(f"wrote {res.predictions.save(f'{pred_prefix}.{name}.json')}")
     if json_out is not None:
-        _write_json(json_out, {name: {"top1": res.accuracy[1], "top5": res.accuracy[5],
-                                      "videos": len(res.predictions.keys), "failed_test": res.failed,
-                                      "final_train_loss": res.history[-1].loss if res.history else None,
-                                      "final_train_accuracy": res.history[-1].train_accuracy if res.history else None,
-                                      "keys": list(res.predictions.keys),
-                                      "correct": res.predictions.top1_correct(),  # per video, for noise
-                                      "num_classes": res.predictions.probs.shape[1],
-                                      "train": train, "test": test, **res.meta}
-                               for name, res in results.items()})
+        from mvcgc.results import LinearFile, LinearView
+
+        _write_json(json_out, LinearFile({name: LinearView.from_result(res, train=train, test=test)
+                                          for name, res in results.items()}).to_dict())
 
 
 @main.command()

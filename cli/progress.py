@@ -79,6 +79,12 @@ class Bar:
         if self.bar.total is not None and done >= self.bar.total:
             self.bar.refresh()  # a finished phase shows its last count, however fast it ran
 
+    def set_total(self, total: int | None) -> None:
+        """The current phase's total became known (or changed), e.g. after a stream's first epoch."""
+        if self.bar is not None and self.bar.total != total:
+            self.bar.total = total
+            self.bar.refresh()
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

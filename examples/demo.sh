@@ -85,6 +85,7 @@ if [ -z "$REUSE" ] && [ "$SUPERVISED_EPOCHS" -gt 0 ]; then
 fi
 
 # One protocol for every row: centre crop of 16-frame sliding windows; linear probe on frozen features.
+# results/{retrieve,linear}-<stage>.json are the names `mvcgc report` reads (mvcgc.results.result_name).
 eval_common=(--train "$TRAIN" --test "$TEST" --workers "$WORKERS" --device "$DEVICE" --cache-dir "$OUT/cache"
              --view both)
 stages=(random init cross)

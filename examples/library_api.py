@@ -20,6 +20,7 @@ from compvid.datasets import pair_loader
 from compvid.shards import write_shards
 from compvid.synth import write_synth
 from compvid.visualize import save_mv_png
+from mvcgc.options import PretrainOptions
 from mvcgc.train import pretrain
 
 
@@ -50,8 +51,9 @@ def main(out: Path) -> None:
     print(f"batch: mv {tuple(batch['mv'].shape)}, labels {batch['label'].tolist()}")
 
     # 5. Two stage-1 MoCo steps of the tiny MV encoder on those batches (checkpoint in run/).
-    result = pretrain(loader, stage="init", view="mv", arch="tiny", steps=2, queue_size=16, dim=32,
-                      out_dir=out / "run", device="cpu", seed=0)
+    options = PretrainOptions(stage="init", view="mv", arch="tiny", steps=2, queue_size=16, dim=32, device="cpu",
+                              seed=0)  # the fields of `mvcgc pretrain`'s flags, checked here
+    result = pretrain(loader, options, out_dir=out / "run")
     print(f"pretrain: {result}")
 
 

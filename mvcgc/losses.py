@@ -7,14 +7,14 @@ Each loss is the mean over the batch.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 
 from mvcgc.errors import InvalidArgumentError
+from mvcgc.options import MiningMode
 
-MiningMode = Literal["intersection", "union"]
 
 
 def info_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, *, temperature: float = 0.07) -> torch.Tensor:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from mvcgc.run_files import EpochEndRecord, StepRecord, read_metrics
 
 _W, _H, _MARGIN = 720, 420, 56
 
@@ -17,15 +18,11 @@ def save_loss_curve(metrics_path: str | os.PathLike, png_path: str | os.PathLike
 
     ``chance``: ``(loss, label)`` of a model that has learnt nothing, drawn dashed red, so a flat
     curve near it reads as what it is."""
-    steps, losses, epoch_steps, epoch_means = [], [], [], []
-    for line in Path(metrics_path).read_text().splitlines():
-        rec = json.loads(line)
-        if rec["event"] == "step":
-            steps.append(rec["step"])
-            losses.append(rec["loss"])
-        elif rec["event"] == "epoch_end":
-            epoch_steps.append(rec["step"])
-            epoch_means.append(rec["mean_loss"])
+    records = read_metrics(metrics_path)
+    steps = [r.step for r in records if isinstance(r, StepRecord)]
+    losses = [r.loss for r in records if isinstance(r, StepRecord)]
+    epoch_steps = [r.step for r in records if isinstance(r, EpochEndRecord)]
+    epoch_means = [r.mean_loss for r in records if isinstance(r, EpochEndRecord)]
     if not steps:
         return None
     x0, x1 = min(steps), max(max(steps), min(steps) + 1)

@@ -1,7 +1,7 @@
 """The results report of a run folder (``make demo``): one table, every row with its noise.
 
 Reads what ``mvcgc retrieve --json`` and ``mvcgc linear --json`` wrote to ``RUN/results`` as
-``retrieve-<stage>.json`` / ``linear-<stage>.json`` (stage: ``random``, ``init``, ``cross``, and
+``retrieve-<stage>.json`` / ``linear-<stage>.json`` (:mod:`mvcgc.results`; stage: ``random``, ``init``, ``cross``, and
 ``supervised`` -- the same encoder trained with labels, the ceiling; each file holds the views it was
 run with), the training logs ``RUN/runs/*/metrics.jsonl`` (the supervised runs' training accuracy,
 the cross stage's mining statistics) and, if present,
@@ -23,6 +23,8 @@ from pathlib import Path
 
 from mvcgc.errors import InputNotFoundError, ResultsError
 from mvcgc.plots import save_bar_chart, stack_images
+from mvcgc.results import LinearFile, RetrievalFile, result_name
+from mvcgc.run_files import CONFIG_NAME, LOSS_PLOT_NAME, METRICS_NAME, EpochEndRecord, RunConfig, StepRecord, read_metrics
 from mvcgc.stats import chance_recall, paired_difference, wilson_interval
 
 STAGES = {"random": "random init", "init": "stage 1 (init)", "cross": "stage 2 (cross)",
@@ -79,33 +81,30 @@ def load_results_with_train(
     train_accuracy: dict[tuple[str, str], float] = {}
     chance: dict[str, float] = {}
     for stage in STAGES:
-        for path in sorted(results_dir.glob(f"retrieve-{stage}*.json")):
-            doc = _read_json(path)
-            q = doc.get("queries")
-            if not q:
-                raise ResultsError(f"{path}: no per-query results; re-run `mvcgc retrieve --json` with this version")
-            for view, ranks in q["first_hit_rank"].items():
+        for path in sorted(results_dir.glob(_stage_files("retrieve", stage))):
+            q = RetrievalFile.from_dict(_read_json(path), source=str(path)).queries
+            for view in q.first_hit_rank:
                 for k in (1, 5):
-                    table[(stage, view, f"R@{k}")] = Outcomes(
-                        {key: int(r is not None and r < k) for key, r in zip(q["keys"], ranks)})
+                    table[(stage, view, f"R@{k}")] = Outcomes(q.hits(view, k))
             for k in (1, 5):
-                chance[f"R@{k}"] = chance_recall(q["labels"], q["gallery_labels"], k)
-        for path in sorted(results_dir.glob(f"linear-{stage}*.json")):
-            doc = _read_json(path)
-            for view, res in doc.items():
-                if "correct" not in res:
-                    raise ResultsError(f"{path}: no per-video results; re-run `mvcgc linear --json` with this version")
-                table[(stage, view, "linear top-1")] = Outcomes(dict(zip(res["keys"], res["correct"])))
-                if res.get("final_train_accuracy") is not None:
-                    train_accuracy[(stage, view)] = res["final_train_accuracy"]
-                num_classes = res.get("num_classes")
-                if num_classes:
-                    chance["linear top-1"] = 1 / num_classes
+                chance[f"R@{k}"] = chance_recall(q.labels, q.gallery_labels, k)
+        for path in sorted(results_dir.glob(_stage_files("linear", stage))):
+            for view, res in LinearFile.from_dict(_read_json(path), source=str(path)).views.items():
+                table[(stage, view, "linear top-1")] = Outcomes(res.hits())
+                if res.final_train_accuracy is not None:
+                    train_accuracy[(stage, view)] = res.final_train_accuracy
+                if res.num_classes:
+                    chance["linear top-1"] = 1 / res.num_classes
     if not table:
         raise InputNotFoundError(f"no retrieve-<stage>.json or linear-<stage>.json results in {results_dir}; "
                                  "write them with `mvcgc retrieve --json` and `mvcgc linear --json` "
                                  "(examples/demo.sh does)")
     return table, chance, train_accuracy
+
+
+def _stage_files(kind: str, stage: str) -> str:
+    """Glob of ``kind``'s result files of ``stage`` (the name, or it with a suffix before .json)."""
+    return result_name(kind, stage).replace(".json", "*.json")
 
 
 def lifts(table: dict[tuple[str, str, str], Outcomes]) -> list[Lift]:
@@ -202,29 +201,22 @@ def lift_table(rows: list[Lift]) -> str:
     return "\n".join(lines)
 
 
-def _read_json(path: Path, text: str | None = None, *, line: int | None = None):
-    """``path``'s JSON (or that of ``text``, its line ``line``); a broken file is one :class:`ResultsError`."""
+def _read_json(path: Path):
+    """``path``'s JSON; a broken file is one :class:`ResultsError`."""
     try:
-        return json.loads(path.read_text() if text is None else text)
+        return json.loads(path.read_text())
     except ValueError as e:
-        where = f"{path}" + (f" line {line}" if line is not None else "")
-        raise ResultsError(f"{where} is not valid JSON ({e}); was it cut off? write it again (re-run the "
+        raise ResultsError(f"{path} is not valid JSON ({e}); was it cut off? write it again (re-run the "
                            "command that made it) or remove it") from e
-
-
-def _metric_lines(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [_read_json(path, text, line=i) for i, text in enumerate(path.read_text().splitlines(), 1) if text.strip()]
 
 
 def supervised_fit(runs_dir: Path) -> list[tuple[str, int, float]]:
     """``(run, epochs, training accuracy of its last epoch)`` for every supervised run (augmented clips)."""
     out = []
-    for metrics in sorted(runs_dir.glob("*/metrics.jsonl")):
-        ends = [m for m in _metric_lines(metrics) if m.get("event") == "epoch_end" and "train_accuracy" in m]
+    for metrics in sorted(runs_dir.glob(f"*/{METRICS_NAME}")):
+        ends = [m for m in read_metrics(metrics) if isinstance(m, EpochEndRecord) and m.train_accuracy is not None]
         if ends:
-            out.append((metrics.parent.name, ends[-1]["epoch"] + 1, ends[-1]["train_accuracy"]))
+            out.append((metrics.parent.name, ends[-1].epoch + 1, ends[-1].train_accuracy))
     return out
 
 
@@ -235,10 +227,10 @@ MINING_FIELDS = ("mined_per_query", "queries_with_mined", "mined_same_class", "r
 def mining_by_epoch(metrics: Path) -> dict[int, dict[str, float]]:
     """Per epoch, the mean of each mining statistic over the steps that logged it."""
     sums: dict[int, dict[str, list[float]]] = {}
-    for m in _metric_lines(metrics):
-        for name, value in (m.get("mining") or {}).items():
+    for m in read_metrics(metrics):
+        for name, value in ((m.mining if isinstance(m, StepRecord) else None) or {}).items():
             if value is not None:
-                sums.setdefault(m["epoch"], {}).setdefault(name, []).append(value)
+                sums.setdefault(m.epoch, {}).setdefault(name, []).append(value)
     return {e: {k: sum(v) / len(v) for k, v in d.items()} for e, d in sorted(sums.items())}
 
 
@@ -246,7 +238,7 @@ def mining_table(runs_dir: Path) -> str:
     """Markdown: mining statistics of each cross-stage run, first and last epoch with mining."""
     lines = ["| run | epoch | mined positives per query | queries with any | mined: same class | "
              "RGB top-k: same class | MV top-k: same class |", "|---|---|---|---|---|---|---|"]
-    for metrics in sorted(runs_dir.glob("*/metrics.jsonl")):
+    for metrics in sorted(runs_dir.glob(f"*/{METRICS_NAME}")):
         epochs = mining_by_epoch(metrics)
         for e in sorted({min(epochs), max(epochs)}) if epochs else ():
             d = epochs[e]
@@ -259,9 +251,9 @@ def mining_table(runs_dir: Path) -> str:
 def _run_configs(runs_dir: Path) -> list[tuple[str, dict]]:
     out = []
     order = {"random": 0, "init": 1, "cross": 2, "supervised": 3}  # runs in pipeline order
-    for cfg in sorted(runs_dir.glob("*/config.json"), key=lambda p: (order.get(p.parent.name.split("-")[0], 3),
-                                                                      p.parent.name)):
-        out.append((cfg.parent.name, _read_json(cfg).get("config", {})))
+    for cfg in sorted(runs_dir.glob(f"*/{CONFIG_NAME}"), key=lambda p: (order.get(p.parent.name.split("-")[0], 3),
+                                                                         p.parent.name)):
+        out.append((cfg.parent.name, RunConfig.from_dict(_read_json(cfg), source=str(cfg)).config))
     return out
 
 
@@ -298,7 +290,7 @@ def write_report(run_dir: str | os.PathLike, *, out_dir: str | os.PathLike | Non
     save_bar_chart(panels, out / "results.png", title=f"{title}: test videos, 95 % Wilson intervals", chance=chance)
 
     configs = _run_configs(run_dir / "runs")
-    curves = [run_dir / "runs" / name / "loss.png" for name, _ in configs]
+    curves = [run_dir / "runs" / name / LOSS_PLOT_NAME for name, _ in configs]
     have_curves = stack_images(curves, out / "loss-curves.png", captions=[n for n, _ in configs]) is not None
     mv_png = run_dir / "results" / "motion-vectors.png"
     if mv_png.is_file():

@@ -7,20 +7,19 @@ One training loop (:mod:`mvcgc.train`) runs every stage: the two pretraining sta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Mapping, get_args
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mvcgc.errors import DataError, InvalidArgumentError
-from mvcgc.losses import MiningMode, check_mining_mode, cross_guidance_nce, info_nce, mining_statistics
+from mvcgc.errors import DataError
+from mvcgc.losses import cross_guidance_nce, info_nce, mining_statistics
 from mvcgc.models import VideoEncoder
 from mvcgc.moco import MoCo
+from mvcgc.options import MiningMode, PretrainOptions, StageName, View
 from mvcgc.queue import KeyQueue
 
-StageName = Literal["init", "cross", "supervised"]
-View = Literal["rgb", "mv"]
 IN_CHANNELS: dict[str, int] = {"rgb": 3, "mv": 2}
 
 
@@ -136,33 +135,10 @@ class SupervisedStage:
 Stage = InitStage | CrossStage | SupervisedStage
 
 
-def make_stage(
-    name: StageName,
-    *,
-    view: View | None = None,
-    topk: int = 5,
-    mode: MiningMode = "intersection",
-    temperature: float = 0.07,
-    num_classes: int | None = None,
-) -> Stage:
-    """``make_stage("init", view="rgb")``, ``make_stage("cross", topk=5, mode="union")`` or
-    ``make_stage("supervised", view="rgb", num_classes=101)``."""
-    if name not in get_args(StageName):
-        raise InvalidArgumentError(f"stage must be one of {', '.join(get_args(StageName))}; got {name!r}")
-    if temperature <= 0:
-        raise InvalidArgumentError(f"temperature must be positive, got {temperature}")
-    if name in ("init", "supervised"):
-        if view not in get_args(View):
-            raise InvalidArgumentError(f"stage {name!r} needs view one of {', '.join(get_args(View))}; got {view!r}")
-        if name == "init":
-            return InitStage(view=view, temperature=temperature)
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise InvalidArgumentError(f"stage 'supervised' needs num_classes >= 2 (the classes of the labelled data); "
-                                       f"got {num_classes!r}")
-        return SupervisedStage(view=view, num_classes=num_classes)
-    if view is not None:
-        raise InvalidArgumentError("stage 'cross' trains both views; do not pass view")
-    check_mining_mode(mode)
-    if topk < 0:
-        raise InvalidArgumentError(f"topk must be >= 0, got {topk}")
-    return CrossStage(topk=topk, mode=mode, temperature=temperature)
+def make_stage(options: PretrainOptions) -> Stage:
+    """The stage of a (validated) options record: its name, view, loss settings and classes."""
+    if options.stage == "init":
+        return InitStage(view=options.view, temperature=options.temperature)
+    if options.stage == "supervised":
+        return SupervisedStage(view=options.view, num_classes=options.num_classes)
+    return CrossStage(topk=options.topk, mode=options.mode, temperature=options.temperature)

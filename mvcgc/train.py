@@ -13,6 +13,7 @@ continues exactly as if uninterrupted, and raises :class:`~mvcgc.errors.Training
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -20,7 +21,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal, Mapping, get_args
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -30,32 +31,22 @@ from mvcgc.checkpoint import FORMAT, FORMAT_VERSION, check_compatible, load_chec
 from mvcgc.errors import (CheckpointError, DataError, EmptyDataError, InvalidArgumentError, MissingViewError,
                           NonFiniteLossError, RunExistsError, SignalInterrupt, TrainingInterrupted)
 from mvcgc.interrupt import StopRequests
-from mvcgc.losses import MiningMode
+from mvcgc.loop_state import LoopState
 from mvcgc.models import create_encoder
 from mvcgc.moco import MoCo
+from mvcgc.options import PretrainOptions
 from mvcgc.plots import save_loss_curve
 from mvcgc.provenance import package_versions
 from mvcgc.queue import check_queue_size
-from mvcgc.stages import IN_CHANNELS, Stage, StageName, View, make_stage
+from mvcgc.run_files import (CHECKPOINT_NAME, CONFIG_NAME, LOSS_PLOT_NAME, METRICS_NAME, EpochEndRecord, RunConfig,
+                             StepRecord)
+from mvcgc.stages import IN_CHANNELS, Stage, make_stage
 
-Device = Literal["auto", "cpu", "cuda"]
-CHECKPOINT_NAME = "last.pt"
-DEFAULT_CHECKPOINT_EVERY = 1000  # steps; a crash (or SIGKILL) then costs at most this many
 log = logging.getLogger(__name__)
 _UNITS = {"rgb": "normalised RGB", "mv": "pixels per frame step (x right +, y down +)"}
 
 
-@dataclass(frozen=True)
-class TrainProgress:
-    """What the loop reports after every step (the CLI turns it into a progress bar)."""
-
-    step: int
-    total_steps: int | None
-    epoch: int
-    loss: float
-    lr: float
-    queue_fill: float
-    samples_per_s: float
+TrainProgress = StepRecord  # what on_progress receives after every step (the CLI draws it as a bar)
 
 
 @dataclass
@@ -69,39 +60,20 @@ class PretrainResult:
 
 def pretrain(
     data: Iterable[Mapping[str, Any]],
+    options: PretrainOptions | None = None,
     *,
-    stage: StageName,
     out_dir: str | os.PathLike,
-    view: View | None = None,
-    arch: str = "s3d",
-    epochs: int | None = None,
-    steps: int | None = None,
-    queue_size: int = 2048,
-    dim: int = 128,
-    momentum: float = 0.999,
-    temperature: float = 0.07,
-    topk: int = 5,
-    mode: MiningMode = "intersection",
-    lr: float = 1e-4,
-    weight_decay: float = 1e-5,
-    plateau_patience: int = 10,
-    lr_drops: int = 2,
-    grad_clip: float | None = None,
-    init_rgb: str | os.PathLike | None = None,
-    init_mv: str | os.PathLike | None = None,
     resume: str | os.PathLike | None = None,
     overwrite: bool = False,
-    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-    seed: int = 0,
-    device: Device = "auto",
-    amp: bool = True,
-    num_classes: int | None = None,
     preset: str | None = None,
     data_info: Mapping[str, Any] | None = None,
     on_progress: Callable[[TrainProgress], None] | None = None,
+    **option_fields: Any,
 ) -> PretrainResult:
     """Pretrain with MoCo for ``epochs`` passes over ``data`` and/or ``steps`` optimiser steps.
 
+    ``options``: a :class:`~mvcgc.options.PretrainOptions`; its fields may also be given (or
+    overridden) as keywords, e.g. ``pretrain(data, stage="init", view="rgb", steps=100, out_dir=...)``.
     ``data``: re-iterable batches (see :mod:`mvcgc.data`). Stage ``init`` trains ``view`` alone with
     InfoNCE; stage ``cross`` trains RGB and MV with the cross-guidance loss, starting from stage-1
     checkpoints ``init_rgb`` / ``init_mv`` (random weights where absent). Adam(``lr``,
@@ -109,81 +81,75 @@ def pretrain(
     ``plateau_patience`` epochs, at most ``lr_drops`` times. ``amp``: bf16 autocast, CUDA only.
     ``resume``: a checkpoint of the same stage, views, architecture and queue size; a checkpoint
     written mid-epoch (every ``checkpoint_every`` steps, 0 = epoch ends only, or on SIGINT/SIGTERM)
-    resumes exactly there, the epoch's consumed batches replayed. An ``out_dir``
+    resumes exactly there: the epoch's batches before it are drawn again, unused, so that the next
+    one is the batch an uninterrupted run would train on. An ``out_dir``
     that already holds a run is refused unless ``resume`` continues it or ``overwrite`` replaces
     it (nothing is truncated by accident). Stage
     ``supervised`` trains ``view`` from random weights with the data's labels (``num_classes``
     classes): the ceiling beside the self-supervised stages (:mod:`mvcgc.supervised`).
     ``preset`` and ``data_info`` (a JSON-able description of the data source) are only recorded.
     """
-    if steps == 0:
-        epochs = None  # the random-init baseline trains nothing; a preset's epochs would only mislead
-    st = make_stage(stage, view=view, topk=topk, mode=mode, temperature=temperature, num_classes=num_classes)
-    _check_options(st, epochs=epochs, steps=steps, init_rgb=init_rgb, init_mv=init_mv, device=device,
-                   checkpoint_every=checkpoint_every, lr_drops=lr_drops, lr=lr, weight_decay=weight_decay)
-    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    opts = _options(options, option_fields)
+    st = make_stage(opts)
+    arch, queue_size, epochs, steps = opts.arch, opts.queue_size, opts.epochs, opts.steps
+    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if opts.device == "auto" else opts.device)
     is_main = dist_utils.rank() == 0
     run_dir = Path(out_dir)
     if resume is None and not overwrite:
         _refuse_used_run_dir(run_dir)
     config = {
-        "stage": stage, "view": view, "views": list(st.views), "arch": arch, "epochs": epochs, "steps": steps,
-        "queue_size": queue_size, "dim": dim, "momentum": momentum, "temperature": temperature, "topk": topk,
-        "mode": mode, "lr": lr, "weight_decay": weight_decay, "plateau_patience": plateau_patience,
-        "lr_drops": lr_drops, "grad_clip": grad_clip, "init_rgb": _str(init_rgb), "init_mv": _str(init_mv),
-        "resume": _str(resume), "checkpoint_every": checkpoint_every, "seed": seed, "device": str(dev),
-        "amp": amp, "num_classes": num_classes, "preset": preset, "world_size": dist_utils.world_size(),
-        "data": dict(data_info) if data_info is not None else None,
+        **opts.to_dict(), "views": list(st.views), "resume": _str(resume), "device": str(dev), "preset": preset,
+        "world_size": dist_utils.world_size(), "data": dict(data_info) if data_info is not None else None,
     }
 
-    torch.manual_seed(seed)
+    torch.manual_seed(opts.seed)
     # MoCo in the pretraining stages, a classifier per view in the supervised one
     moco = st.build_model({v: create_encoder(arch, IN_CHANNELS[v]) for v in st.views}, queue_size=queue_size,
-                          dim=dim, momentum=momentum)
+                          dim=opts.dim, momentum=opts.momentum)
     if resume is None:
-        _init_from_stage1(moco, {"rgb": init_rgb, "mv": init_mv}, arch=arch)
+        _init_from_stage1(moco, {"rgb": opts.init_rgb, "mv": opts.init_mv}, arch=arch)
     moco.to(dev)
     model = moco
     if dist_utils.world_size() > 1:
         model = DistributedDataParallel(moco, device_ids=[dev.index] if dev.type == "cuda" else None)
-    optimizer = torch.optim.Adam([p for p in moco.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.Adam([p for p in moco.parameters() if p.requires_grad], lr=opts.lr,
+                                 weight_decay=opts.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=0.1, patience=plateau_patience, min_lr=lr * 0.1**lr_drops
+        optimizer, mode="min", factor=0.1, patience=opts.plateau_patience, min_lr=opts.lr * 0.1**opts.lr_drops
     )
-    t = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "epoch_loss_sum": 0.0, "input_spec": None}
+    t = LoopState()
+    epoch_rng: torch.Tensor | None = None  # torch's CPU RNG as the current epoch's iteration began
     if resume is not None:
-        t = _restore(resume, moco, optimizer, scheduler, st=st, arch=arch)
-    metrics_path = run_dir / "metrics.jsonl"
+        t, epoch_rng = _restore(resume, moco, optimizer, scheduler, st=st, arch=arch)
+    metrics_path = run_dir / METRICS_NAME
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(run_dir / "config.json", {"config": config, "versions": package_versions()})
-        _truncate_metrics(metrics_path, after_step=t["step"])
+        _write_json(run_dir / CONFIG_NAME, RunConfig(config, package_versions()).to_dict())
+        _truncate_metrics(metrics_path, after_step=t.step)
 
     def save() -> Path | None:
         if not is_main:
             return None
         return save_checkpoint(
-            _payload(moco, optimizer, scheduler, st=st, arch=arch, config=config, preset=preset, trainer=t),
+            _payload(moco, optimizer, scheduler, st=st, arch=arch, config=config, preset=preset, trainer=t,
+                     epoch_rng=epoch_rng),
             run_dir / CHECKPOINT_NAME,
         )
 
     last_ckpt: Path | None = Path(resume) if resume is not None else None
-    saved_step = t["step"] if resume is not None else -1
+    saved_step = t.step if resume is not None else -1
     losses: list[float] = []
-    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda")
-    total_steps = steps
+    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=opts.amp and dev.type == "cuda")
     try:
-        batches_per_epoch = len(data)  # type: ignore[arg-type]
-    except TypeError:  # a stream (or a DataLoader over one) has no length
-        batches_per_epoch = None
-    if epochs is not None and batches_per_epoch is not None:
-        total_steps = min(steps or math.inf, epochs * batches_per_epoch)
+        t.batches_per_epoch = len(data)  # type: ignore[arg-type]
+    except TypeError:  # a stream (or a DataLoader over one) has no length: counted in the first epoch
+        pass
     done = _finished(t, epochs=epochs, steps=steps)
-    if steps == 0 and t["input_spec"] is None:  # random-init baseline: record the input it is meant for
+    if steps == 0 and t.input_spec is None:  # random-init baseline: record the input it is meant for
         first = next(iter(data), None)
         if first is None:
             raise EmptyDataError("the data stream yielded no batch; check the data source")
-        t["input_spec"] = _input_spec(_split_clips(first, st.views, torch.device("cpu"))[0])
+        t.input_spec = _input_spec(_split_clips(first, st.views, torch.device("cpu"))[0])
     model.train()
     stop = StopRequests(announce=is_main, force_on_repeat=dist_utils.world_size() == 1)
     stopped_by: int | None = None
@@ -192,18 +158,15 @@ def pretrain(
         with stop, open(metrics_path, "a", buffering=1) if is_main else _NullFile() as metrics:
             while not done:
                 if hasattr(data, "set_epoch"):
-                    data.set_epoch(t["epoch"])
-                stream = iter(data)
-                if t["batch_in_epoch"]:
-                    log.info("resuming epoch %d at batch %d: replaying the batches before it",
-                             t["epoch"], t["batch_in_epoch"])
-                for _ in range(t["batch_in_epoch"]):  # resume mid-epoch: replay the consumed batches
-                    next(stream, None)
+                    data.set_epoch(t.epoch)
+                if t.batch_in_epoch == 0:
+                    epoch_rng = torch.get_rng_state()
+                stream = _continue_epoch(data, t, epoch_rng)
                 tick = time.perf_counter()
                 for batch in stream:
                     x_q, x_k = _split_clips(batch, st.views, dev)
-                    if t["input_spec"] is None:
-                        t["input_spec"] = _input_spec(x_q)
+                    if t.input_spec is None:
+                        t.input_spec = _input_spec(x_q)
                     global_batch = next(iter(x_q.values())).shape[0] * dist_utils.world_size()
                     if moco.queue is not None:
                         check_queue_size(queue_size, global_batch)
@@ -214,78 +177,79 @@ def pretrain(
                     loss_value = dist_utils.mean_across_ranks(loss.detach()).item()
                     if not math.isfinite(loss_value):
                         raise NonFiniteLossError(
-                            f"loss became {loss_value} at step {t['step'] + 1} (epoch {t['epoch']}); training stopped. "
+                            f"loss became {loss_value} at step {t.step + 1} (epoch {t.epoch}); training stopped. "
                             f"Last good checkpoint: {last_ckpt if last_ckpt is not None else 'none written yet'}. "
                             "Try a lower --lr or --grad-clip."
                         )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                    if grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(moco.encoder_q.parameters(), grad_clip)
+                    if opts.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(moco.encoder_q.parameters(), opts.grad_clip)
                     optimizer.step()
                     extra = st.diagnostics(k, moco.queue, labels, q)  # before the batch's keys join the queue
                     moco.dequeue_and_enqueue(k, labels)
 
-                    t["step"] += 1
-                    t["batch_in_epoch"] += 1
-                    t["epoch_loss_sum"] += loss_value
+                    t.step += 1
+                    t.batch_in_epoch += 1
+                    t.epoch_loss_sum += loss_value
                     if "train_accuracy" in extra:
-                        t["epoch_accuracy_sum"] = t.get("epoch_accuracy_sum", 0.0) + extra["train_accuracy"]
+                        t.epoch_accuracy_sum = (t.epoch_accuracy_sum or 0.0) + extra["train_accuracy"]
                     losses.append(loss_value)
                     now = time.perf_counter()
-                    report = TrainProgress(
-                        step=t["step"], total_steps=total_steps, epoch=t["epoch"], loss=loss_value,
+                    report = StepRecord(
+                        step=t.step, total_steps=_total_steps(t, epochs=epochs, steps=steps), epoch=t.epoch,
+                        loss=loss_value,
                         lr=optimizer.param_groups[0]["lr"],
                         queue_fill=moco.queue.fill if moco.queue is not None else 0.0,
                         samples_per_s=global_batch / max(now - tick, 1e-9),
+                        **extra,
                     )
                     tick = now
-                    line = {"event": "step", **report.__dict__, **extra}
-                    metrics.write(json.dumps(line) + "\n")
+                    metrics.write(json.dumps(report.to_dict()) + "\n")
                     if on_progress is not None:
                         on_progress(report)
-                    if checkpoint_every and t["step"] % checkpoint_every == 0:
-                        last_ckpt, saved_step = save(), t["step"]
-                    if steps is not None and t["step"] >= steps:
+                    if opts.checkpoint_every and t.step % opts.checkpoint_every == 0:
+                        last_ckpt, saved_step = save(), t.step
+                    if steps is not None and t.step >= steps:
                         break
                     stopped_by = stop.agreed(dev)  # every rank, every step: all stop after the same one
                     if stopped_by is not None:
                         break
                 else:
-                    if t["batch_in_epoch"] == 0:
+                    if t.batch_in_epoch == 0:
                         raise EmptyDataError(
-                            f"the data stream yielded no complete batch in epoch {t['epoch']}; "
+                            f"the data stream yielded no complete batch in epoch {t.epoch}; "
                             "check the data source (and that it holds at least one batch per process)"
                         )
-                    mean_loss = t["epoch_loss_sum"] / t["batch_in_epoch"]
+                    mean_loss = t.epoch_loss_sum / t.batch_in_epoch
                     scheduler.step(mean_loss)
-                    end = {"event": "epoch_end", "epoch": t["epoch"], "mean_loss": mean_loss, "step": t["step"]}
-                    if "epoch_accuracy_sum" in t:  # supervised: the epoch's training accuracy (augmented clips)
-                        end["train_accuracy"] = t["epoch_accuracy_sum"] / t["batch_in_epoch"]
-                        t["epoch_accuracy_sum"] = 0.0
-                    metrics.write(json.dumps(end) + "\n")
-                    t.update(epoch=t["epoch"] + 1, batch_in_epoch=0, epoch_loss_sum=0.0)
-                    last_ckpt, saved_step = save(), t["step"]
+                    # supervised: the epoch's training accuracy (augmented clips)
+                    accuracy = t.epoch_accuracy_sum / t.batch_in_epoch if t.epoch_accuracy_sum is not None else None
+                    end = EpochEndRecord(epoch=t.epoch, mean_loss=mean_loss, step=t.step, train_accuracy=accuracy)
+                    metrics.write(json.dumps(end.to_dict()) + "\n")
+                    t.batches_per_epoch = t.batch_in_epoch  # what this process drew: a total from here on
+                    t.finish_epoch()
+                    last_ckpt, saved_step = save(), t.step
                 done = stopped_by is not None or _finished(t, epochs=epochs, steps=steps)
-            if saved_step != t["step"]:
-                last_ckpt, saved_step = save(), t["step"]
+            if saved_step != t.step:
+                last_ckpt, saved_step = save(), t.step
             if stopped_by is not None:
                 dist_utils.barrier()  # no rank exits (which makes torchrun kill the rest) before rank 0 has saved
-                raise TrainingInterrupted(stopped_by, step=t["step"], checkpoint=run_dir / CHECKPOINT_NAME,
-                                          checkpoint_step=t["step"], saved_now=True)
+                raise TrainingInterrupted(stopped_by, step=t.step, checkpoint=run_dir / CHECKPOINT_NAME,
+                                          checkpoint_step=t.step, saved_now=True)
     except SignalInterrupt as e:  # a second signal: stop now; what the last checkpoint holds is kept
-        raise TrainingInterrupted(e.signal_number, step=t["step"], checkpoint=last_ckpt,
+        raise TrainingInterrupted(e.signal_number, step=t.step, checkpoint=last_ckpt,
                                   checkpoint_step=saved_step if last_ckpt is not None else None,
                                   saved_now=False) from None
     if is_main:
-        save_loss_curve(metrics_path, run_dir / "loss.png", title=f"mvcgc pretrain, stage {stage}",
+        save_loss_curve(metrics_path, run_dir / LOSS_PLOT_NAME, title=f"mvcgc pretrain, stage {st.name}",
                         chance=_chance_loss(st, queue_size))
-    return PretrainResult(run_dir=run_dir, checkpoint=last_ckpt, step=t["step"], epoch=t["epoch"], losses=losses)
+    return PretrainResult(run_dir=run_dir, checkpoint=last_ckpt, step=t.step, epoch=t.epoch, losses=losses)
 
 
 def _refuse_used_run_dir(run_dir: Path) -> None:
     """Raise :class:`RunExistsError` when ``run_dir`` holds a run's metrics or checkpoint."""
-    found = [p.name for p in (run_dir / "metrics.jsonl", run_dir / CHECKPOINT_NAME)
+    found = [p.name for p in (run_dir / METRICS_NAME, run_dir / CHECKPOINT_NAME)
              if p.is_file() and p.stat().st_size > 0]  # an empty log (a run that failed before its first step) holds nothing
     if not found:
         return
@@ -298,30 +262,26 @@ def _refuse_used_run_dir(run_dir: Path) -> None:
     )
 
 
-def _check_options(st: Stage, *, epochs, steps, init_rgb, init_mv, device, checkpoint_every, lr_drops, lr,
-                   weight_decay) -> None:
-    if epochs is None and steps is None:
-        raise InvalidArgumentError("give epochs, steps or both")
-    if epochs is not None and epochs < 1:
-        raise InvalidArgumentError(f"epochs must be >= 1, got {epochs}")
-    if steps is not None and steps < 0:
-        raise InvalidArgumentError(f"steps must be >= 0 (0 writes the untrained weights), got {steps}")
-    if steps == 0 and st.name != "init":
-        raise InvalidArgumentError("steps=0 writes a random-initialisation baseline; use stage 'init' for it")
-    if st.name != "cross" and (init_rgb is not None or init_mv is not None):
-        raise InvalidArgumentError(f"init_rgb/init_mv start the cross stage; stage {st.name!r} starts from "
-                                   "random weights")
-    if device not in get_args(Device):
-        raise InvalidArgumentError(f"device must be one of {', '.join(get_args(Device))}; got {device!r}")
-    if checkpoint_every < 0 or lr_drops < 0:
-        raise InvalidArgumentError(f"checkpoint_every and lr_drops must be >= 0, got {checkpoint_every}, {lr_drops}")
-    if not (math.isfinite(lr) and lr >= 0 and math.isfinite(weight_decay) and weight_decay >= 0):
-        raise InvalidArgumentError(f"lr and weight_decay must be finite numbers >= 0, got lr={lr}, "
-                                   f"weight_decay={weight_decay} (--lr, --weight-decay)")
+def _options(options: PretrainOptions | None, fields: Mapping[str, Any]) -> PretrainOptions:
+    """``options`` with ``fields`` replaced (or the record of ``fields`` alone); unknown names refused."""
+    known = {f.name for f in dataclasses.fields(PretrainOptions)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise InvalidArgumentError(f"pretrain() has no option {', '.join(unknown)}; the options are "
+                                   f"{', '.join(sorted(known))}")
+    return dataclasses.replace(options, **fields) if options is not None else PretrainOptions(**fields)
 
 
-def _finished(t: dict, *, epochs: int | None, steps: int | None) -> bool:
-    return (epochs is not None and t["epoch"] >= epochs) or (steps is not None and t["step"] >= steps)
+def _total_steps(t: LoopState, *, epochs: int | None, steps: int | None) -> int | None:
+    """Steps this run takes in all: ``steps``, or fewer where ``epochs`` of known length end sooner;
+    None while neither is known (a stream without a length, in its first epoch)."""
+    if epochs is None or t.batches_per_epoch is None:
+        return steps
+    return min(steps if steps is not None else math.inf, epochs * t.batches_per_epoch)
+
+
+def _finished(t: LoopState, *, epochs: int | None, steps: int | None) -> bool:
+    return (epochs is not None and t.epoch >= epochs) or (steps is not None and t.step >= steps)
 
 
 def _init_from_stage1(moco: MoCo, paths: Mapping[str, str | os.PathLike | None], *, arch: str) -> None:
@@ -338,7 +298,10 @@ def _init_from_stage1(moco: MoCo, paths: Mapping[str, str | os.PathLike | None],
         moco.encoder_k[v].load_state_dict(moco.encoder_q[v].state_dict())
 
 
-def _restore(path, moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str) -> dict:
+def _restore(path, moco: MoCo, optimizer, scheduler, *, st: Stage,
+             arch: str) -> tuple[LoopState, torch.Tensor | None]:
+    """Load the checkpoint at ``path`` into the model, optimiser and scheduler, set torch's RNG as it
+    was; returns the loop state and the RNG state at the start of its epoch (None: an older checkpoint)."""
     ckpt = load_checkpoint(path)
     if ckpt["stage"] != st.name or tuple(ckpt["views"]) != st.views or ckpt["arch"] != arch:
         raise CheckpointError(
@@ -354,10 +317,11 @@ def _restore(path, moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str) ->
     torch.set_rng_state(ckpt["rng"]["torch"])
     if torch.cuda.is_available() and ckpt["rng"]["cuda"]:
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    return dict(ckpt["trainer"])
+    return LoopState.from_dict(ckpt["trainer"], source=str(path)), ckpt["rng"].get("epoch_start")
 
 
-def _payload(moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str, config: dict, preset, trainer: dict) -> dict:
+def _payload(moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str, config: dict, preset,
+             trainer: LoopState, epoch_rng: torch.Tensor | None) -> dict:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -370,20 +334,42 @@ def _payload(moco: MoCo, optimizer, scheduler, *, st: Stage, arch: str, config: 
         },
         "embed_dim": moco.dim,
         **({"num_classes": moco.num_classes} if st.name == "supervised" else {}),
-        "input_spec": trainer["input_spec"],
+        "input_spec": trainer.input_spec,
         "stage": st.name,
         "preset": preset,
-        "step": trainer["step"],
-        "epoch": trainer["epoch"],
+        "step": trainer.step,
+        "epoch": trainer.epoch,
         "config": config,
         "versions": package_versions(),
         "model": moco.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "rng": {"torch": torch.get_rng_state(),
+        "rng": {"torch": torch.get_rng_state(), "epoch_start": epoch_rng,
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-        "trainer": dict(trainer),
+        "trainer": trainer.to_dict(),
     }
+
+
+def _continue_epoch(data: Iterable, t: LoopState, epoch_rng: torch.Tensor | None):
+    """An iterator over this epoch's batches from batch ``t.batch_in_epoch`` on.
+
+    A mid-epoch resume must see the epoch an uninterrupted run saw: its iteration starts again
+    from torch's RNG as the epoch began (``epoch_rng``: a shuffling DataLoader draws its order and
+    its workers' seeds from it), the batches already trained on are drawn and dropped, and the
+    RNG is then set back to the checkpoint's, so the next batch and step are the uninterrupted run's.
+    """
+    if not t.batch_in_epoch:
+        return iter(data)
+    log.info("resuming epoch %d at batch %d: drawing the %d batches before it again, unused",
+             t.epoch, t.batch_in_epoch, t.batch_in_epoch)
+    resumed_rng = torch.get_rng_state()
+    if epoch_rng is not None:  # None: a checkpoint written before the epoch's RNG was kept
+        torch.set_rng_state(epoch_rng)
+    stream = iter(data)
+    for _ in range(t.batch_in_epoch):
+        next(stream, None)
+    torch.set_rng_state(resumed_rng)
+    return stream
 
 
 def _split_clips(batch: Mapping[str, Any], views: tuple[str, ...], dev: torch.device):

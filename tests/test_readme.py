@@ -29,7 +29,7 @@ def test_pretraining_outputs_as_the_trainer_writes_them():
 
 
 def test_the_periodic_checkpoint_default_is_the_trainers():
-    from mvcgc.train import DEFAULT_CHECKPOINT_EVERY
+    from mvcgc.options import DEFAULT_CHECKPOINT_EVERY
 
     flat = re.sub(r"\s+", " ", README)
     assert f"written every {DEFAULT_CHECKPOINT_EVERY} steps (`--checkpoint-every N`" in flat

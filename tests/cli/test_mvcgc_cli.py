@@ -5,7 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cli.mvcgc import list_presets, main, read_preset
+from cli.mvcgc import main
+from mvcgc.options import list_presets, read_preset
 
 SMALL = ["--data", "synthetic", "--preset", "tiny-cpu", "--synthetic-videos", "8", "--batch-size", "4",
          "--num-frames", "4", "--size", "16", "--queue-size", "8", "--device", "cpu"]

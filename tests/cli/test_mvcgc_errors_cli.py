@@ -96,10 +96,12 @@ def test_a_missing_dependency_is_one_line(tmp_path, monkeypatch):
     assert r.exit_code == 1 and "pip install opencv" in error_line(r, "efficiency")
 
 
-def test_a_bad_learning_rate_is_mvcgcs_error_not_torchs(tmp_path):
+def test_a_bad_learning_rate_is_mvcgcs_usage_error_not_torchs(tmp_path):
+    # the options record refuses it before any work: a bad flag, so click's usage message and status 2
     r = run("pretrain", "--stage", "init", "--view", "rgb", "--data", "synthetic", *SMALL, "--lr", "nan",
             "--out", tmp_path / "run")
-    assert r.exit_code == 1 and "lr and weight_decay must be finite numbers >= 0" in error_line(r, "pretrain")
+    assert r.exit_code == 2 and "lr and weight_decay must be finite numbers >= 0" in r.stderr
+    assert "Traceback" not in r.output and not (tmp_path / "run").exists()
 
 
 def test_a_broken_preset_is_a_usage_error(tmp_path):

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from cli.mvcgc import main
 from compvid.synthetic import write_moving_video
 from mvcgc.data import SyntheticClips
+from mvcgc.results import LinearFile, RetrievalFile
 from mvcgc.train import pretrain
 
 # Recipe: libx264 defaults (MP4), 16 frames of 48×64; each class pans one way.
@@ -54,6 +55,9 @@ def test_retrieve_and_linear_print_their_tables(setup, tmp_path):
     assert set(doc["recall"]) == {"1", "5", "10", "20", "50"} and doc["recall"]["5"] == 1.0  # k >= gallery of 4
     assert doc["view"] == "both" and doc["checkpoints"]["mv"] == str(ckpt)
     assert doc["features"]["rgb"]["test"]["checkpoint_sha256"] and len(doc["failed_test"]) == 1
+    # the report reads it through the type that wrote it, losing nothing
+    assert RetrievalFile.from_dict(doc).to_dict() == doc
+    assert set(RetrievalFile.from_dict(doc).queries.first_hit_rank) == {"rgb", "mv", "both"}
 
     r = run("linear", *common, "--view", "both", "--epochs", "3", "--predictions", tmp_path / "pred",
             "--json", tmp_path / "l.json")
@@ -64,6 +68,7 @@ def test_retrieve_and_linear_print_their_tables(setup, tmp_path):
         assert f"\n{name} " in r.output and (tmp_path / f"pred.{name}.json").exists()
     doc = json.loads((tmp_path / "l.json").read_text())
     assert doc["rgb"]["videos"] == 2 and doc["rgb"]["epochs"] == 3 and doc["rgb"]["test"]["crops"] == "ten"
+    assert LinearFile.from_dict(doc).to_dict() == doc and len(LinearFile.from_dict(doc).views["mv"].hits()) == 2
 
     r = run("fuse", tmp_path / "pred.rgb.json", tmp_path / "pred.mv.json", "--out", tmp_path / "fused.json")
     assert r.exit_code == 0, r.output

@@ -187,3 +187,31 @@ def test_synth_and_inspect_draw_one_bar_with_their_totals(tmp_path):
     assert phases(r.stderr) == [("decoding", 140, 140)]  # windows of 128 frames: 0, 128, 140
     r = compvid("inspect", video, "--json")
     assert r.exit_code == 0 and frames(r.stderr) == []
+
+
+class _Unsized:
+    """Synthetic batches as a stream whose length nobody knows beforehand (under torchrun, pipe: shards)."""
+
+    def __init__(self, **kw):
+        self.clips = SyntheticClips(**kw)
+
+    def set_epoch(self, epoch):
+        self.clips.set_epoch(epoch)
+
+    def __iter__(self):
+        return iter(self.clips)
+
+
+def test_a_stream_without_a_length_gets_its_total_once_its_first_epoch_ends(tmp_path, monkeypatch):
+    seen = []
+    pretrain(_Unsized(num_videos=12, batch_size=4, num_frames=4, size=(16, 16), views=("rgb",)), stage="init",
+             view="rgb", arch="tiny", queue_size=8, dim=16, device="cpu", epochs=3, out_dir=tmp_path / "lib",
+             on_progress=lambda p: seen.append(p.total_steps))
+    assert seen == [None] * 3 + [9] * 6  # 3 batches an epoch, counted in the first
+    monkeypatch.setattr("mvcgc.data.SyntheticClips", _Unsized)
+    r = mvcgc("pretrain", "--stage", "init", "--view", "rgb", "--data", "synthetic", "--arch", "tiny",
+              "--synthetic-videos", "12", "--batch-size", "4", "--num-frames", "4", "--size", "16", "--queue-size",
+              "8", "--dim", "16", "--device", "cpu", "--epochs", "3", "--out", tmp_path / "cli")
+    assert r.exit_code == 0, r.output
+    counted = phases(r.stderr)
+    assert counted[0][1] is None and counted[-1][1:] == (9, 9)  # no total in the first epoch, then 9 steps

@@ -86,8 +86,52 @@ def test_a_second_signal_during_the_checkpoint_write_leaves_the_previous_checkpo
 
 
 def test_checkpoints_every_thousand_steps_by_default():
-    import inspect
+    from mvcgc.options import DEFAULT_CHECKPOINT_EVERY, PretrainOptions
 
-    from mvcgc.train import DEFAULT_CHECKPOINT_EVERY
+    options = PretrainOptions(stage="init", view="rgb", steps=1)
+    assert options.checkpoint_every == DEFAULT_CHECKPOINT_EVERY == 1000
 
-    assert inspect.signature(pretrain).parameters["checkpoint_every"].default == DEFAULT_CHECKPOINT_EVERY == 1000
+
+class _Videos(torch.utils.data.Dataset):
+    """16 fixed random "videos" (clip pair of each view), served in a DataLoader's shuffled order."""
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(5)
+        self.rgb = torch.randn(16, 2, 3, 4, 16, 16, generator=g)
+        self.mv = torch.randn(16, 2, 2, 4, 16, 16, generator=g)
+
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, i):
+        return {"rgb": self.rgb[i], "mv": self.mv[i], "key": f"v{i}", "label": i % 3}
+
+
+def shuffled_loader():
+    # the order of each epoch is drawn from torch's global RNG as the epoch's iteration starts
+    return torch.utils.data.DataLoader(_Videos(), batch_size=4, shuffle=True, drop_last=True)
+
+
+@pytest.mark.parametrize("cut", [2, 5])  # mid-epoch in the first and in the second epoch
+def test_a_mid_epoch_resume_over_a_shuffling_loader_continues_with_the_batch_an_uninterrupted_run_trains_on(
+        tmp_path, cut):
+    full = pretrain(shuffled_loader(), out_dir=tmp_path / "full", steps=11, **CROSS)
+    with pytest.raises(TrainingInterrupted) as info:
+        pretrain(shuffled_loader(), out_dir=tmp_path / "cut", steps=11, on_progress=signal_at(cut, signal.SIGINT),
+                 **CROSS)
+    assert load_checkpoint(info.value.checkpoint)["trainer"]["batch_in_epoch"] == cut % 4  # mid-epoch
+    rest = pretrain(shuffled_loader(), out_dir=tmp_path / "cut", steps=11, resume=info.value.checkpoint, **CROSS)
+    assert rest.losses == full.losses[cut:]
+    keep = ("event", "step", "epoch", "loss", "lr", "queue_fill", "mean_loss", "mining")
+    assert [{k: x.get(k) for k in keep} for x in metrics(tmp_path / "cut")] == \
+        [{k: x.get(k) for k in keep} for x in metrics(tmp_path / "full")]
+
+
+def test_a_checkpoint_written_before_the_loop_state_was_typed_still_resumes_exactly(tmp_path):
+    full = pretrain(clips(), out_dir=tmp_path / "full", steps=7, **CROSS)
+    first = pretrain(clips(), out_dir=tmp_path / "cut", steps=3, **CROSS)
+    ckpt = load_checkpoint(first.checkpoint)
+    del ckpt["rng"]["epoch_start"], ckpt["trainer"]["batches_per_epoch"]  # what the loop saved before
+    save_checkpoint(ckpt, first.checkpoint)
+    rest = pretrain(clips(), out_dir=tmp_path / "cut", steps=7, resume=first.checkpoint, **CROSS)
+    assert first.losses + rest.losses == full.losses

@@ -5,6 +5,13 @@ import json
 import pytest
 
 from mvcgc.report import lift_table, lifts, load_results, results_table, write_report
+from mvcgc.run_files import EpochEndRecord, StepRecord
+
+
+def step(number, epoch, loss, **diagnostics):
+    """A step's line as the trainer logs it (the numbers the report does not read are placeholders)."""
+    return StepRecord(step=number, total_steps=None, epoch=epoch, loss=loss, lr=1e-3, queue_fill=1.0,
+                      samples_per_s=1.0, **diagnostics)
 
 KEYS = [f"v{i}" for i in range(8)]
 LABELS = [i % 4 for i in range(8)]
@@ -86,23 +93,20 @@ def test_supervised_ceiling_rows_training_accuracy_and_mining(run_dir):
     (results / "linear-init.json").write_text(json.dumps(linear))
     sup = run_dir / "runs" / "supervised-rgb"
     sup.mkdir()
-    (sup / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in [
-        {"event": "step", "step": 1, "epoch": 0, "loss": 2.0, "train_accuracy": 0.25},
-        {"event": "epoch_end", "epoch": 0, "step": 1, "mean_loss": 2.0, "train_accuracy": 0.25},
-        {"event": "epoch_end", "epoch": 1, "step": 2, "mean_loss": 1.0, "train_accuracy": 0.875}]))
+    (sup / "metrics.jsonl").write_text("".join(json.dumps(x.to_dict()) + "\n" for x in [
+        step(1, 0, 2.0, train_accuracy=0.25),
+        EpochEndRecord(epoch=0, step=1, mean_loss=2.0, train_accuracy=0.25),
+        EpochEndRecord(epoch=1, step=2, mean_loss=1.0, train_accuracy=0.875)]))
     cross = run_dir / "runs" / "cross"
     cross.mkdir()
-    steps = [{"event": "step", "step": 1, "epoch": 0, "loss": 9.0},  # before mining starts
-             {"event": "step", "step": 2, "epoch": 0, "loss": 9.0,
-              "mining": {"mined_per_query": 1.0, "queries_with_mined": 0.5, "mined_same_class": 0.5,
-                         "rgb_topk_same_class": 0.2, "mv_topk_same_class": 0.4}},
-             {"event": "step", "step": 3, "epoch": 1, "loss": 8.0,
-              "mining": {"mined_per_query": 2.0, "queries_with_mined": 1.0, "mined_same_class": None,
-                         "rgb_topk_same_class": 0.3, "mv_topk_same_class": 0.6}},
-             {"event": "step", "step": 4, "epoch": 1, "loss": 8.0,
-              "mining": {"mined_per_query": 4.0, "queries_with_mined": 1.0, "mined_same_class": 0.75,
-                         "rgb_topk_same_class": 0.5, "mv_topk_same_class": 0.8}}]
-    (cross / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in steps))
+    steps = [step(1, 0, 9.0),  # before mining starts
+             step(2, 0, 9.0, mining={"mined_per_query": 1.0, "queries_with_mined": 0.5, "mined_same_class": 0.5,
+                                     "rgb_topk_same_class": 0.2, "mv_topk_same_class": 0.4}),
+             step(3, 1, 8.0, mining={"mined_per_query": 2.0, "queries_with_mined": 1.0, "mined_same_class": None,
+                                     "rgb_topk_same_class": 0.3, "mv_topk_same_class": 0.6}),
+             step(4, 1, 8.0, mining={"mined_per_query": 4.0, "queries_with_mined": 1.0, "mined_same_class": 0.75,
+                                     "rgb_topk_same_class": 0.5, "mv_topk_same_class": 0.8})]
+    (cross / "metrics.jsonl").write_text("".join(json.dumps(x.to_dict()) + "\n" for x in steps))
     text = write_report(run_dir, title="unit").read_text()
     assert "| supervised ceiling | rgb | 87.5 [" in text
     assert "| stage 1 (init) | rgb | 25.0 [" in text and "| 12.5 | 8 |" in text  # probe's training accuracy

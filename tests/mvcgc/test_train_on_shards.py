@@ -81,3 +81,15 @@ def test_epochs_over_a_stream_without_length(urls, tmp_path):
     run = pretrain(shard_stream(urls, batch_size=4, num_frames=4, size=32, views=("mv",)), stage="init",
                    view="mv", out_dir=tmp_path / "mv", epochs=2, **dict(TINY, queue_size=8))
     assert run.epoch == 2 and run.step == 4  # 8 videos, batches of 4, two passes
+
+
+def test_a_mid_epoch_checkpoint_of_decoded_clips_resumes_with_the_uninterrupted_runs_next_batch(urls, tmp_path):
+    # 8 videos / batch 2 = 4 steps an epoch; two workers decode; the every-N-steps checkpoint at step 3 is mid-epoch
+    def data():
+        return shard_stream(urls, batch_size=2, num_frames=4, size=16, views=("rgb",), num_workers=2, seed=4)
+
+    opts = dict(TINY, queue_size=4, stage="init", view="rgb", checkpoint_every=3, seed=4)
+    full = pretrain(data(), out_dir=tmp_path / "full", steps=6, **opts)
+    first = pretrain(data(), out_dir=tmp_path / "cut", steps=3, **opts)
+    rest = pretrain(data(), out_dir=tmp_path / "cut", steps=6, resume=first.checkpoint, **opts)
+    assert first.losses + rest.losses == full.losses and len(full.losses) == 6

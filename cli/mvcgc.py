@@ -63,16 +63,20 @@ def read_preset(name_or_path: str, *, stage: str) -> dict[str, Any]:
     return resolved
 
 
-def _size(value: Any) -> tuple[int, int]:
-    """``128`` or ``"128"`` -> (128, 128); ``[96, 128]`` or ``"96x128"`` -> (96, 128)."""
-    parts = value.lower().split("x") if isinstance(value, str) else value if isinstance(value, list) else [value]
+def _crop_px(value: Any, param_hint: str = "--size") -> int:
+    """A clip side in pixels (``128``, ``"128"``, ``"128x128"``) through compvid's one parser; a
+    non-square or non-positive size is a usage error."""
+    from compvid.errors import InvalidArgumentError
+    from compvid.request import parse_crop_px
+
     try:
-        hw = [int(p) for p in parts]
-    except (TypeError, ValueError):
-        hw = []
-    if len(hw) not in (1, 2) or min(hw) < 1:
-        raise click.BadParameter(f"size must be N or HxW with positive integers, got {value!r}", param_hint="--size")
-    return (hw[0], hw[-1])
+        return parse_crop_px(value, where=param_hint)
+    except InvalidArgumentError as e:
+        raise click.BadParameter(str(e), param_hint=param_hint) from e
+
+
+def _crop_px_option(ctx, param, value: Any) -> int | None:
+    return None if value is None else _crop_px(value)
 
 
 class _MvcgcGroup(click.Group):
@@ -191,8 +195,9 @@ def main(verbose: bool) -> None:
 @click.option("--epochs", type=int, default=None)
 @click.option("--steps", type=int, default=None, help="Stop after this many optimiser steps (0: write the untrained weights, a random-init baseline).")
 @click.option("--batch-size", type=int, default=None, help="Videos per process and step.")
-@click.option("--num-frames", type=int, default=None, help="Frames per clip.")
-@click.option("--size", default=None, help="Clip size, e.g. 128 or 96x128.")
+@click.option("--num-frames", type=click.IntRange(min=1), default=None, help="Frames per clip.")
+@click.option("--size", default=None, callback=_crop_px_option,
+              help="Side of the square clips in pixels, e.g. 128 (or 128x128).")
 @click.option("--queue-size", type=int, default=None, help="K, a multiple of the global batch.")
 @click.option("--dim", type=int, default=None, help="Embedding size of the projection head.")
 @click.option("--momentum", type=float, default=None, help="Key-encoder momentum m.")
@@ -241,24 +246,29 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
     if preset is not None:
         opts.update(read_preset(preset, stage=stage))
     opts.update({k: v for k, v in flags.items() if v is not None})
-    num_frames, size, batch_size = opts.pop("num_frames"), _size(opts.pop("size")), opts.pop("batch_size")
-    flip_p, min_crop_area = opts.pop("flip_p"), opts.pop("min_crop_area")
+    from compvid.errors import InvalidArgumentError
+    from compvid.request import ClipRequest
+
+    views = ("rgb", "mv") if stage == "cross" else (view,)
+    try:
+        request = ClipRequest(num_frames=opts.pop("num_frames"), crop_px=_crop_px(opts.pop("size")), views=views)
+    except InvalidArgumentError as e:  # a preset's value (flags are checked as they are parsed)
+        raise click.BadParameter(str(e), param_hint="--preset") from e
+    batch_size, flip_p, min_crop_area = opts.pop("batch_size"), opts.pop("flip_p"), opts.pop("min_crop_area")
     try:
         distributed.init_from_env()
         is_main = distributed.rank() == 0
         if not is_main:
             logging.getLogger().setLevel(logging.WARNING)
-        views = ("rgb", "mv") if stage == "cross" else (view,)
         if data_source == "synthetic":
             log.warning("--data synthetic: training on RANDOM TENSORS (a smoke run; nothing meaningful is learnt)")
-            data = SyntheticClips(num_videos=synthetic_videos, batch_size=batch_size, num_frames=num_frames,
-                                  size=size, views=views, seed=seed, rank=distributed.rank(),
-                                  world_size=distributed.world_size())
+            data = SyntheticClips(num_videos=synthetic_videos, batch_size=batch_size, num_frames=request.num_frames,
+                                  size=(request.crop_px, request.crop_px), views=views, seed=seed,
+                                  rank=distributed.rank(), world_size=distributed.world_size())
         else:
-            data = shard_stream(data_source.split(), batch_size=batch_size, num_frames=num_frames, size=size,
-                                views=views, num_workers=workers, seed=seed, flip_p=flip_p,
-                                min_crop_area=min_crop_area)
-        data_info = {"source": data_source, "batch_size": batch_size, "num_frames": num_frames, "size": list(size),
+            data = shard_stream(data_source.split(), batch_size=batch_size, request=request, num_workers=workers,
+                                seed=seed, flip_p=flip_p, min_crop_area=min_crop_area)
+        data_info = {"source": data_source, "batch_size": batch_size, "clip_request": request.to_dict(),
                      "workers": workers, "flip_p": flip_p, "min_crop_area": min_crop_area}
         if data_source == "synthetic":
             data_info["synthetic_videos"] = synthetic_videos
@@ -365,6 +375,13 @@ _DEFAULT_CACHE = _CACHE_HOME / "features"
 _FINETUNE_STATES = _CACHE_HOME / "finetune"
 
 
+# Evaluation's clip settings; omitted, each is the checkpoint's (0 is refused, never "from the checkpoint").
+_EVAL_NUM_FRAMES = click.option("--num-frames", type=click.IntRange(min=1), default=None,
+                                help="Frames per clip or window [default: the checkpoint's].")
+_EVAL_CROP_PX = click.option("--size", "crop_px", default=None, callback=_crop_px_option,
+                             help="Crop side in pixels, e.g. 112 [default: the checkpoint's clip side].")
+
+
 def _eval_options(f):
     """Options shared by retrieve and linear: checkpoints, view, data, protocol, cache."""
     options = [
@@ -375,8 +392,8 @@ def _eval_options(f):
         click.option("--train", "train", required=True,
                      help="Train videos: a folder of <class>/<video> files, or WebDataset shard URLs."),
         click.option("--test", "test", required=True, help="Test videos, as --train."),
-        click.option("--num-frames", type=int, default=None, help="Frames per window [default: the checkpoint's]."),
-        click.option("--size", type=int, default=None, help="Crop side in pixels [default: the checkpoint's]."),
+        _EVAL_NUM_FRAMES,
+        _EVAL_CROP_PX,
         click.option("--stride", type=int, default=None, help="Frames between window starts [default: half a clip]."),
         click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=_DEFAULT_CACHE,
                      show_default=True, help="Feature cache (keyed by checkpoint sha256, data files and options)."),
@@ -462,7 +479,7 @@ def _features_kept(cache_dir: Path, no_cache: bool) -> str:
 @click.option("--crops", type=click.Choice(["center", "three", "ten"]), default="center", show_default=True,
               help="Crops per window averaged into the video feature.")
 @click.option("--ks", default="1,5,10,20,50", show_default=True, help="Comma-separated k of R@k.")
-def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir, no_cache, num_workers, device,
+def retrieve(checkpoints, view, train, test, num_frames, crop_px, stride, cache_dir, no_cache, num_workers, device,
              json_out, crops, ks) -> None:
     """Nearest-neighbour retrieval: test videos query train videos; prints R@k."""
     from mvcgc.evaluate import run_retrieval
@@ -473,7 +490,7 @@ def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir
         raise click.BadParameter(f"--ks must be comma-separated integers, got {ks!r}", param_hint="--ks")
     with _stops_cleanly("retrieve", kept=_features_kept(cache_dir, no_cache)), _FeatureBar() as bar:
         r = run_retrieval(train, test, checkpoints=checkpoints, view=view, ks=k_list, crops=crops,
-                          num_frames=num_frames, size=size, stride=stride, device=device,
+                          num_frames=num_frames, crop_px=crop_px, stride=stride, device=device,
                           num_workers=num_workers, cache_dir=None if no_cache else cache_dir,
                           on_progress=bar.features)
     _report_failed(r.failed_train, "train")
@@ -518,7 +535,7 @@ def _print_accuracy(results: dict) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--predictions", "pred_prefix", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save per-video probabilities to PREFIX.<view>.json (fuse them with `mvcgc fuse`).")
-def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, no_cache, num_workers, device,
+def linear(checkpoints, view, train, test, num_frames, crop_px, stride, cache_dir, no_cache, num_workers, device,
            json_out, epochs, lr, weight_decay, batch_size, no_bn, train_crops, test_crops, seed, pred_prefix) -> None:
     """Linear probe on the frozen encoder; tested with crops x sliding windows; prints top-1/top-5."""
     from mvcgc.evaluate import run_linear
@@ -527,7 +544,7 @@ def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, 
                         "from scratch in each run)"), _FeatureBar() as bar:
         results = run_linear(train, test, checkpoints=checkpoints, view=view, epochs=epochs, lr=lr,
                              weight_decay=weight_decay, batchnorm=not no_bn, batch_size=batch_size,
-                             train_crops=train_crops, test_crops=test_crops, num_frames=num_frames, size=size,
+                             train_crops=train_crops, test_crops=test_crops, num_frames=num_frames, crop_px=crop_px,
                              stride=stride, device=device, num_workers=num_workers,
                              cache_dir=None if no_cache else cache_dir, seed=seed, on_progress=bar.features,
                              on_epoch=bar.probe_epochs(epochs, 2 if view == "both" else 1))
@@ -595,8 +612,8 @@ def seeds(run_dirs, out_file) -> None:
 @click.option("--weight-decay", type=float, default=1e-3, show_default=True)
 @click.option("--dropout", type=float, default=0.5, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--num-frames", type=int, default=None)
-@click.option("--size", type=int, default=None)
+@_EVAL_NUM_FRAMES
+@_EVAL_CROP_PX
 @click.option("--test-crops", type=click.Choice(["center", "three", "ten"]), default="ten", show_default=True)
 @click.option("--workers", "num_workers", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -607,7 +624,7 @@ def seeds(run_dirs, out_file) -> None:
               show_default=True, help="Where Ctrl-C or SIGTERM saves the run (one file per run) to resume from.")
 @click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Saved state of this run to continue from (an interrupted run prints the command).")
-def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, batch_size, num_frames, size,
+def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, batch_size, num_frames, crop_px,
              test_crops, num_workers, device, seed, pred_out, state_dir, resume) -> None:
     """Fine-tune the whole encoder with a classifier; tested with crops x sliding windows.
 
@@ -620,7 +637,7 @@ def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, b
     with _stops_cleanly("finetune", kept="no state was saved: run the same command again"), bar:
         res = run_finetune(train, test, checkpoint=checkpoint, view=view, epochs=epochs, lr=lr,
                            weight_decay=weight_decay, dropout=dropout, batch_size=batch_size,
-                           num_frames=num_frames, size=size, crops=test_crops, device=device,
+                           num_frames=num_frames, crop_px=crop_px, crops=test_crops, device=device,
                            num_workers=num_workers, seed=seed, state_dir=state_dir, resume=resume,
                            on_step=bar.step, on_progress=bar.test_videos,
                            on_epoch=lambda r: log.info("epoch %d/%d loss %.4f lr %.1e train acc %.3f", r.epoch,

@@ -65,7 +65,9 @@ def test_library_errors_are_one_line_and_exit_1(tmp_path):
     (["--stage", "both", "--view", "rgb"], "'init', 'cross'"),
     (["--stage", "cross", "--mode", "all"], "'intersection', 'union'"),
     (["--stage", "init", "--view", "rgb", "--preset", "huge"], "ucf101"),
-    (["--stage", "init", "--view", "rgb", "--size", "16xA"], "HxW"),
+    (["--stage", "init", "--view", "rgb", "--size", "16xA"], "positive number of pixels"),
+    (["--stage", "init", "--view", "rgb", "--size", "96x128"], "clips are square (H = W); pass one side, e.g. 128"),
+    (["--stage", "init", "--view", "rgb", "--num-frames", "0"], "0 is not in the range x>=1"),
 ])
 def test_usage_errors_exit_2(tmp_path, args, needle):
     r = run("pretrain", *args, "--data", "synthetic", "--out", str(tmp_path))

@@ -32,9 +32,9 @@ import numpy as np
 
 from compvid.datasets import EpochLoader, PairStream, expand_urls, pair_loader
 from compvid.decode import decode_clip
-from compvid.pipeline import PairClips, info_from_record, video_member
+from compvid.pipeline import PairClips, video_member
 from compvid.request import ClipRequest
-from compvid.shards import iter_shard, shard_paths, write_shards
+from compvid.shards import ShardRecord, iter_shard, shard_paths, write_shards
 from compvid.synthetic import RECIPES, write_moving_video
 
 
@@ -61,8 +61,8 @@ def decode_floor(urls: list[str], clips: PairClips, limit: int, *, augment: bool
         for s in iter_shard(url):
             if n >= limit:
                 break
-            sample = {"json": None, s.record["ext"]: s.data}
-            info = info_from_record(s.record, data=video_member(sample, s.record))
+            record = ShardRecord.from_dict(s.record)
+            info = record.video_info(data=video_member({"json": None, record.ext: s.data}, record))
             if augment:
                 clips(s.data, info, rng)
                 n += 2

@@ -48,13 +48,13 @@ from compvid.pipeline import (
     SharedInt,
     WindowClips,
     describe_error,
-    info_from_record,
     resolve_handler,
     skipped_count,
     video_member,
 )
 from compvid.probe import VideoInfo, probe
 from compvid.request import ClipRequest
+from compvid.shards import ShardRecord
 from compvid.transforms import ClipAugment, CropMode
 
 log = logging.getLogger(__name__)
@@ -106,19 +106,21 @@ def _samples(urls: Iterable[str], handler) -> Iterator[dict[str, Any]]:
     return wds.tarfile_to_samples(handler=handler)({"url": u} for u in urls)
 
 
-def _decode_record(sample: dict[str, Any]) -> tuple[dict, bytes, VideoInfo]:
+def _decode_record(sample: dict[str, Any]) -> tuple[ShardRecord, bytes, VideoInfo]:
+    where = f"{sample.get('__url__')}/{sample.get('__key__')}"
     try:
-        record = json.loads(sample["json"])
+        fields = json.loads(sample["json"])
     except (KeyError, ValueError) as e:
         raise InvalidArgumentError(f"{sample.get('__key__')}: sample has no readable JSON record ({e!r})") from e
+    if not isinstance(fields, dict):
+        raise InvalidArgumentError(f"{where}: the JSON record is not an object; re-shard with compvid shard")
+    record = ShardRecord.from_dict(fields, where=where)
     data = video_member(sample, record)
-    info = info_from_record(record, data=data, source=f"{sample.get('__url__')}/{sample.get('__key__')}")
-    return record, data, info
+    return record, data, record.video_info(data=data, source=where)
 
 
-def _label(record: dict) -> int:
-    label = record.get("label")
-    return -1 if label is None else int(label)
+def _label(record: ShardRecord) -> int:
+    return -1 if record.label is None else record.label
 
 
 # --------------------------------------------------------------------------- pretraining pairs

@@ -3,8 +3,8 @@
 Nothing here iterates over a dataset (that is :mod:`compvid.datasets`); these
 are the pieces each sample goes through:
 
-- :func:`info_from_record`: a :class:`~compvid.probe.VideoInfo` rebuilt from a
-  shard's JSON record, so decoding neither re-probes nor guesses.
+- :func:`video_member`: the video bytes of a shard sample, beside its
+  :class:`~compvid.shards.ShardRecord`.
 - :class:`PairClips`: two clips (A, B) of one video at independent random
   starts, each augmented on its own (RGB and MV of one clip share crop and flip):
   ``rgb float32 (2, 3, T, S, S)``, ``mv float32 (2, 2, T, S, S)``.
@@ -24,7 +24,6 @@ normalised by ``rgb_mean``/``rgb_std`` unless ``normalize=False`` (then [0, 1]).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import multiprocessing
 import multiprocessing.context
@@ -36,10 +35,11 @@ import torch
 
 from compvid.decode import Clip, decode_clip, index_ranges
 from compvid.errors import CorruptVideoError, DamagedClipError, InvalidArgumentError
-from compvid.probe import VideoInfo, mv_source_for_codec
+from compvid.probe import VideoInfo
 from compvid.request import ClipRequest
+from compvid.shards import ShardRecord
 from compvid.sampling import sliding_window_starts, two_clip_starts
-from compvid.source import VideoSource, open_video
+from compvid.source import VideoSource
 from compvid.transforms import ClipAugment, CropMode, eval_crops
 
 log = logging.getLogger(__name__)
@@ -187,79 +187,9 @@ def _check_on_damage(on_damage: str) -> None:
 # --------------------------------------------------------------------------- records
 
 
-def first_pts_seconds(source: VideoSource, packets: int = 16) -> float:
-    """Presentation time of the first frame, read off the first ``packets`` packets.
-
-    MPEG-PS and AVI with packed B-frames do not start at 0; frame indices
-    count from this time, as :func:`compvid.probe` does.
-    """
-    container, stream = open_video(source)
-    try:
-        stamps = [p.pts for p in itertools.islice(container.demux(stream), packets) if p.pts is not None and p.size]
-        tb = float(stream.time_base)
-        return min(stamps) * tb if stamps else float((stream.start_time or 0) * tb)
-    finally:
-        container.close()
-
-
-def info_from_record(record: dict[str, Any], *, data: VideoSource | None = None, source: str = "") -> VideoInfo:
-    """The :class:`VideoInfo` of a shard sample, from its JSON record.
-
-    Records carry the probe facts except the first frame's time; when the
-    record lacks ``start_seconds`` it is read from ``data`` (a few packets),
-    else taken as 0. Raises CorruptVideoError for a record without the facts.
-    """
-    name = source or str(record.get("key", "<record>"))
-    try:
-        codec = str(record["codec"])
-        num_frames = int(record["num_frames"])
-        fps = float(record["fps"])
-        width, height = int(record["width"]), int(record["height"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CorruptVideoError(f"{name}: shard record lacks the probe facts ({e!r}); re-shard with compvid shard") from e
-    if "start_seconds" in record:
-        start = float(record["start_seconds"])
-    elif data is not None:
-        start = first_pts_seconds(data)
-    else:
-        start = 0.0
-    return VideoInfo(
-        source=name,
-        container=str(record.get("container", "")),
-        codec=codec,
-        profile=record.get("profile"),
-        pix_fmt=record.get("pix_fmt"),
-        width=width,
-        height=height,
-        fps=fps,
-        num_frames=num_frames,
-        duration_seconds=float(record.get("duration_seconds", num_frames / fps if fps > 0 else 0.0)),
-        start_seconds=start,
-        keyframe_indices=tuple(int(k) for k in record.get("keyframe_indices") or (0,)),
-        has_b_frames=bool(record.get("has_b_frames", False)),
-        mv_source=record.get("mv_source") or mv_source_for_codec(codec),
-        rotation_degrees=int(record.get("rotation_degrees", 0) or 0),
-        # Absent in records written before them: decode_clip then reads the timeline off the video.
-        timeline=_runs(record.get("timeline")),
-        keyframe_sizes=tuple(int(n) for n in record["keyframe_sizes"]) if record.get("keyframe_sizes") else None,
-        variable_frame_rate=bool(record.get("variable_frame_rate", False)),
-        frame_interval_seconds=_intervals(record.get("frame_interval_seconds")),
-    )
-
-
-def _runs(value: Any) -> tuple[tuple[int, float], ...] | None:
-    """A record's timeline (JSON lists) as VideoInfo keeps it."""
-    return None if value is None else tuple((int(k), float(t)) for k, t in value)
-
-
-def _intervals(value: Any) -> tuple[float, float, float] | None:
-    """A record's (min, median, max) frame interval (a JSON list) as VideoInfo keeps it."""
-    return None if value is None else tuple(float(v) for v in value)  # type: ignore[return-value]
-
-
-def video_member(sample: dict[str, Any], record: dict[str, Any]) -> bytes:
+def video_member(sample: dict[str, Any], record: ShardRecord) -> bytes:
     """The video bytes of a WebDataset sample (``<key>.<ext>`` beside ``<key>.json``)."""
-    ext = str(record.get("ext", "")).lower()
+    ext = record.ext.lower()
     if ext in sample:
         return sample[ext]
     others = [k for k in sample if not k.startswith("__") and k != "json"]

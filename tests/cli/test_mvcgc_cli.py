@@ -34,6 +34,14 @@ def test_both_stages_end_to_end(tmp_path, caplog):
     assert config["config"]["queue_size"] == 8 and config["config"]["steps"] == 2  # flags override it
     assert config["config"]["data"]["source"] == "synthetic" and config["config"]["preset"] == "tiny-cpu"
     assert "torch" in config["versions"]
+    # the clip request, built once from preset + flags, is recorded in the checkpoint and read back from it
+    from compvid.request import ClipRequest
+    from mvcgc.checkpoint import clip_request, load_checkpoint
+
+    assert config["config"]["data"]["clip_request"] == {"num_frames": 4, "crop_px": 16, "frame_step": 1,
+                                                        "decode_short_side_px": None, "views": ["rgb"]}
+    assert clip_request(load_checkpoint(tmp_path / "rgb" / "last.pt"), "rgb") == \
+        ClipRequest(num_frames=4, crop_px=16, views="rgb")
     r2 = run("pretrain", "--stage", "cross", "--init-rgb", str(tmp_path / "rgb" / "last.pt"),
              "--out", str(tmp_path / "cross"), "--steps", "2", "--mode", "union", *SMALL)
     assert r2.exit_code == 0, r2.output

@@ -13,9 +13,8 @@ import webdataset as wds
 import compvid.pipeline as pipeline_mod
 from compvid.datasets import PairFiles, PairStream, WindowFiles, WindowStream, expand_urls, pair_loader
 from compvid.errors import CorruptVideoError, InvalidArgumentError
-from compvid.pipeline import info_from_record
 from compvid.probe import probe
-from compvid.shards import iter_shard, shard_paths, write_shards
+from compvid.shards import ShardRecord, iter_shard, shard_paths, write_shards
 from compvid.synthetic import RECIPES, write_moving_video
 from compvid.transforms import ClipAugment
 from compvid.request import ClipRequest
@@ -310,11 +309,40 @@ def test_record_info_matches_probe(video_tree, records):
     for rec in records.values():
         path = video_tree / rec["path"]
         expected = probe(path)
-        got = info_from_record(rec, data=path.read_bytes())
+        got = ShardRecord.from_dict(rec).video_info(data=path.read_bytes())
         for name in ("codec", "width", "height", "fps", "num_frames", "keyframe_indices", "mv_source",
                      "start_seconds", "rotation_degrees", "duration_seconds", "variable_frame_rate",
                      "frame_interval_seconds", "timeline"):
             assert getattr(got, name) == getattr(expected, name), (rec["path"], name)
+
+
+def test_shard_records_read_back_to_the_bytes_written(urls, video_tree):
+    """One record type on both sides: each JSON member is exactly ShardRecord.to_dict of its
+    ShardRecord.from_dict, and the record's facts are the probe's."""
+    import tarfile
+
+    for url in urls:
+        with tarfile.open(url) as tar:
+            for member in (m for m in tar.getmembers() if m.name.endswith(".json")):
+                raw = tar.extractfile(member).read()
+                record = ShardRecord.from_dict(json.loads(raw))
+                assert json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8") == raw
+                info = probe(video_tree / record.path)
+                assert (record.codec, record.num_frames, record.fps, record.keyframe_indices, record.timeline) == \
+                    (info.codec, info.num_frames, info.fps, info.keyframe_indices, info.timeline)
+
+
+def test_older_or_broken_shard_records(records, video_tree):
+    rec = next(iter(records.values()))
+    facts = {k: rec[k] for k in ("key", "codec", "num_frames", "fps", "width", "height", "path", "ext")}
+    older = ShardRecord.from_dict(facts)  # written before the optional fields existed
+    assert (older.label, older.start_seconds, older.timeline, older.keyframe_indices) == (None, None, None, (0,))
+    info = older.video_info(data=(video_tree / rec["path"]).read_bytes())
+    assert info.start_seconds == probe(video_tree / rec["path"]).start_seconds  # read off the first packets
+    assert info.duration_seconds == rec["num_frames"] / rec["fps"] and info.mv_source == rec["mv_source"]
+    del facts["fps"]
+    with pytest.raises(CorruptVideoError, match="train/x: shard record lacks the probe facts .*re-shard"):
+        ShardRecord.from_dict(facts, where="train/x")
 
 
 def test_rgb_and_mv_of_a_clip_share_the_flip(video_tree):

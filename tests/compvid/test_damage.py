@@ -26,8 +26,8 @@ import pytest
 from compvid import DamagedClipError, InvalidArgumentError, decode_clip, probe
 from compvid.datasets import PairFiles, WindowFiles
 from compvid.decode import index_ranges
-from compvid.synthetic import RECIPES, write_moving_video
 from compvid.request import ClipRequest
+from compvid.synthetic import RECIPES, write_moving_video
 
 FRAMES, W, H = 48, 96, 64
 GOP = 12  # both recipes put a key frame every 12 frames: 0, 12, 24, 36

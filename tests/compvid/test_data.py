@@ -14,10 +14,10 @@ import compvid.pipeline as pipeline_mod
 from compvid.datasets import PairFiles, PairStream, WindowFiles, WindowStream, expand_urls, pair_loader
 from compvid.errors import CorruptVideoError, InvalidArgumentError
 from compvid.probe import probe
+from compvid.request import ClipRequest
 from compvid.shards import ShardRecord, iter_shard, shard_paths, write_shards
 from compvid.synthetic import RECIPES, write_moving_video
 from compvid.transforms import ClipAugment
-from compvid.request import ClipRequest
 
 # Generated set: textured 64×48 pans of 20 frames at 25 fps moving (+3, -2) px/frame, one seed per
 # file; compvid.synthetic recipes "h264" (libx264 defaults, .mp4) and "mpeg4" (bf=2 g=12, .avi).

@@ -11,8 +11,8 @@ import compvid.datasets
 import compvid.pipeline
 from compvid.pipeline import WindowClips
 from compvid.probe import probe
-from compvid.sampling import sliding_window_starts
 from compvid.request import ClipRequest
+from compvid.sampling import sliding_window_starts
 from mvcgc import features as features_module
 from mvcgc.checkpoint import load_encoder
 from mvcgc.errors import CheckpointError, EmptyDataError

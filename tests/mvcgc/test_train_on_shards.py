@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli.mvcgc import main
+from compvid.request import ClipRequest
 from compvid.shards import shard_paths, write_shards
 from compvid.synthetic import RECIPES, write_moving_video
-from compvid.request import ClipRequest
 from mvcgc.data import shard_stream
 from mvcgc.train import pretrain
 from mvcgc_testing import TINY

@@ -247,12 +247,12 @@ def pretrain(stage, view, num_classes, data_source, out_dir, preset, init_rgb, i
         opts.update(read_preset(preset, stage=stage))
     opts.update({k: v for k, v in flags.items() if v is not None})
     from compvid.errors import InvalidArgumentError
-    from compvid.request import ClipRequest
+    from compvid.request import ClipRequest, parse_crop_px
 
     views = ("rgb", "mv") if stage == "cross" else (view,)
     try:
-        request = ClipRequest(num_frames=opts.pop("num_frames"), crop_px=_crop_px(opts.pop("size")), views=views)
-    except InvalidArgumentError as e:  # a preset's value (flags are checked as they are parsed)
+        request = ClipRequest(num_frames=opts.pop("num_frames"), crop_px=parse_crop_px(opts.pop("size")), views=views)
+    except InvalidArgumentError as e:  # a preset's value (flags were checked as they were parsed)
         raise click.BadParameter(str(e), param_hint="--preset") from e
     batch_size, flip_p, min_crop_area = opts.pop("batch_size"), opts.pop("flip_p"), opts.pop("min_crop_area")
     try:

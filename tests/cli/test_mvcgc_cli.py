@@ -80,3 +80,11 @@ def test_library_errors_are_one_line_and_exit_1(tmp_path):
 def test_usage_errors_exit_2(tmp_path, args, needle):
     r = run("pretrain", *args, "--data", "synthetic", "--out", str(tmp_path))
     assert r.exit_code == 2 and needle in r.output, r.output
+
+
+def test_a_preset_with_a_non_square_size_is_a_usage_error(tmp_path):
+    preset = tmp_path / "wide.toml"
+    preset.write_text('size = "96x128"\n')
+    r = run("pretrain", "--stage", "init", "--view", "rgb", "--preset", str(preset), "--data", "synthetic",
+            "--out", str(tmp_path / "run"))
+    assert r.exit_code == 2 and "--preset: size='96x128': clips are square (H = W); pass one side" in r.output

@@ -112,8 +112,6 @@ def _decode_record(sample: dict[str, Any]) -> tuple[ShardRecord, bytes, VideoInf
         fields = json.loads(sample["json"])
     except (KeyError, ValueError) as e:
         raise InvalidArgumentError(f"{sample.get('__key__')}: sample has no readable JSON record ({e!r})") from e
-    if not isinstance(fields, dict):
-        raise InvalidArgumentError(f"{where}: the JSON record is not an object; re-shard with compvid shard")
     record = ShardRecord.from_dict(fields, where=where)
     data = video_member(sample, record)
     return record, data, record.video_info(data=data, source=where)

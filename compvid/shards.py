@@ -96,6 +96,9 @@ class ShardRecord:
     def from_dict(cls, record: Mapping[str, Any], *, where: str = "") -> "ShardRecord":
         """A record as read from JSON. Raises CorruptVideoError (naming ``where``, else the key) when
         the probe facts are missing; fields a record lacks take their defaults, unknown ones are ignored."""
+        if not isinstance(record, Mapping):
+            raise CorruptVideoError(f"{where or '<record>'}: the shard record is not a JSON object; re-shard with "
+                                    "compvid shard")
         name = where or str(record.get("key", "<record>"))
         try:
             facts = {"codec": str(record["codec"]), "num_frames": int(record["num_frames"]),

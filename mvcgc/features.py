@@ -331,8 +331,9 @@ def extract_features(
     file may hold both). Returns ``{view: WindowFeatures}``.
 
     ``num_frames``, ``crop_px`` (the side of each crop, pixels) and ``frame_step`` default to what
-    the checkpoint's encoder was trained on (:func:`mvcgc.checkpoint.evaluation_request`); windows start every ``stride`` frames (default half a clip); ``crops``: 'center'
-    (1), 'three' (3) or 'ten' (4 corners + centre, × flip, which negates MV x). Views that share
+    the checkpoint's encoder was trained on (:func:`mvcgc.checkpoint.evaluation_request`); windows
+    start every ``stride`` frames (default half a clip); ``crops``: 'center' (1), 'three' (3) or
+    'ten' (4 corners + centre, × flip, which negates MV x). Views that share
     these settings are decoded in one pass. ``cache_dir``: where features and decoded windows are
     kept (None: no cache); a new checkpoint on the same videos and protocol reads the windows there.
     ``on_progress`` follows the passes (:class:`FeatureProgress`).

@@ -343,6 +343,8 @@ def test_older_or_broken_shard_records(records, video_tree):
     del facts["fps"]
     with pytest.raises(CorruptVideoError, match="train/x: shard record lacks the probe facts .*re-shard"):
         ShardRecord.from_dict(facts, where="train/x")
+    with pytest.raises(CorruptVideoError, match="train/x: the shard record is not a JSON object"):
+        ShardRecord.from_dict([facts], where="train/x")
 
 
 def test_rgb_and_mv_of_a_clip_share_the_flip(video_tree):

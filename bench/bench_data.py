@@ -32,8 +32,9 @@ import numpy as np
 
 from compvid.datasets import EpochLoader, PairStream, expand_urls, pair_loader
 from compvid.decode import decode_clip
-from compvid.pipeline import PairClips, info_from_record, video_member
-from compvid.shards import iter_shard, shard_paths, write_shards
+from compvid.pipeline import PairClips, video_member
+from compvid.request import ClipRequest
+from compvid.shards import ShardRecord, iter_shard, shard_paths, write_shards
 from compvid.synthetic import RECIPES, write_moving_video
 
 
@@ -52,22 +53,23 @@ def make_shards(root: Path, *, videos: int, width: int, height: int, frames: int
 def decode_floor(urls: list[str], clips: PairClips, limit: int, *, augment: bool = False) -> tuple[int, float]:
     """Clips decoded (and, with ``augment``, paired-augmented by PairClips) in this process."""
     rng = np.random.default_rng(0)
-    with_rgb, with_mv = clips.views in ("rgb", "both"), clips.views in ("mv", "both")
+    r = clips.request
+    with_rgb, with_mv = r.with_rgb, r.with_mv
     n = 0
     t0 = time.perf_counter()
     for url in urls:
         for s in iter_shard(url):
             if n >= limit:
                 break
-            sample = {"json": None, s.record["ext"]: s.data}
-            info = info_from_record(s.record, data=video_member(sample, s.record))
+            record = ShardRecord.from_dict(s.record)
+            info = record.video_info(data=video_member({"json": None, record.ext: s.data}, record))
             if augment:
                 clips(s.data, info, rng)
                 n += 2
                 continue
             for _ in range(2):
-                start = int(rng.integers(0, max(1, info.num_frames - clips.num_frames + 1)))
-                decode_clip(s.data, start=start, num_frames=clips.num_frames, frame_step=clips.frame_step,
+                start = int(rng.integers(0, max(1, info.num_frames - r.num_frames + 1)))
+                decode_clip(s.data, start=start, num_frames=r.num_frames, frame_step=r.frame_step,
                             size=clips.short_side, with_rgb=with_rgb, with_mv=with_mv, info=info)
             n += 2
     return n, time.perf_counter() - t0
@@ -124,8 +126,9 @@ def main() -> None:
         else:
             urls = make_shards(Path(tmp), videos=args.videos, width=args.width, height=args.height,
                                frames=args.video_frames, shards=max(4, args.workers))
-        opts = dict(num_frames=args.frames, size=args.size, views=args.views, shuffle=0)
-        clips = PairClips(num_frames=args.frames, size=args.size, views=args.views)
+        request = ClipRequest(num_frames=args.frames, crop_px=args.size, views=args.views)
+        opts = dict(request=request, shuffle=0)
+        clips = PairClips(request)
         limit = 2 * args.videos
         runs = {
             "decode floor (decode_clip only)": lambda: decode_floor(urls, clips, limit),

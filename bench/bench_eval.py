@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from compvid.request import ClipRequest
 from compvid.synthetic import write_moving_video
 from mvcgc.efficiency import find_videos
 from mvcgc.features import window_outputs
@@ -50,7 +51,7 @@ def main() -> None:
         else:
             paths = [write_moving_video(Path(tmp) / f"v{i}.mp4", num_frames=64, seed=i) for i in range(args.videos)]
         items = [(p, 0) for p in paths]
-        opts = dict(num_frames=args.frames, size=args.size, crops=args.crops, device="cpu")
+        opts = dict(request=ClipRequest(num_frames=args.frames, crop_px=args.size), crops=args.crops, device="cpu")
         models = {"decode only": {"rgb": DecodeOnly(), "mv": DecodeOnly()}}
         models.update({a: {"rgb": create_encoder(a, 3), "mv": create_encoder(a, 2)} for a in archs})
         times: dict[str, list[float]] = {name: [] for name in models}

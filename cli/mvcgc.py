@@ -23,6 +23,22 @@ from cli.progress import Bar
 
 log = logging.getLogger("mvcgc.cli")
 
+def _crop_px(value: Any, param_hint: str = "--size") -> int:
+    """A clip side in pixels (``128``, ``"128"``, ``"128x128"``) through compvid's one parser; a
+    non-square or non-positive size is a usage error."""
+    from compvid.errors import InvalidArgumentError
+    from compvid.request import parse_crop_px
+
+    try:
+        return parse_crop_px(value, where=param_hint)
+    except InvalidArgumentError as e:
+        raise click.BadParameter(str(e), param_hint=param_hint) from e
+
+
+def _crop_px_option(ctx, param, value: Any) -> int | None:
+    return None if value is None else _crop_px(value)
+
+
 class _MvcgcGroup(click.Group):
     """The one place where a command's failure becomes the program's exit.
 
@@ -123,16 +139,17 @@ def main(verbose: bool) -> None:
 
 
 class _SizeType(click.ParamType):
-    """``--size 128`` or ``96x128``, parsed as the options record parses it (a bad value: usage error)."""
+    """``--size 128`` (or ``128x128``): the side of the square clips, parsed by compvid's one parser."""
 
-    name = "N|HxW"
+    name = "N"
 
     def convert(self, value, param, ctx):
-        from mvcgc.options import parse_size
+        from compvid.errors import InvalidArgumentError
+        from compvid.request import parse_crop_px
 
         try:
-            return parse_size(value)
-        except ValueError as e:
+            return parse_crop_px(value, where="--size")
+        except InvalidArgumentError as e:
             self.fail(str(e), param, ctx)
 
 
@@ -150,6 +167,8 @@ def _record_flags(*records: type):
                 kind = (click.Choice(choices) if choices else _SizeType() if fld.name == "size"
                         else next((t for t in (bool, int, float) if t is tp or t in typing.get_args(tp)), str))
                 meta = fld.metadata
+                if kind in (int, float) and (meta.get("low") is not None or meta.get("high") is not None):
+                    kind = (click.IntRange if kind is int else click.FloatRange)(meta.get("low"), meta.get("high"))
                 default = None if fld.default is dataclasses.MISSING else fld.default
                 help_text = meta["help"] + (f"  [default: {default}]" if meta.get("show_default") else "")
                 if kind is bool:  # a switch that turns the default off, e.g. --no-amp
@@ -204,6 +223,13 @@ def pretrain(data_source, out_dir, preset, resume, overwrite, synthetic_videos, 
     except InvalidArgumentError as e:  # a flag or preset value out of range or not fitting the others
         raise click.UsageError(str(e)) from e
     views = make_stage(options).views
+    from compvid.errors import InvalidArgumentError as ClipError
+    from compvid.request import ClipRequest
+
+    try:
+        request = ClipRequest(num_frames=clip.num_frames, crop_px=clip.size, views=views)
+    except ClipError as e:
+        raise click.UsageError(str(e)) from e
     try:
         distributed.init_from_env()
         is_main = distributed.rank() == 0
@@ -211,14 +237,14 @@ def pretrain(data_source, out_dir, preset, resume, overwrite, synthetic_videos, 
             logging.getLogger().setLevel(logging.WARNING)
         if data_source == "synthetic":
             log.warning("--data synthetic: training on RANDOM TENSORS (a smoke run; nothing meaningful is learnt)")
-            data = SyntheticClips(num_videos=synthetic_videos, batch_size=clip.batch_size, num_frames=clip.num_frames,
-                                  size=clip.size, views=views, seed=options.seed, rank=distributed.rank(),
-                                  world_size=distributed.world_size())
+            data = SyntheticClips(num_videos=synthetic_videos, batch_size=clip.batch_size, num_frames=request.num_frames,
+                                  size=(request.crop_px, request.crop_px), views=views, seed=options.seed,
+                                  rank=distributed.rank(), world_size=distributed.world_size())
         else:
-            data = shard_stream(data_source.split(), batch_size=clip.batch_size, num_frames=clip.num_frames,
-                                size=clip.size, views=views, num_workers=workers, seed=options.seed,
-                                flip_p=clip.flip_p, min_crop_area=clip.min_crop_area)
-        data_info = {"source": data_source, **clip.to_dict(), "workers": workers}
+            data = shard_stream(data_source.split(), batch_size=clip.batch_size, request=request, num_workers=workers,
+                                seed=options.seed, flip_p=clip.flip_p, min_crop_area=clip.min_crop_area)
+        data_info = {"source": data_source, "batch_size": clip.batch_size, "clip_request": request.to_dict(),
+                     "workers": workers, "flip_p": clip.flip_p, "min_crop_area": clip.min_crop_area}
         if data_source == "synthetic":
             data_info["synthetic_videos"] = synthetic_videos
         with _ProgressBar(enabled=is_main, stage=stage) as bar:
@@ -321,6 +347,13 @@ _DEFAULT_CACHE = _CACHE_HOME / "features"
 _FINETUNE_STATES = _CACHE_HOME / "finetune"
 
 
+# Evaluation's clip settings; omitted, each is the checkpoint's (0 is refused, never "from the checkpoint").
+_EVAL_NUM_FRAMES = click.option("--num-frames", type=click.IntRange(min=1), default=None,
+                                help="Frames per clip or window [default: the checkpoint's].")
+_EVAL_CROP_PX = click.option("--size", "crop_px", default=None, callback=_crop_px_option,
+                             help="Crop side in pixels, e.g. 112 [default: the checkpoint's clip side].")
+
+
 def _eval_options(f):
     """Options shared by retrieve and linear: checkpoints, view, data, protocol, cache."""
     options = [
@@ -331,8 +364,8 @@ def _eval_options(f):
         click.option("--train", "train", required=True,
                      help="Train videos: a folder of <class>/<video> files, or WebDataset shard URLs."),
         click.option("--test", "test", required=True, help="Test videos, as --train."),
-        click.option("--num-frames", type=int, default=None, help="Frames per window [default: the checkpoint's]."),
-        click.option("--size", type=int, default=None, help="Crop side in pixels [default: the checkpoint's]."),
+        _EVAL_NUM_FRAMES,
+        _EVAL_CROP_PX,
         click.option("--stride", type=int, default=None, help="Frames between window starts [default: half a clip]."),
         click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=_DEFAULT_CACHE,
                      show_default=True, help="Feature cache (keyed by checkpoint sha256, data files and options)."),
@@ -418,7 +451,7 @@ def _features_kept(cache_dir: Path, no_cache: bool) -> str:
 @click.option("--crops", type=click.Choice(["center", "three", "ten"]), default="center", show_default=True,
               help="Crops per window averaged into the video feature.")
 @click.option("--ks", default="1,5,10,20,50", show_default=True, help="Comma-separated k of R@k.")
-def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir, no_cache, num_workers, device,
+def retrieve(checkpoints, view, train, test, num_frames, crop_px, stride, cache_dir, no_cache, num_workers, device,
              json_out, crops, ks) -> None:
     """Nearest-neighbour retrieval: test videos query train videos; prints R@k."""
     from mvcgc.evaluate import run_retrieval
@@ -429,7 +462,7 @@ def retrieve(checkpoints, view, train, test, num_frames, size, stride, cache_dir
         raise click.BadParameter(f"--ks must be comma-separated integers, got {ks!r}", param_hint="--ks")
     with _stops_cleanly("retrieve", kept=_features_kept(cache_dir, no_cache)), _FeatureBar() as bar:
         r = run_retrieval(train, test, checkpoints=checkpoints, view=view, ks=k_list, crops=crops,
-                          num_frames=num_frames, size=size, stride=stride, device=device,
+                          num_frames=num_frames, crop_px=crop_px, stride=stride, device=device,
                           num_workers=num_workers, cache_dir=None if no_cache else cache_dir,
                           on_progress=bar.features)
     _report_failed(r.failed_train, "train")
@@ -468,7 +501,7 @@ def _print_accuracy(results: dict) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--predictions", "pred_prefix", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save per-video probabilities to PREFIX.<view>.json (fuse them with `mvcgc fuse`).")
-def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, no_cache, num_workers, device,
+def linear(checkpoints, view, train, test, num_frames, crop_px, stride, cache_dir, no_cache, num_workers, device,
            json_out, epochs, lr, weight_decay, batch_size, no_bn, train_crops, test_crops, seed, pred_prefix) -> None:
     """Linear probe on the frozen encoder; tested with crops x sliding windows; prints top-1/top-5."""
     from mvcgc.evaluate import run_linear
@@ -477,7 +510,7 @@ def linear(checkpoints, view, train, test, num_frames, size, stride, cache_dir, 
                         "from scratch in each run)"), _FeatureBar() as bar:
         results = run_linear(train, test, checkpoints=checkpoints, view=view, epochs=epochs, lr=lr,
                              weight_decay=weight_decay, batchnorm=not no_bn, batch_size=batch_size,
-                             train_crops=train_crops, test_crops=test_crops, num_frames=num_frames, size=size,
+                             train_crops=train_crops, test_crops=test_crops, num_frames=num_frames, crop_px=crop_px,
                              stride=stride, device=device, num_workers=num_workers,
                              cache_dir=None if no_cache else cache_dir, seed=seed, on_progress=bar.features,
                              on_epoch=bar.probe_epochs(epochs, 2 if view == "both" else 1))
@@ -540,8 +573,8 @@ def seeds(run_dirs, out_file) -> None:
 @click.option("--weight-decay", type=float, default=1e-3, show_default=True)
 @click.option("--dropout", type=float, default=0.5, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--num-frames", type=int, default=None)
-@click.option("--size", type=int, default=None)
+@_EVAL_NUM_FRAMES
+@_EVAL_CROP_PX
 @click.option("--test-crops", type=click.Choice(["center", "three", "ten"]), default="ten", show_default=True)
 @click.option("--workers", "num_workers", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -552,7 +585,7 @@ def seeds(run_dirs, out_file) -> None:
               show_default=True, help="Where Ctrl-C or SIGTERM saves the run (one file per run) to resume from.")
 @click.option("--resume", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Saved state of this run to continue from (an interrupted run prints the command).")
-def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, batch_size, num_frames, size,
+def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, batch_size, num_frames, crop_px,
              test_crops, num_workers, device, seed, pred_out, state_dir, resume) -> None:
     """Fine-tune the whole encoder with a classifier; tested with crops x sliding windows.
 
@@ -565,7 +598,7 @@ def finetune(checkpoint, view, train, test, epochs, lr, weight_decay, dropout, b
     with _stops_cleanly("finetune", kept="no state was saved: run the same command again"), bar:
         res = run_finetune(train, test, checkpoint=checkpoint, view=view, epochs=epochs, lr=lr,
                            weight_decay=weight_decay, dropout=dropout, batch_size=batch_size,
-                           num_frames=num_frames, size=size, crops=test_crops, device=device,
+                           num_frames=num_frames, crop_px=crop_px, crops=test_crops, device=device,
                            num_workers=num_workers, seed=seed, state_dir=state_dir, resume=resume,
                            on_step=bar.step, on_progress=bar.test_videos,
                            on_epoch=lambda r: log.info("epoch %d/%d loss %.4f lr %.1e train acc %.3f", r.epoch,

@@ -46,15 +46,15 @@ from compvid.pipeline import (
     HandlerPolicy,
     PairClips,
     SharedInt,
-    Views,
     WindowClips,
     describe_error,
-    info_from_record,
     resolve_handler,
     skipped_count,
     video_member,
 )
 from compvid.probe import VideoInfo, probe
+from compvid.request import ClipRequest
+from compvid.shards import ShardRecord
 from compvid.transforms import ClipAugment, CropMode
 
 log = logging.getLogger(__name__)
@@ -106,19 +106,19 @@ def _samples(urls: Iterable[str], handler) -> Iterator[dict[str, Any]]:
     return wds.tarfile_to_samples(handler=handler)({"url": u} for u in urls)
 
 
-def _decode_record(sample: dict[str, Any]) -> tuple[dict, bytes, VideoInfo]:
+def _decode_record(sample: dict[str, Any]) -> tuple[ShardRecord, bytes, VideoInfo]:
+    where = f"{sample.get('__url__')}/{sample.get('__key__')}"
     try:
-        record = json.loads(sample["json"])
+        fields = json.loads(sample["json"])
     except (KeyError, ValueError) as e:
         raise InvalidArgumentError(f"{sample.get('__key__')}: sample has no readable JSON record ({e!r})") from e
+    record = ShardRecord.from_dict(fields, where=where)
     data = video_member(sample, record)
-    info = info_from_record(record, data=data, source=f"{sample.get('__url__')}/{sample.get('__key__')}")
-    return record, data, info
+    return record, data, record.video_info(data=data, source=where)
 
 
-def _label(record: dict) -> int:
-    label = record.get("label")
-    return -1 if label is None else int(label)
+def _label(record: ShardRecord) -> int:
+    return -1 if record.label is None else record.label
 
 
 # --------------------------------------------------------------------------- pretraining pairs
@@ -128,7 +128,8 @@ class PairStream(IterableDataset):
     """Pretraining stream over WebDataset shards: two augmented clips (A, B) per video.
 
     Yields ``{"rgb": float32 (2, 3, T, S, S), "mv": float32 (2, 2, T, S, S), "key": str,
-    "label": int}`` (a view not in ``views`` is absent; only the views asked for are decoded).
+    "label": int}`` for ``request`` (a :class:`~compvid.request.ClipRequest`: frames, step, side
+    and views; a view not asked for is absent and not decoded).
 
     ``mode``: 'epoch' (each shard once per epoch, in an order shuffled by
     ``(seed, epoch)`` identically on every rank, then split by node and by
@@ -145,11 +146,7 @@ class PairStream(IterableDataset):
         self,
         urls: Urls,
         *,
-        num_frames: int = 16,
-        frame_step: int = 1,
-        size: int = 128,
-        decode_short_side: int | None = None,
-        views: Views = "both",
+        request: ClipRequest,
         augment: ClipAugment | None = None,
         normalize: bool = True,
         shuffle: int = 100,
@@ -167,9 +164,7 @@ class PairStream(IterableDataset):
         if shuffle < 0:
             raise InvalidArgumentError(f"shuffle={shuffle}: a buffer size >= 0")
         self.urls = expand_urls(urls)
-        self.clips = PairClips(num_frames=num_frames, frame_step=frame_step, size=size,
-                               decode_short_side=decode_short_side, views=views, augment=augment,
-                               normalize=normalize, on_damage=on_damage)
+        self.clips = PairClips(request, augment=augment, normalize=normalize, on_damage=on_damage)
         self.shuffle, self.mode, self.epoch_size = shuffle, mode, epoch_size
         self.handler = resolve_handler(handler)
         self.seed = int(seed)
@@ -331,7 +326,8 @@ class PairFiles(Dataset):
     """Map-style pretraining pairs over video files: the same dict per video as :class:`PairStream`.
 
     ``items``: ``[(path, label)]`` or a folder of class subfolders. Clip starts
-    and augmentations are a function of ``(seed, epoch, index)``. With
+    and augmentations are a function of ``(seed, epoch, index)``; ``clips_per_video=1``
+    decodes clip A alone (``(1, C, T, S, S)`` per view; a classifier's training clip). With
     handler='skip' (default) a bad video is warned about, counted in
     :attr:`skipped`, and the next index is served instead; so is a damaged clip
     unless ``on_damage='keep'``.
@@ -341,21 +337,17 @@ class PairFiles(Dataset):
         self,
         items: FileItems,
         *,
-        num_frames: int = 16,
-        frame_step: int = 1,
-        size: int = 128,
-        decode_short_side: int | None = None,
-        views: Views = "both",
+        request: ClipRequest,
         augment: ClipAugment | None = None,
         normalize: bool = True,
         handler: HandlerPolicy = "skip",
         seed: int = 0,
         on_damage: DamagePolicy = "error",
+        clips_per_video: int = 2,
     ) -> None:
         self.items = file_items(items)
-        self.clips = PairClips(num_frames=num_frames, frame_step=frame_step, size=size,
-                               decode_short_side=decode_short_side, views=views, augment=augment,
-                               normalize=normalize, on_damage=on_damage)
+        self.clips = PairClips(request, augment=augment, normalize=normalize, on_damage=on_damage,
+                               clips_per_video=clips_per_video)
         self.handler = resolve_handler(handler)
         self.seed = int(seed)
         self._epoch = SharedInt(0)  # set here, read in the workers
@@ -423,22 +415,16 @@ class WindowStream(IterableDataset):
         self,
         urls: Urls,
         *,
-        num_frames: int = 16,
-        frame_step: int = 1,
-        size: int = 128,
-        short_side: int | None = None,
+        request: ClipRequest,
         crops: CropMode = "center",
         stride: int | None = None,
-        views: Views = "both",
         normalize: bool = True,
         handler: HandlerPolicy = "raise",
         on_damage: DamagePolicy = "error",
     ) -> None:
         super().__init__()
         self.urls = expand_urls(urls)
-        self.clips = WindowClips(num_frames=num_frames, frame_step=frame_step, size=size, short_side=short_side,
-                                 crops=crops, stride=stride, views=views, normalize=normalize,
-                                 on_damage=on_damage)
+        self.clips = WindowClips(request, crops=crops, stride=stride, normalize=normalize, on_damage=on_damage)
         self.handler = resolve_handler(handler)
 
     @property
@@ -487,22 +473,16 @@ class WindowFiles(Dataset):
         self,
         items: FileItems,
         *,
-        num_frames: int = 16,
-        frame_step: int = 1,
-        size: int = 128,
-        short_side: int | None = None,
+        request: ClipRequest,
         crops: CropMode = "center",
         stride: int | None = None,
-        views: Views = "both",
         normalize: bool = True,
         handler: HandlerPolicy = "raise",
         infos: Sequence[VideoInfo] | None = None,
         on_damage: DamagePolicy = "error",
     ) -> None:
         self.items = file_items(items)
-        self.clips = WindowClips(num_frames=num_frames, frame_step=frame_step, size=size, short_side=short_side,
-                                 crops=crops, stride=stride, views=views, normalize=normalize,
-                                 on_damage=on_damage)
+        self.clips = WindowClips(request, crops=crops, stride=stride, normalize=normalize, on_damage=on_damage)
         self.handler = resolve_handler(handler)
         if infos is not None and len(infos) != len(self.items):
             raise InvalidArgumentError(f"{len(infos)} infos for {len(self.items)} videos")

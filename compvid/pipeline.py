@@ -3,8 +3,8 @@
 Nothing here iterates over a dataset (that is :mod:`compvid.datasets`); these
 are the pieces each sample goes through:
 
-- :func:`info_from_record`: a :class:`~compvid.probe.VideoInfo` rebuilt from a
-  shard's JSON record, so decoding neither re-probes nor guesses.
+- :func:`video_member`: the video bytes of a shard sample, beside its
+  :class:`~compvid.shards.ShardRecord`.
 - :class:`PairClips`: two clips (A, B) of one video at independent random
   starts, each augmented on its own (RGB and MV of one clip share crop and flip):
   ``rgb float32 (2, 3, T, S, S)``, ``mv float32 (2, 2, T, S, S)``.
@@ -24,7 +24,6 @@ normalised by ``rgb_mean``/``rgb_std`` unless ``normalize=False`` (then [0, 1]).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import multiprocessing
 import multiprocessing.context
@@ -36,15 +35,15 @@ import torch
 
 from compvid.decode import Clip, decode_clip, index_ranges
 from compvid.errors import CorruptVideoError, DamagedClipError, InvalidArgumentError
-from compvid.probe import VideoInfo, mv_source_for_codec
+from compvid.probe import VideoInfo
+from compvid.request import ClipRequest
+from compvid.shards import ShardRecord
 from compvid.sampling import sliding_window_starts, two_clip_starts
-from compvid.source import VideoSource, open_video
+from compvid.source import VideoSource
 from compvid.transforms import ClipAugment, CropMode, eval_crops
 
 log = logging.getLogger(__name__)
 
-Views = Literal["rgb", "mv", "both"]
-VIEWS: tuple[str, ...] = ("rgb", "mv", "both")
 CROP_MODES: tuple[str, ...] = ("center", "three", "ten")
 HandlerPolicy = Union[Literal["raise", "skip"], Callable[[BaseException], bool]]
 DamagePolicy = Literal["error", "keep"]
@@ -188,79 +187,9 @@ def _check_on_damage(on_damage: str) -> None:
 # --------------------------------------------------------------------------- records
 
 
-def first_pts_seconds(source: VideoSource, packets: int = 16) -> float:
-    """Presentation time of the first frame, read off the first ``packets`` packets.
-
-    MPEG-PS and AVI with packed B-frames do not start at 0; frame indices
-    count from this time, as :func:`compvid.probe` does.
-    """
-    container, stream = open_video(source)
-    try:
-        stamps = [p.pts for p in itertools.islice(container.demux(stream), packets) if p.pts is not None and p.size]
-        tb = float(stream.time_base)
-        return min(stamps) * tb if stamps else float((stream.start_time or 0) * tb)
-    finally:
-        container.close()
-
-
-def info_from_record(record: dict[str, Any], *, data: VideoSource | None = None, source: str = "") -> VideoInfo:
-    """The :class:`VideoInfo` of a shard sample, from its JSON record.
-
-    Records carry the probe facts except the first frame's time; when the
-    record lacks ``start_seconds`` it is read from ``data`` (a few packets),
-    else taken as 0. Raises CorruptVideoError for a record without the facts.
-    """
-    name = source or str(record.get("key", "<record>"))
-    try:
-        codec = str(record["codec"])
-        num_frames = int(record["num_frames"])
-        fps = float(record["fps"])
-        width, height = int(record["width"]), int(record["height"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CorruptVideoError(f"{name}: shard record lacks the probe facts ({e!r}); re-shard with compvid shard") from e
-    if "start_seconds" in record:
-        start = float(record["start_seconds"])
-    elif data is not None:
-        start = first_pts_seconds(data)
-    else:
-        start = 0.0
-    return VideoInfo(
-        source=name,
-        container=str(record.get("container", "")),
-        codec=codec,
-        profile=record.get("profile"),
-        pix_fmt=record.get("pix_fmt"),
-        width=width,
-        height=height,
-        fps=fps,
-        num_frames=num_frames,
-        duration_seconds=float(record.get("duration_seconds", num_frames / fps if fps > 0 else 0.0)),
-        start_seconds=start,
-        keyframe_indices=tuple(int(k) for k in record.get("keyframe_indices") or (0,)),
-        has_b_frames=bool(record.get("has_b_frames", False)),
-        mv_source=record.get("mv_source") or mv_source_for_codec(codec),
-        rotation_degrees=int(record.get("rotation_degrees", 0) or 0),
-        # Absent in records written before them: decode_clip then reads the timeline off the video.
-        timeline=_runs(record.get("timeline")),
-        keyframe_sizes=tuple(int(n) for n in record["keyframe_sizes"]) if record.get("keyframe_sizes") else None,
-        variable_frame_rate=bool(record.get("variable_frame_rate", False)),
-        frame_interval_seconds=_intervals(record.get("frame_interval_seconds")),
-    )
-
-
-def _runs(value: Any) -> tuple[tuple[int, float], ...] | None:
-    """A record's timeline (JSON lists) as VideoInfo keeps it."""
-    return None if value is None else tuple((int(k), float(t)) for k, t in value)
-
-
-def _intervals(value: Any) -> tuple[float, float, float] | None:
-    """A record's (min, median, max) frame interval (a JSON list) as VideoInfo keeps it."""
-    return None if value is None else tuple(float(v) for v in value)  # type: ignore[return-value]
-
-
-def video_member(sample: dict[str, Any], record: dict[str, Any]) -> bytes:
+def video_member(sample: dict[str, Any], record: ShardRecord) -> bytes:
     """The video bytes of a WebDataset sample (``<key>.<ext>`` beside ``<key>.json``)."""
-    ext = str(record.get("ext", "")).lower()
+    ext = record.ext.lower()
     if ext in sample:
         return sample[ext]
     others = [k for k in sample if not k.startswith("__") and k != "json"]
@@ -274,12 +203,10 @@ def video_member(sample: dict[str, Any], record: dict[str, Any]) -> bytes:
 # --------------------------------------------------------------------------- clip builders
 
 
-def _check_common(num_frames: int, frame_step: int, size: int, views: str) -> None:
-    for name, value in (("num_frames", num_frames), ("frame_step", frame_step), ("size", size)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise InvalidArgumentError(f"{name}={value!r}: must be a positive int")
-    if views not in VIEWS:
-        raise InvalidArgumentError(f"views={views!r}: allowed values are {', '.join(VIEWS)}")
+def _check_request(request: Any) -> None:
+    if not isinstance(request, ClipRequest):
+        raise InvalidArgumentError(f"request={request!r}: pass a compvid.request.ClipRequest, e.g. "
+                                   "ClipRequest(num_frames=16, crop_px=128, views='both')")
 
 
 def _normalize(rgb: torch.Tensor, normalize: bool, mean, std) -> torch.Tensor:
@@ -295,60 +222,60 @@ def _normalize(rgb: torch.Tensor, normalize: bool, mean, std) -> torch.Tensor:
 class PairClips:
     """Pretraining pairs: clips A and B at independent random starts, augmented independently.
 
-    Each clip of ``num_frames`` frames every ``frame_step`` frames is decoded at
-    short side ``decode_short_side`` (default ``round(1.15 * size)``), then
-    ``augment`` (default ``ClipAugment(size)``: random resized crop, flip
-    negating MV x, RGB-only colour changes) draws its parameters once for the
-    clip. Only the ``views`` asked for are decoded. ``on_damage``: a damaged clip
-    raises :class:`DamagedClipError` ('error') or is served ('keep'); see :func:`check_damage`.
+    ``request`` (a :class:`~compvid.request.ClipRequest`) says what each clip is: its frames, frame
+    step, views and side; it is decoded at short side ``request.decode_short_side_px`` (default
+    ``round(1.15 * crop_px)``), then ``augment`` (default ``ClipAugment(crop_px)``: random resized
+    crop, flip negating MV x, RGB-only colour changes) draws its parameters once for the clip. Only
+    the views asked for are decoded. ``clips_per_video=1`` decodes clip A alone (a classifier needs
+    one clip): it is the clip A of the pair, from the same random draws. ``on_damage``: a damaged
+    clip raises :class:`DamagedClipError` ('error') or is served ('keep'); see :func:`check_damage`.
 
-    ``pairs(source, info, rng)`` → ``{"rgb": float32 (2, 3, T, S, S), "mv": float32 (2, 2, T, S, S)}``
-    (a view not asked for is absent).
+    ``pairs(source, info, rng)`` → ``{"rgb": float32 (P, 3, T, S, S), "mv": float32 (P, 2, T, S, S)}``
+    with P = ``clips_per_video`` (a view not asked for is absent).
     """
 
-    num_frames: int = 16
-    frame_step: int = 1
-    size: int = 128
-    decode_short_side: int | None = None
-    views: Views = "both"
+    request: ClipRequest
     augment: ClipAugment | None = None
     normalize: bool = True
     rgb_mean: tuple[float, float, float] = KINETICS_MEAN
     rgb_std: tuple[float, float, float] = KINETICS_STD
     on_damage: DamagePolicy = "error"
+    clips_per_video: int = 2
 
     def __post_init__(self) -> None:
-        _check_common(self.num_frames, self.frame_step, self.size, self.views)
+        _check_request(self.request)
         _check_on_damage(self.on_damage)
-        if self.decode_short_side is not None and self.decode_short_side < 1:
-            raise InvalidArgumentError(f"decode_short_side={self.decode_short_side!r}: must be a positive int")
+        if self.clips_per_video not in (1, 2):
+            raise InvalidArgumentError(f"clips_per_video={self.clips_per_video!r}: 1 (clip A) or 2 (A and B)")
         if self.augment is None:
-            object.__setattr__(self, "augment", ClipAugment(size=self.size))
+            object.__setattr__(self, "augment", ClipAugment(size=self.request.crop_px))
 
     @property
     def short_side(self) -> int:
-        return self.decode_short_side or max(self.size, round(DECODE_MARGIN * self.size))
+        side = self.request.crop_px
+        return self.request.decode_short_side_px or max(side, round(DECODE_MARGIN * side))
 
     def __call__(self, source: VideoSource, info: VideoInfo, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        with_rgb, with_mv = self.views in ("rgb", "both"), self.views in ("mv", "both")
-        starts = two_clip_starts(info.num_frames, num_frames=self.num_frames, frame_step=self.frame_step, rng=rng)
+        r = self.request
+        # both starts are drawn even for clip A alone, so that it is the pair's clip A
+        starts = two_clip_starts(info.num_frames, num_frames=r.num_frames, frame_step=r.frame_step, rng=rng)
         rgbs, mvs = [], []
-        for start in starts:
-            clip = decode_clip(source, start=start, num_frames=self.num_frames, frame_step=self.frame_step,
-                               size=self.short_side, with_rgb=with_rgb, with_mv=with_mv, info=info)
+        for start in starts[: self.clips_per_video]:
+            clip = decode_clip(source, start=start, num_frames=r.num_frames, frame_step=r.frame_step,
+                               size=self.short_side, with_rgb=r.with_rgb, with_mv=r.with_mv, info=info)
             check_damage(clip, self.on_damage)
             g = torch.Generator().manual_seed(int(rng.integers(2**63)))
-            rgb, mv = self.augment(rgb=torch.from_numpy(clip.rgb) if with_rgb else None,
-                                   mv=torch.from_numpy(clip.mv) if with_mv else None, generator=g)
+            rgb, mv = self.augment(rgb=torch.from_numpy(clip.rgb) if r.with_rgb else None,
+                                   mv=torch.from_numpy(clip.mv) if r.with_mv else None, generator=g)
             if rgb is not None:
                 rgbs.append(_normalize(rgb, self.normalize, self.rgb_mean, self.rgb_std))  # (3, T, S, S)
             if mv is not None:
                 mvs.append(mv)  # (2, T, S, S)
         out = {}
         if rgbs:
-            out["rgb"] = torch.stack(rgbs)  # (2, 3, T, S, S)
+            out["rgb"] = torch.stack(rgbs)  # (P, 3, T, S, S)
         if mvs:
-            out["mv"] = torch.stack(mvs)  # (2, 2, T, S, S)
+            out["mv"] = torch.stack(mvs)  # (P, 2, T, S, S)
         return out
 
 
@@ -356,46 +283,49 @@ class PairClips:
 class WindowClips:
     """Evaluation windows: every sliding window × deterministic crops of a video.
 
-    Windows start every ``stride`` source frames (default half a clip's span,
-    ``num_frames // 2`` at frame_step 1; the last one is aligned to the end, see :func:`compvid.sampling.sliding_window_starts`).
-    Each window is decoded at short side ``short_side`` (default ``size``) and
-    cut into ``crops``: 'center' (1), 'three' (3) or 'ten' (10: 4 corners +
-    centre, then the same flipped with MV x negated). ``on_damage``: a damaged
-    window raises :class:`DamagedClipError` ('error') or is served ('keep').
+    ``request`` (a :class:`~compvid.request.ClipRequest`) says what each window is: its frames,
+    frame step, views and crop side. Windows start every ``stride`` source frames (default half a
+    clip's span, ``num_frames // 2`` at frame_step 1; the last one is aligned to the end, see
+    :func:`compvid.sampling.sliding_window_starts`). Each window is decoded at short side
+    ``request.decode_short_side_px`` (default ``crop_px``) and cut into ``crops``: 'center' (1),
+    'three' (3) or 'ten' (10: 4 corners + centre, then the same flipped with MV x negated).
+    ``on_damage``: a damaged window raises :class:`DamagedClipError` ('error') or is served ('keep').
 
     ``windows(info)`` → list of starts; ``clips(source, info, start)`` →
     ``{"rgb": float32 (N, 3, T, S, S), "mv": float32 (N, 2, T, S, S)}``.
     """
 
-    num_frames: int = 16
-    frame_step: int = 1
-    size: int = 128
-    short_side: int | None = None
+    request: ClipRequest
     crops: CropMode = "center"
     stride: int | None = None
-    views: Views = "both"
     normalize: bool = True
     rgb_mean: tuple[float, float, float] = KINETICS_MEAN
     rgb_std: tuple[float, float, float] = KINETICS_STD
     on_damage: DamagePolicy = "error"
 
     def __post_init__(self) -> None:
-        _check_common(self.num_frames, self.frame_step, self.size, self.views)
+        _check_request(self.request)
         _check_on_damage(self.on_damage)
         if self.crops not in CROP_MODES:
             raise InvalidArgumentError(f"crops={self.crops!r}: allowed values are {', '.join(CROP_MODES)}")
         if self.stride is not None and self.stride < 1:
             raise InvalidArgumentError(f"stride={self.stride!r}: must be a positive int")
-        if self.short_side is not None and self.short_side < self.size:
-            raise InvalidArgumentError(f"short_side={self.short_side} is smaller than the crop size {self.size}")
+        if self.short_side < self.request.crop_px:
+            raise InvalidArgumentError(f"decode_short_side_px={self.short_side} is smaller than the crop side "
+                                       f"{self.request.crop_px}; decode at least at the crop side")
+
+    @property
+    def short_side(self) -> int:
+        """Short side the windows are decoded at, in pixels."""
+        return self.request.decode_short_side_px or self.request.crop_px
 
     @property
     def num_crops(self) -> int:
         return CROPS_PER_WINDOW[self.crops]
 
     def windows(self, info: VideoInfo) -> list[int]:
-        return sliding_window_starts(info.num_frames, num_frames=self.num_frames, frame_step=self.frame_step,
-                                     stride=self.stride)
+        return sliding_window_starts(info.num_frames, num_frames=self.request.num_frames,
+                                     frame_step=self.request.frame_step, stride=self.stride)
 
     def __call__(self, source: VideoSource, info: VideoInfo, start: int) -> dict[str, torch.Tensor]:
         return self.crop(self.decode(source, info, start))
@@ -403,22 +333,22 @@ class WindowClips:
     def decode(self, source: VideoSource, info: VideoInfo, start: int) -> dict[str, torch.Tensor]:
         """The window as decoded at the short side: ``{"rgb": uint8 (T, H, W, 3), "mv": float32 (2, T, H, W)}``
         (the views asked for), before any crop -- what a decode-once cache keeps."""
-        with_rgb, with_mv = self.views in ("rgb", "both"), self.views in ("mv", "both")
-        clip = decode_clip(source, start=start, num_frames=self.num_frames, frame_step=self.frame_step,
-                           size=self.short_side or self.size, with_rgb=with_rgb, with_mv=with_mv, info=info)
+        r = self.request
+        clip = decode_clip(source, start=start, num_frames=r.num_frames, frame_step=r.frame_step,
+                           size=self.short_side, with_rgb=r.with_rgb, with_mv=r.with_mv, info=info)
         check_damage(clip, self.on_damage)
         out = {}
-        if with_rgb:
+        if r.with_rgb:
             out["rgb"] = torch.from_numpy(clip.rgb)
-        if with_mv:
+        if r.with_mv:
             out["mv"] = torch.from_numpy(clip.mv)
         return out
 
     def crop(self, decoded: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A :meth:`decode` result cut into ``crops`` and normalised:
         ``{"rgb": float32 (N, 3, T, S, S), "mv": float32 (N, 2, T, S, S)}``."""
-        rgb, mv = eval_crops(rgb=decoded.get("rgb"), mv=decoded.get("mv"), size=self.size,
-                             resize=self.short_side or self.size, mode=self.crops)
+        rgb, mv = eval_crops(rgb=decoded.get("rgb"), mv=decoded.get("mv"), size=self.request.crop_px,
+                             resize=self.short_side, mode=self.crops)
         out = {}
         if rgb is not None:
             out["rgb"] = _normalize(rgb, self.normalize, self.rgb_mean, self.rgb_std)  # (N, 3, T, S, S)

@@ -4,7 +4,7 @@ Output folder ``OUT``:
 
 - ``<split>-<NNNNNN>.tar``: one sample per video, ``<key>.<ext>`` (the source
   bytes, untouched; ``ext`` is the source extension in lower case) and
-  ``<key>.json`` (see :data:`RECORD_FIELDS`). Keys hold only ``[A-Za-z0-9_-]``.
+  ``<key>.json`` (a :class:`ShardRecord`). Keys hold only ``[A-Za-z0-9_-]``.
 - ``index.json``: shards per split with counts, bytes and sha256, the totals,
   the class list and the options of the run (``INDEX_NAME``).
 - ``skipped.jsonl``: one JSON line per input that was not written
@@ -23,7 +23,9 @@ Reading: :func:`iter_shard` yields :class:`ShardSample` ``(key, data, record)``.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
@@ -34,11 +36,12 @@ import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Literal, NamedTuple
+from typing import IO, Any, Callable, Iterable, Iterator, Literal, Mapping, NamedTuple
 
-from compvid.errors import CompvidError, InvalidArgumentError, ShardError
+from compvid.errors import CompvidError, CorruptVideoError, InvalidArgumentError, ShardError
 from compvid.layouts import LayoutName, ParsedLayout, Problem, extension, parse_layout
-from compvid.probe import probe
+from compvid.probe import VideoInfo, mv_source_for_codec, probe
+from compvid.source import VideoSource, open_video
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +50,142 @@ SKIPPED_NAME = "skipped.jsonl"
 PLAN_NAME = ".compvid-plan.json"
 FORMAT_VERSION = 1
 
-RECORD_FIELDS = (
-    "key", "label", "class_name", "split", "path", "ext", "codec", "width", "height", "fps",
-    "num_frames", "duration_seconds", "mv_source", "bytes", "sha256",
-    "container", "pix_fmt", "has_b_frames", "rotation_degrees", "keyframe_indices", "start_seconds",
-    "timeline", "keyframe_sizes", "variable_frame_rate", "frame_interval_seconds",
-)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    """The JSON record beside each video of a shard: where the video came from and its probe facts.
+
+    Written by :func:`write_shards` (:meth:`to_dict`) and read by the datasets (:meth:`from_dict`,
+    then :meth:`video_info`), so decoding neither re-probes nor guesses. Records written by older
+    versions lack some fields; they read with the defaults below (``start_seconds`` None: read
+    off the video's first packets; ``timeline`` None: ``decode_clip`` reads it off the video).
+    """
+
+    key: str
+    codec: str
+    width: int  # pixels, as stored (before display rotation)
+    height: int
+    fps: float  # the rate the container states
+    num_frames: int  # decoded pictures
+    label: int | None = None  # index into index.json's class list
+    class_name: str | None = None
+    split: str = ""
+    path: str = ""  # relative to the source folder
+    ext: str = ""  # the source extension, lower case: the video member's suffix
+    bytes: int = 0
+    sha256: str = ""
+    duration_seconds: float | None = None
+    mv_source: str | None = None
+    container: str = ""
+    pix_fmt: str | None = None
+    has_b_frames: bool = False
+    rotation_degrees: int = 0
+    keyframe_indices: tuple[int, ...] = (0,)
+    start_seconds: float | None = None
+    timeline: tuple[tuple[int, float], ...] | None = None
+    keyframe_sizes: tuple[int, ...] | None = None
+    variable_frame_rate: bool = False
+    frame_interval_seconds: tuple[float, float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, tuples as JSON lists."""
+        return {name: _json_value(getattr(self, name)) for name in RECORD_FIELDS}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any], *, where: str = "") -> "ShardRecord":
+        """A record as read from JSON. Raises CorruptVideoError (naming ``where``, else the key) when
+        the probe facts are missing; fields a record lacks take their defaults, unknown ones are ignored."""
+        if not isinstance(record, Mapping):
+            raise CorruptVideoError(f"{where or '<record>'}: the shard record is not a JSON object; re-shard with "
+                                    "compvid shard")
+        name = where or str(record.get("key", "<record>"))
+        try:
+            facts = {"codec": str(record["codec"]), "num_frames": int(record["num_frames"]),
+                     "fps": float(record["fps"]), "width": int(record["width"]), "height": int(record["height"])}
+        except (KeyError, TypeError, ValueError) as e:
+            raise CorruptVideoError(f"{name}: shard record lacks the probe facts ({e!r}); re-shard with compvid shard") \
+                from e
+        get = record.get
+        return cls(
+            key=str(get("key", "")),
+            **facts,
+            label=None if get("label") is None else int(get("label")),
+            class_name=get("class_name"),
+            split=str(get("split", "")),
+            path=str(get("path", "")),
+            ext=str(get("ext", "")),
+            bytes=int(get("bytes", 0) or 0),
+            sha256=str(get("sha256", "")),
+            duration_seconds=None if get("duration_seconds") is None else float(get("duration_seconds")),
+            mv_source=get("mv_source") or None,
+            container=str(get("container", "")),
+            pix_fmt=get("pix_fmt"),
+            has_b_frames=bool(get("has_b_frames", False)),
+            rotation_degrees=int(get("rotation_degrees", 0) or 0),
+            keyframe_indices=tuple(int(k) for k in get("keyframe_indices") or (0,)),
+            start_seconds=None if get("start_seconds") is None else float(get("start_seconds")),
+            timeline=None if get("timeline") is None else tuple((int(k), float(t)) for k, t in get("timeline")),
+            keyframe_sizes=tuple(int(n) for n in get("keyframe_sizes")) if get("keyframe_sizes") else None,
+            variable_frame_rate=bool(get("variable_frame_rate", False)),
+            frame_interval_seconds=None if get("frame_interval_seconds") is None
+            else tuple(float(v) for v in get("frame_interval_seconds")),  # type: ignore[arg-type]
+        )
+
+    def video_info(self, *, data: VideoSource | None = None, source: str = "") -> VideoInfo:
+        """The :class:`~compvid.probe.VideoInfo` these facts describe. A record without
+        ``start_seconds`` takes it from ``data`` (a few packets), else 0."""
+        if self.start_seconds is not None:
+            start = self.start_seconds
+        elif data is not None:
+            start = first_pts_seconds(data)
+        else:
+            start = 0.0
+        fps = self.fps
+        return VideoInfo(
+            source=source or self.key or "<record>",
+            container=self.container,
+            codec=self.codec,
+            profile=None,  # not recorded
+            pix_fmt=self.pix_fmt,
+            width=self.width,
+            height=self.height,
+            fps=fps,
+            num_frames=self.num_frames,
+            duration_seconds=self.duration_seconds if self.duration_seconds is not None
+            else (self.num_frames / fps if fps > 0 else 0.0),
+            start_seconds=start,
+            keyframe_indices=self.keyframe_indices,
+            has_b_frames=self.has_b_frames,
+            mv_source=self.mv_source or mv_source_for_codec(self.codec),
+            rotation_degrees=self.rotation_degrees,
+            timeline=self.timeline,
+            keyframe_sizes=self.keyframe_sizes,
+            variable_frame_rate=self.variable_frame_rate,
+            frame_interval_seconds=self.frame_interval_seconds,
+        )
+
+
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ShardRecord))
+
+
+def _json_value(value: Any) -> Any:
+    return [_json_value(v) for v in value] if isinstance(value, tuple) else value
+
+
+def first_pts_seconds(source: VideoSource, packets: int = 16) -> float:
+    """Presentation time of the first frame, read off the first ``packets`` packets.
+
+    MPEG-PS and AVI with packed B-frames do not start at 0; frame indices
+    count from this time, as :func:`compvid.probe` does.
+    """
+    container, stream = open_video(source)
+    try:
+        stamps = [p.pts for p in itertools.islice(container.demux(stream), packets) if p.pts is not None and p.size]
+        tb = float(stream.time_base)
+        return min(stamps) * tb if stamps else float((stream.start_time or 0) * tb)
+    finally:
+        container.close()
 
 # Reasons an input found by the layout can still fail to be written.
 REASON_EMPTY = "empty"
@@ -270,23 +403,11 @@ class _Shard:
         return _archive_bytes(sum(_sample_tar_bytes(s.size, len(s.record_bytes)) for s in self.samples))
 
 
-def _make_record(key: str, entry, probed: _Probed) -> dict[str, Any]:
-    info = probed.info
-    rec = {
-        "key": key,
-        "label": entry.label,
-        "class_name": entry.class_name,
-        "split": _safe_split(entry.split),
-        "path": entry.path,
-        "ext": extension(entry.path),
-        "bytes": probed.size,
-        "sha256": probed.sha256,
-    }
-    for name in RECORD_FIELDS:
-        if name not in rec:
-            rec[name] = info[name]
-    rec["keyframe_indices"] = list(rec["keyframe_indices"])
-    return rec
+def _make_record(key: str, entry, probed: _Probed) -> ShardRecord:
+    facts = {name: probed.info[name] for name in RECORD_FIELDS if name in probed.info}
+    return ShardRecord.from_dict({**facts, "key": key, "label": entry.label, "class_name": entry.class_name,
+                                  "split": _safe_split(entry.split), "path": entry.path, "ext": extension(entry.path),
+                                  "bytes": probed.size, "sha256": probed.sha256})
 
 
 def _plan(samples: list[_Sample], splits: dict[str, str], *, seed: int, max_size: int, max_count: int) -> list[_Shard]:
@@ -473,9 +594,9 @@ def write_shards(
     for entry, p in good:
         key = keys[entry.path]
         record = _make_record(key, entry, p)
-        data = json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        samples.append(_Sample(key, entry.path, record["ext"], p.size, p.sha256, data))
-        splits[key] = record["split"]
+        data = json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8")
+        samples.append(_Sample(key, entry.path, record.ext, p.size, p.sha256, data))
+        splits[key] = record.split
     shards = _plan(samples, splits, seed=seed, max_size=max_size, max_count=max_count)
     options = {
         "layout": parsed.layout, "fold": parsed.fold, "seed": seed, "max_size": max_size, "max_count": max_count,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import compvid
 from compvid.datasets import pair_loader
+from compvid.request import ClipRequest
 from compvid.shards import write_shards
 from compvid.synth import write_synth
 from compvid.visualize import save_mv_png
@@ -46,7 +47,8 @@ def main(out: Path) -> None:
 
     # 4. Pairs of clips (A, B) decoded on the fly from the train shards, batched for the trainer.
     urls = sorted(glob.glob(str(out / "shards" / "train-*.tar")))
-    loader = pair_loader(urls, batch_size=4, num_frames=8, size=32, views="mv", shuffle=8, seed=0)
+    loader = pair_loader(urls, batch_size=4, request=ClipRequest(num_frames=8, crop_px=32, views={"mv"}), shuffle=8,
+                         seed=0)
     batch = next(iter(loader))
     print(f"batch: mv {tuple(batch['mv'].shape)}, labels {batch['label'].tolist()}")
 

@@ -5,7 +5,8 @@ A checkpoint is a dict of plain types and tensors (loadable with ``weights_only=
 - ``format`` / ``format_version``: ``"mvcgc.checkpoint"`` / 1
 - ``arch``, ``views``, ``encoders`` (per view: ``in_channels``, ``input_norm``, ``feature_dim``),
   ``embed_dim``, ``input_spec`` (per view: channels, num_frames, height, width, units)
-- ``stage``, ``preset``, ``step``, ``epoch``, ``config`` (resolved run options), ``versions``
+- ``stage``, ``preset``, ``step``, ``epoch``, ``config`` (resolved run options; ``config["data"]["clip_request"]``
+  is the :class:`compvid.request.ClipRequest` the clips were decoded with, see :func:`clip_request`), ``versions``
 - ``model`` (MoCo state: query/key encoders, heads, queues, pointer), and for resuming
   ``optimizer``, ``scheduler``, ``rng``, ``trainer``.
 """
@@ -88,6 +89,49 @@ def check_compatible(ckpt: dict[str, Any], *, view: str, arch: str | None, sourc
         raise CheckpointError(f"{source} holds view(s) {ckpt['views']}, not {view!r}")
     if arch is not None and ckpt["arch"] != arch:
         raise CheckpointError(f"{source} holds a {ckpt['arch']!r} encoder, but {arch!r} was asked for")
+
+
+# What a checkpoint that records neither a clip request nor its input implies (older defaults).
+_FALLBACK_NUM_FRAMES, _FALLBACK_CROP_PX = 16, 128
+
+
+def clip_request(ckpt: dict[str, Any], view: str):
+    """The :class:`compvid.request.ClipRequest` of ``view`` that ``ckpt`` was trained on.
+
+    Read from ``config["data"]["clip_request"]``; checkpoints written before it was recorded give
+    it from ``input_spec`` (frames, height), else 16 frames of 128 px. Only ``view`` is requested."""
+    from compvid.errors import InvalidArgumentError
+    from compvid.request import ClipRequest
+
+    stored = ((ckpt.get("config") or {}).get("data") or {}).get("clip_request")
+    try:
+        if stored is not None:
+            return ClipRequest.from_dict(stored, where="the checkpoint's clip request").replace(views={view})
+        spec = (ckpt.get("input_spec") or {}).get(view) or {}
+        return ClipRequest(num_frames=int(spec.get("num_frames") or _FALLBACK_NUM_FRAMES),
+                           crop_px=int(spec.get("height") or _FALLBACK_CROP_PX), views={view})
+    except InvalidArgumentError as e:
+        raise CheckpointError(f"the checkpoint records clip settings that cannot be read: {e}") from e
+
+
+def evaluation_request(
+    path: str | os.PathLike,
+    view: str,
+    *,
+    num_frames: int | None = None,
+    crop_px: int | None = None,
+    frame_step: int | None = None,
+):
+    """The clip request to evaluate ``view`` of the checkpoint at ``path`` with: what it was trained
+    on (:func:`clip_request`), with each option that is not None in its place, decoded at the crop
+    side (evaluation crops deterministically, it needs no margin for random crops)."""
+    trained = clip_request(load_checkpoint(path), view)
+    return trained.replace(
+        num_frames=trained.num_frames if num_frames is None else num_frames,
+        crop_px=trained.crop_px if crop_px is None else crop_px,
+        frame_step=trained.frame_step if frame_step is None else frame_step,
+        decode_short_side_px=None,
+    )
 
 
 def load_encoder(

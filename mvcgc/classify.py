@@ -351,7 +351,7 @@ def finetune(
     batch_size: int = 8,
     plateau_patience: int = 5,
     num_frames: int | None = None,
-    size: int | None = None,
+    crop_px: int | None = None,
     crops: Crops = "ten",
     device: Device = "auto",
     num_workers: int = 0,
@@ -365,7 +365,9 @@ def finetune(
 ) -> ClassifyResult:
     """Fine-tune the whole ``view`` encoder of ``checkpoint`` with a new classifier on ``train`` videos
     (one random, augmented clip per video per epoch: compvid's training clips), then test on every
-    window × ``crops`` of ``test``, softmax averaged per video, at the final epoch. ``cache_dir``:
+    window × ``crops`` of ``test``, softmax averaged per video, at the final epoch. ``num_frames`` and
+    ``crop_px`` (the clip side, pixels) default to the checkpoint's
+    (:func:`mvcgc.checkpoint.evaluation_request`). ``cache_dir``:
     where the decoded test windows are kept for the next run (see :mod:`mvcgc.features`).
 
     With ``state_dir``, SIGINT or SIGTERM stops after the current step (or during the test pass)
@@ -375,7 +377,7 @@ def finetune(
     ``on_step`` follows the training steps, ``on_progress`` the test pass.
     """
     from compvid.datasets import PairFiles
-    from mvcgc.checkpoint import load_checkpoint, save_checkpoint
+    from mvcgc.checkpoint import evaluation_request, save_checkpoint
 
     train_set, test_set = video_set(train), video_set(test)
     test_set = align_classes(train_set, test_set)
@@ -386,12 +388,11 @@ def finetune(
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     torch.manual_seed(seed)
     encoder = load_encoder(checkpoint, view)
-    spec = (load_checkpoint(checkpoint).get("input_spec") or {}).get(view) or {}
-    num_frames = int(num_frames or spec.get("num_frames") or 16)
-    size = int(size or spec.get("height") or 128)
+    request = evaluation_request(checkpoint, view, num_frames=num_frames, crop_px=crop_px)
     c = num_classes_of(torch.tensor([lbl for _, lbl in train_set.items + test_set.items]))
     model = VideoClassifier(encoder, c, batchnorm=batchnorm, dropout=dropout)
-    pairs = PairFiles(list(train_set.items), num_frames=num_frames, size=size, views=view, seed=seed)
+    # one random, augmented clip per video: the clip A that a pretraining pair would hold
+    pairs = PairFiles(list(train_set.items), request=request, seed=seed, clips_per_video=1)
     drop_last = len(pairs) > batch_size
     steps_per_epoch = len(epoch_batches(len(pairs), batch_size, seed=seed, epoch=0, drop_last=drop_last))
 
@@ -402,12 +403,12 @@ def finetune(
         loader = torch.utils.data.DataLoader(pairs, batch_sampler=plan, num_workers=num_workers,
                                              generator=torch.Generator().manual_seed(seed * 100003 + epoch))
         for batch in loader:
-            yield batch[view][:, 0], batch["label"]  # clip A of each video, (B, C, T, S, S)
+            yield batch[view][:, 0], batch["label"]  # the one clip of each video, (B, C, T, S, S)
 
     options = {"checkpoint_sha256": file_sha256(checkpoint), "view": view, "epochs": epochs, "lr": lr,
                "momentum": momentum, "weight_decay": weight_decay, "dropout": dropout, "batchnorm": batchnorm,
-               "batch_size": batch_size, "plateau_patience": plateau_patience, "num_frames": num_frames,
-               "size": size, "crops": crops, "seed": seed, "train": train_set.fingerprint(),
+               "batch_size": batch_size, "plateau_patience": plateau_patience, "num_frames": request.num_frames,
+               "size": request.crop_px, "crops": crops, "seed": seed, "train": train_set.fingerprint(),
                "test": test_set.fingerprint()}
     state_path = None if state_dir is None else finetune_state_path(state_dir, options)
     trainer = ClassifierTrainer(model, mode="finetune", lr=lr, momentum=momentum, weight_decay=weight_decay,
@@ -427,9 +428,8 @@ def finetune(
     model.eval()
     try:
         with raising_on_stop_signals() if state_dir is not None else nullcontext():
-            out = window_outputs(test_set, {view: model}, num_frames=num_frames, size=size, crops=crops,
-                                 device=device, num_workers=num_workers, cache_dir=cache_dir,
-                                 on_progress=on_progress)[view]
+            out = window_outputs(test_set, {view: model}, request=request, crops=crops, device=device,
+                                 num_workers=num_workers, cache_dir=cache_dir, on_progress=on_progress)[view]
     except SignalInterrupt as e:  # testing: the trained run is saved, resuming only tests again
         step = trainer.t["step"]
         raise TrainingInterrupted(e.signal_number, step=step, checkpoint=save_state(trainer.state()),
@@ -439,7 +439,7 @@ def finetune(
     probs = video_probabilities(out.features, out.window_video, out.num_videos)
     meta = {"protocol": "finetune", "checkpoint": os.fspath(checkpoint), "view": view, "epochs": epochs, "lr": lr,
             "momentum": momentum, "weight_decay": weight_decay, "dropout": dropout, "batch_size": batch_size,
-            "num_frames": num_frames, "size": size, "crops": crops, "seed": seed,
+            "num_frames": request.num_frames, "size": request.crop_px, "crops": crops, "seed": seed,
             "train": train_set.source, "test": test_set.source, "skipped_train_videos": pairs.skipped,
             "resumed_from": None if resume is None else os.fspath(resume)}
     preds = Predictions(probs, out.labels, list(out.keys), meta)

@@ -14,11 +14,14 @@ if it has ``set_epoch(epoch)``, that is called first (as with a DistributedSampl
 from __future__ import annotations
 
 import os
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import torch
 
 from mvcgc.errors import InputNotFoundError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from compvid.request import ClipRequest
 
 
 class SyntheticClips:
@@ -87,9 +90,7 @@ def shard_stream(
     urls: str | Sequence[str],
     *,
     batch_size: int,
-    num_frames: int,
-    size: int | tuple[int, int],
-    views: Sequence[str] = ("rgb", "mv"),
+    request: ClipRequest,
     num_workers: int = 0,
     seed: int = 0,
     mode: str = "epoch",
@@ -102,7 +103,8 @@ def shard_stream(
     ``urls``: shard paths or brace patterns (anything WebDataset opens). Each
     video yields clips A and B at independent random starts, augmented with
     paired RGB/MV transforms (compvid.datasets.PairStream); shards are split by
-    node and by DataLoader worker. Only the views in ``views`` are decoded.
+    node and by DataLoader worker. ``request`` (a :class:`compvid.request.ClipRequest`) gives the
+    clips' frames, side and views; only those views are decoded.
     ``mode="resampled"`` with ``epoch_size`` (videos per rank) gives every rank
     the same number of batches, which DistributedDataParallel needs.
     ``flip_p``: probability of a horizontal flip per clip (MV x negated). Set it to 0 where the
@@ -116,13 +118,6 @@ def shard_stream(
     from compvid.shards import videos_in_shards
     from compvid.transforms import ClipAugment
 
-    height, width = (size, size) if isinstance(size, int) else tuple(size)
-    if height != width:
-        raise InvalidArgumentError(f"compvid's pretraining stream crops square clips; got size {height}x{width}, "
-                                   "pass one number")
-    unknown = set(views) - {"rgb", "mv"}
-    if unknown or not views:
-        raise InvalidArgumentError(f"views must be a non-empty subset of rgb, mv; got {list(views)}")
     urls = expand_urls([urls] if isinstance(urls, str) else list(urls))
     missing = [u for u in urls if "://" not in u and not u.startswith("pipe:") and not os.path.isfile(u)]
     if missing:
@@ -142,11 +137,9 @@ def shard_stream(
         num_samples=num_samples,
         batch_size=batch_size,
         num_workers=num_workers,
-        num_frames=num_frames,
-        size=height,
-        views="both" if set(views) == {"rgb", "mv"} else views[0],
+        request=request,
         seed=seed,
         mode=mode,
         epoch_size=epoch_size,
-        augment=ClipAugment(size=height, flip_p=flip_p, scale=(min_crop_area, 1.0)),
+        augment=ClipAugment(size=request.crop_px, flip_p=flip_p, scale=(min_crop_area, 1.0)),
     )

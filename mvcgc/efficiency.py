@@ -32,6 +32,7 @@ import torch
 from compvid.layouts import VIDEO_EXTENSIONS
 from compvid.pipeline import WindowClips
 from compvid.probe import probe
+from compvid.request import ClipRequest
 from mvcgc.errors import EmptyDataError, InputNotFoundError, InvalidArgumentError, MissingDependencyError
 from mvcgc.models import create_encoder
 
@@ -155,7 +156,7 @@ def measure_efficiency(
     if not paths:
         raise EmptyDataError("no videos to measure")
     flow_name, flow_fn = resolve_flow(flow)
-    windows = WindowClips(num_frames=num_frames, size=size, crops=crops, views="both")
+    windows = WindowClips(ClipRequest(num_frames=num_frames, crop_px=size, views="both"), crops=crops)
     encoders = {"rgb": create_encoder(arch, 3).eval(), "mv": create_encoder(arch, 2).eval()}
     results, failed = [], []
     for n, path in enumerate(paths):

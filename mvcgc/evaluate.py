@@ -80,7 +80,7 @@ def eval_features(
     train_crops: Crops = "center",
     test_crops: Crops = "center",
     num_frames: int | None = None,
-    size: int | None = None,
+    crop_px: int | None = None,
     stride: int | None = None,
     device: Device = "auto",
     num_workers: int = 0,
@@ -89,13 +89,14 @@ def eval_features(
 ) -> EvalFeatures:
     """Features of the train and test sets for each view of ``checkpoints`` (cached), aligned.
 
+    ``num_frames`` / ``crop_px`` (each crop's side, pixels): None takes the checkpoint's.
     ``on_progress(split, FeatureProgress)``: ``done`` and ``total`` count the videos of every
     decoding pass of both splits (cached features need none), so one bar can show the whole job.
     """
     train_set = video_set(train)
     test_set = align_classes(train_set, video_set(test))
-    plans = {split: plan_features(vs, checkpoints=checkpoints, num_frames=num_frames, size=size, stride=stride,
-                                  crops=crops, cache_dir=cache_dir)
+    plans = {split: plan_features(vs, checkpoints=checkpoints, num_frames=num_frames, crop_px=crop_px,
+                                  stride=stride, crops=crops, cache_dir=cache_dir)
              for split, vs, crops in (("train", train_set, train_crops), ("test", test_set, test_crops))}
     works = [p.work for p in plans.values()]
     total = None if None in works else sum(works)
@@ -147,7 +148,7 @@ def run_retrieval(
     ks: Sequence[int] = DEFAULT_KS,
     crops: Crops = "center",
     num_frames: int | None = None,
-    size: int | None = None,
+    crop_px: int | None = None,
     stride: int | None = None,
     device: Device = "auto",
     num_workers: int = 0,
@@ -157,7 +158,7 @@ def run_retrieval(
     """Test videos query train videos; R@k for ``view`` (``both``: RGB + MV similarities summed)."""
     ckpts = resolve_checkpoints(checkpoints, view)
     ef = eval_features(train, test, checkpoints=ckpts, train_crops=crops, test_crops=crops, num_frames=num_frames,
-                       size=size, stride=stride, device=device, num_workers=num_workers, cache_dir=cache_dir,
+                       crop_px=crop_px, stride=stride, device=device, num_workers=num_workers, cache_dir=cache_dir,
                        on_progress=on_progress)
     sims = {v: similarity(ef.test[v].video_features(), ef.train[v].video_features()) for v in ckpts}  # (Q, G)
     first = next(iter(ckpts))
@@ -190,7 +191,7 @@ def run_linear(
     train_crops: Crops = "center",
     test_crops: Crops = "ten",
     num_frames: int | None = None,
-    size: int | None = None,
+    crop_px: int | None = None,
     stride: int | None = None,
     device: Device = "auto",
     num_workers: int = 0,
@@ -203,7 +204,7 @@ def run_linear(
     the RGB and MV probabilities. Returns ``{view: ClassifyResult}``."""
     ckpts = resolve_checkpoints(checkpoints, view)
     ef = eval_features(train, test, checkpoints=ckpts, train_crops=train_crops, test_crops=test_crops,
-                       num_frames=num_frames, size=size, stride=stride, device=device, num_workers=num_workers,
+                       num_frames=num_frames, crop_px=crop_px, stride=stride, device=device, num_workers=num_workers,
                        cache_dir=cache_dir, on_progress=on_progress)
     results = {}
     for v in ckpts:

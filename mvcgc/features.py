@@ -45,9 +45,10 @@ from compvid.datasets import WindowFiles, WindowStream, expand_urls
 from compvid.layouts import parse_layout
 from compvid.pipeline import WindowClips, describe_error
 from compvid.probe import VideoInfo
+from compvid.request import ALL_VIEWS, ClipRequest
 from compvid.shards import videos_in_shards
 from compvid.source import VideoSource
-from mvcgc.checkpoint import load_checkpoint, load_encoder
+from mvcgc.checkpoint import evaluation_request, load_encoder
 from mvcgc.errors import EmptyDataError, InvalidArgumentError
 from mvcgc.models import VideoEncoder
 
@@ -209,9 +210,12 @@ def count_videos(videos: VideoSet) -> int | None:
 
 @dataclass
 class FeaturePass:
-    """One decoding pass: the window options and the views (encoder, provenance) computed in it."""
+    """One decoding pass: the clips (``request`` of every view in it), window options, and the
+    views (encoder, provenance) computed in it."""
 
-    opts: dict[str, Any]
+    request: ClipRequest
+    stride: int | None
+    crops: Crops
     encoders: dict[str, tuple[VideoEncoder, dict[str, Any]]]
 
 
@@ -240,8 +244,8 @@ def plan_features(
     *,
     checkpoints: Mapping[str, str | os.PathLike],
     num_frames: int | None = None,
-    size: int | None = None,
-    frame_step: int = 1,
+    crop_px: int | None = None,
+    frame_step: int | None = None,
     stride: int | None = None,
     crops: Crops = "center",
     cache_dir: str | os.PathLike | None = None,
@@ -255,17 +259,14 @@ def plan_features(
     if not checkpoints:
         raise InvalidArgumentError("give at least one checkpoint, e.g. checkpoints={'rgb': 'last.pt'}")
     cached: dict[str, WindowFeatures] = {}
+    # (request without its views, stride, crops) -> the views decoded in that pass
     todo: dict[tuple, dict[str, tuple[VideoEncoder, dict]]] = defaultdict(dict)
     for view, ckpt_path in checkpoints.items():
         encoder = load_encoder(ckpt_path, view)  # CheckpointError when the view is absent
-        spec = (load_checkpoint(ckpt_path).get("input_spec") or {}).get(view) or {}
-        opts = {
-            "num_frames": int(num_frames or spec.get("num_frames") or 16),
-            "size": int(size or spec.get("height") or 128),
-            "frame_step": int(frame_step), "stride": stride, "crops": crops,
-        }
+        request = evaluation_request(ckpt_path, view, num_frames=num_frames, crop_px=crop_px, frame_step=frame_step)
         meta = {"checkpoint": os.fspath(ckpt_path), "checkpoint_sha256": file_sha256(ckpt_path), "view": view,
-                "arch": encoder.arch, "feature_dim": encoder.feature_dim, "data": videos.source, **opts}
+                "arch": encoder.arch, "feature_dim": encoder.feature_dim, "data": videos.source,
+                **window_options(request, stride=stride, crops=crops)}
         path = _cache_path(cache_dir, meta, videos)
         if path is not None and path.is_file():
             try:
@@ -274,8 +275,9 @@ def plan_features(
                 continue
             except Exception as e:  # noqa: BLE001 - a broken cache file is re-made, never trusted
                 log.warning("ignoring unreadable feature cache %s (%s)", path, e)
-        todo[tuple(sorted((k, v) for k, v in opts.items() if v is not None))][view] = (encoder, meta)
-    passes = [FeaturePass(dict(key), encoders) for key, encoders in todo.items()]
+        todo[(request.replace(views=ALL_VIEWS), stride, crops)][view] = (encoder, meta)
+    passes = [FeaturePass(request.replace(views=set(encoders)), stride, crops, encoders)
+              for (request, stride, crops), encoders in todo.items()]
     return FeaturePlan(videos, tuple(checkpoints), cached, passes, cache_dir)
 
 
@@ -298,11 +300,9 @@ def run_features(
             if on_progress is not None:
                 on_progress(FeatureProgress(p.views, base + p.done, total, p.windows))
 
-        opts = fp.opts
-        result = window_outputs(plan.videos, {v: enc for v, (enc, _) in fp.encoders.items()},
-                                num_frames=opts["num_frames"], size=opts["size"], frame_step=opts["frame_step"],
-                                stride=opts.get("stride"), crops=opts["crops"], device=device,
-                                num_workers=num_workers, cache_dir=plan.cache_dir, on_progress=progress)
+        result = window_outputs(plan.videos, {v: enc for v, (enc, _) in fp.encoders.items()}, request=fp.request,
+                                stride=fp.stride, crops=fp.crops, device=device, num_workers=num_workers,
+                                cache_dir=plan.cache_dir, on_progress=progress)
         done_before += last[0]
         for view, feats in result.items():
             feats.meta = dict(fp.encoders[view][1])
@@ -318,8 +318,8 @@ def extract_features(
     *,
     checkpoints: Mapping[str, str | os.PathLike],
     num_frames: int | None = None,
-    size: int | None = None,
-    frame_step: int = 1,
+    crop_px: int | None = None,
+    frame_step: int | None = None,
     stride: int | None = None,
     crops: Crops = "center",
     device: Device = "auto",
@@ -330,17 +330,18 @@ def extract_features(
     """Features of ``videos`` for each view in ``checkpoints`` (``{"rgb": path, "mv": path}``; one
     file may hold both). Returns ``{view: WindowFeatures}``.
 
-    ``num_frames``/``size`` default to what the checkpoint's encoder was trained on (its
-    ``input_spec``); windows start every ``stride`` frames (default half a clip); ``crops``: 'center'
-    (1), 'three' (3) or 'ten' (4 corners + centre, × flip, which negates MV x). Views that share
+    ``num_frames``, ``crop_px`` (the side of each crop, pixels) and ``frame_step`` default to what
+    the checkpoint's encoder was trained on (:func:`mvcgc.checkpoint.evaluation_request`); windows
+    start every ``stride`` frames (default half a clip); ``crops``: 'center' (1), 'three' (3) or
+    'ten' (4 corners + centre, × flip, which negates MV x). Views that share
     these settings are decoded in one pass. ``cache_dir``: where features and decoded windows are
     kept (None: no cache); a new checkpoint on the same videos and protocol reads the windows there.
     ``on_progress`` follows the passes (:class:`FeatureProgress`).
     Raises CheckpointError when a checkpoint lacks its view, EmptyDataError when no video decodes.
     """
     _check_choice("device", device, Device)
-    plan = plan_features(videos, checkpoints=checkpoints, num_frames=num_frames, size=size, frame_step=frame_step,
-                         stride=stride, crops=crops, cache_dir=cache_dir)
+    plan = plan_features(videos, checkpoints=checkpoints, num_frames=num_frames, crop_px=crop_px,
+                         frame_step=frame_step, stride=stride, crops=crops, cache_dir=cache_dir)
     return run_features(plan, device=device, num_workers=num_workers, on_progress=on_progress)
 
 
@@ -348,9 +349,7 @@ def window_outputs(
     videos: VideoSet | str | os.PathLike | Sequence[tuple[str | os.PathLike, int]],
     modules: Mapping[str, torch.nn.Module],
     *,
-    num_frames: int,
-    size: int,
-    frame_step: int = 1,
+    request: ClipRequest,
     stride: int | None = None,
     crops: Crops = "center",
     device: Device = "auto",
@@ -360,6 +359,7 @@ def window_outputs(
 ) -> dict[str, WindowFeatures]:
     """One pass over every window × crop of ``videos``: ``modules[view](clips (N, C, T, S, S))``
     -> ``(N, D)`` for each view (an encoder gives features, a classifier logits), in eval mode, no grad.
+    ``request`` gives the windows' frames, frame step and crop side; its views are those of ``modules``.
 
     Videos that fail to decode are left out and listed in ``failed``. The outputs are not cached
     (see :func:`extract_features`), but with ``cache_dir`` the decoded windows are: the first call
@@ -373,8 +373,7 @@ def window_outputs(
     dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
     encoders = {view: (module, {"view": view}) for view, module in modules.items()}
     views = sorted(encoders)
-    window_opts = dict(num_frames=num_frames, frame_step=frame_step, size=size, crops=crops, stride=stride,
-                       views=views[0] if len(views) == 1 else "both")
+    window_opts = dict(request=request.replace(views=set(views)), crops=crops, stride=stride)
     num_videos = count_videos(videos)
     shown_views = tuple(v for v in get_args(View) if v in encoders)  # rgb first
     done = seen = 0  # videos finished, windows seen
@@ -508,11 +507,20 @@ class _DecodedWindowClips(WindowClips):
         return {**item, **self.crop({v: item[v] for v in ("rgb", "mv") if v in item})}
 
 
+def window_options(request: ClipRequest, *, stride: int | None, crops: Crops) -> dict[str, Any]:
+    """How feature files and results describe their windows (JSON; ``size`` is the crop side in pixels)."""
+    return {"num_frames": request.num_frames, "size": request.crop_px, "frame_step": request.frame_step,
+            "stride": stride, "crops": crops}
+
+
 def window_cache_key(videos: VideoSet, window_opts: Mapping[str, Any]) -> str:
-    """Hex digest of what determines the decoded windows: the data's fingerprint, num_frames,
-    frame_step, size, short side, stride and views (not the checkpoint, not the crops)."""
-    decoded = {k: window_opts.get(k) for k in ("num_frames", "frame_step", "size", "stride", "views")}
-    decoded["short_side"] = window_opts.get("short_side") or window_opts["size"]
+    """Hex digest of what determines the decoded windows: the data's fingerprint, the request's
+    frames, frame step, crop side, decoded short side and views, and the stride (not the checkpoint,
+    not the crops)."""
+    request: ClipRequest = window_opts["request"]
+    decoded = {"num_frames": request.num_frames, "frame_step": request.frame_step, "size": request.crop_px,
+               "stride": window_opts.get("stride"), "views": request.views_name,
+               "short_side": request.decode_short_side_px or request.crop_px}
     blob = json.dumps({"format": WINDOWS_FORMAT, "version": WINDOWS_VERSION, "compvid": compvid.__version__,
                        "options": decoded, "data": videos.fingerprint()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -566,7 +574,8 @@ def _cached_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_wor
             yield clips.cropped(item)
         if stored is None:
             return
-        options = {k: v for k, v in window_opts.items() if k != "crops"}  # crops are cut when read
+        # crops are cut when read
+        options = {"request": window_opts["request"].to_dict(), "stride": window_opts.get("stride")}
         meta = {"data": videos.source, "options": options, "errors": errors_before,
                 "loose_errors": list(live.loose_errors), "total": live.total, "from_files": live.from_files}
         _save_atomic({"format": WINDOWS_FORMAT, "format_version": WINDOWS_VERSION, "key": key,

@@ -37,17 +37,16 @@ def option(default: Any, help: str = "", *, preset: bool = True, low: float | No
     return field(metadata=meta) if default is dataclasses.MISSING else field(default=default, metadata=meta)
 
 
-def parse_size(value: Any) -> tuple[int, int]:
-    """``128``, ``"128"`` -> (128, 128); ``[96, 128]``, ``(96, 128)`` or ``"96x128"`` -> (96, 128) (height, width)."""
-    parts = value.lower().split("x") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) \
-        else [value]
+def parse_crop_px(value: Any) -> int:
+    """The side of the square clips in pixels (``128``, ``"128"``, ``"128x128"``), through compvid's
+    one parser (imported here, not at module level: ``--help`` reads this module without PyAV)."""
+    from compvid.errors import InvalidArgumentError as ClipRequestError
+    from compvid.request import parse_crop_px as compvid_parse_crop_px
+
     try:
-        hw = [int(p) for p in parts]
-    except (TypeError, ValueError):
-        hw = []
-    if len(hw) not in (1, 2) or min(hw) < 1 or any(isinstance(p, float) and p != int(p) for p in parts):
-        raise InvalidArgumentError(f"size must be N or HxW with positive integers, got {value!r} (--size)")
-    return (hw[0], hw[-1])
+        return compvid_parse_crop_px(value, where="size (--size)")
+    except ClipRequestError as e:
+        raise InvalidArgumentError(str(e)) from e
 
 
 class _Record:
@@ -90,7 +89,7 @@ class ClipSettings(_Record):
 
     batch_size: int = option(32, "Videos per process and step.", low=1)
     num_frames: int = option(32, "Frames per clip.", low=1)
-    size: tuple[int, int] = option((128, 128), "Clip size in pixels, e.g. 128 or 96x128 (height x width).")
+    size: int = option(128, "Side of the square clips in pixels, e.g. 128 (or 128x128).")
     flip_p: float = option(0.5, "Probability of a horizontal flip per clip (default 0.5; 0 for mirror-sensitive "
                                 "classes such as left/right or clockwise motion, e.g. compvid synth data).",
                            low=0.0, high=1.0)
@@ -98,7 +97,7 @@ class ClipSettings(_Record):
                                        "as MoCo).", low=0.01, high=1.0)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "size", parse_size(self.size))
+        object.__setattr__(self, "size", parse_crop_px(self.size))
         self._check_fields()
 
 

@@ -35,6 +35,14 @@ def test_both_stages_end_to_end(tmp_path, caplog):
     assert config["config"]["queue_size"] == 8 and config["config"]["steps"] == 2  # flags override it
     assert config["config"]["data"]["source"] == "synthetic" and config["config"]["preset"] == "tiny-cpu"
     assert "torch" in config["versions"]
+    # the clip request, built once from preset + flags, is recorded in the checkpoint and read back from it
+    from compvid.request import ClipRequest
+    from mvcgc.checkpoint import clip_request, load_checkpoint
+
+    assert config["config"]["data"]["clip_request"] == {"num_frames": 4, "crop_px": 16, "frame_step": 1,
+                                                        "decode_short_side_px": None, "views": ["rgb"]}
+    assert clip_request(load_checkpoint(tmp_path / "rgb" / "last.pt"), "rgb") == \
+        ClipRequest(num_frames=4, crop_px=16, views="rgb")
     r2 = run("pretrain", "--stage", "cross", "--init-rgb", str(tmp_path / "rgb" / "last.pt"),
              "--out", str(tmp_path / "cross"), "--steps", "2", "--mode", "union", *SMALL)
     assert r2.exit_code == 0, r2.output
@@ -66,8 +74,18 @@ def test_library_errors_are_one_line_and_exit_1(tmp_path):
     (["--stage", "both", "--view", "rgb"], "'init', 'cross'"),
     (["--stage", "cross", "--mode", "all"], "'intersection', 'union'"),
     (["--stage", "init", "--view", "rgb", "--preset", "huge"], "ucf101"),
-    (["--stage", "init", "--view", "rgb", "--size", "16xA"], "HxW"),
+    (["--stage", "init", "--view", "rgb", "--size", "16xA"], "positive number of pixels"),
+    (["--stage", "init", "--view", "rgb", "--size", "96x128"], "clips are square (H = W); pass one side, e.g. 128"),
+    (["--stage", "init", "--view", "rgb", "--num-frames", "0"], "0 is not in the range x>=1"),
 ])
 def test_usage_errors_exit_2(tmp_path, args, needle):
     r = run("pretrain", *args, "--data", "synthetic", "--out", str(tmp_path))
     assert r.exit_code == 2 and needle in r.output, r.output
+
+
+def test_a_preset_with_a_non_square_size_is_a_usage_error(tmp_path):
+    preset = tmp_path / "wide.toml"
+    preset.write_text('size = "96x128"\nsteps = 1\n')
+    r = run("pretrain", "--stage", "init", "--view", "rgb", "--preset", str(preset), "--data", "synthetic",
+            "--out", str(tmp_path / "run"))
+    assert r.exit_code == 2 and "size (--size)='96x128': clips are square (H = W); pass one side" in r.output

@@ -97,5 +97,11 @@ def test_bad_input_is_one_line_and_exit_1(setup, tmp_path):
 
     r = run("retrieve", "--ckpt", ckpt, "--view", "flow", "--train", train, "--test", test, *base)
     assert r.exit_code == 2 and "'rgb', 'mv', 'both'" in r.output
+    # omitted, the clip settings are the checkpoint's; 0 never means that, and crops are square
+    for command in ("retrieve", "linear", "finetune"):
+        r = run(command, "--ckpt", ckpt, "--view", "rgb", "--train", train, "--test", test, "--num-frames", "0")
+        assert r.exit_code == 2 and "Invalid value for '--num-frames': 0 is not in the range x>=1" in r.output
+        r = run(command, "--ckpt", ckpt, "--view", "rgb", "--train", train, "--test", test, "--size", "24x32")
+        assert r.exit_code == 2 and "clips are square (H = W); pass one side, e.g. 32" in r.output
     r = run("fuse", tmp_path / "missing.json", tmp_path / "missing2.json")
     assert r.exit_code == 1 and "not a readable predictions file" in r.output

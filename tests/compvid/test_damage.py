@@ -26,6 +26,7 @@ import pytest
 from compvid import DamagedClipError, InvalidArgumentError, decode_clip, probe
 from compvid.datasets import PairFiles, WindowFiles
 from compvid.decode import index_ranges
+from compvid.request import ClipRequest
 from compvid.synthetic import RECIPES, write_moving_video
 
 FRAMES, W, H = 48, 96, 64
@@ -177,40 +178,40 @@ def test_clips_of_other_gops_of_the_damaged_file_report_no_damage(files, referen
 
 def test_eval_windows_over_damage_raise_by_default_and_are_served_with_keep(files, caplog):
     clean, bad = files
-    strict = WindowFiles([(bad, 0)], num_frames=12, size=32, stride=12)  # windows 0, 12, 24, 36
+    strict = WindowFiles([(bad, 0)], request=ClipRequest(num_frames=12, crop_px=32), stride=12)  # windows 0, 12, 24, 36
     assert strict.windows == [(0, 0, 0), (0, 1, 12), (0, 2, 24), (0, 3, 36)]
     strict[0], strict[2], strict[3]  # undamaged GOPs are served
     with pytest.raises(DamagedClipError) as e:
         strict[1]
     assert str(bad) in str(e.value) and "damaged" in str(e.value) and "on_damage='keep'" in str(e.value)
     assert isinstance(e.value, ValueError)
-    kept = WindowFiles([(bad, 0)], num_frames=12, size=32, stride=12, on_damage="keep")
+    kept = WindowFiles([(bad, 0)], request=ClipRequest(num_frames=12, crop_px=32), stride=12, on_damage="keep")
     with caplog.at_level(logging.WARNING, logger="compvid.pipeline"):
         item = kept[1]
     assert item["rgb"].shape[0] == 1 and any("damaged" in r.getMessage() for r in caplog.records)
-    assert WindowFiles([(clean, 0)], num_frames=12, size=32, stride=12)[1]["rgb"].shape[0] == 1
+    assert WindowFiles([(clean, 0)], request=ClipRequest(num_frames=12, crop_px=32), stride=12)[1]["rgb"].shape[0] == 1
 
 
 def test_training_pairs_skip_a_damaged_video_and_count_it(files, caplog):
     # Clips of 40 frames start at 0..8: every clip covers the damaged GOP.
     clean, bad = files
-    pairs = PairFiles([(bad, 0), (clean, 1)], num_frames=40, size=32)  # handler='skip' (default)
+    pairs = PairFiles([(bad, 0), (clean, 1)], request=ClipRequest(num_frames=40, crop_px=32))  # handler='skip' (default)
     with caplog.at_level(logging.WARNING, logger="compvid.pipeline"):
         item = pairs[0]
     assert item["key"] == str(clean) and item["label"] == 1  # the next video stands in
     assert pairs.skipped == 1
     assert any("DamagedClipError" in r.getMessage() for r in caplog.records)
     with pytest.raises(DamagedClipError):
-        PairFiles([(bad, 0)], num_frames=40, size=32, handler="raise")[0]
-    kept = PairFiles([(bad, 0)], num_frames=40, size=32, on_damage="keep")
+        PairFiles([(bad, 0)], request=ClipRequest(num_frames=40, crop_px=32), handler="raise")[0]
+    kept = PairFiles([(bad, 0)], request=ClipRequest(num_frames=40, crop_px=32), on_damage="keep")
     assert kept[0]["key"] == str(bad) and kept.skipped == 0
 
 
 def test_on_damage_takes_only_its_values():
     with pytest.raises(InvalidArgumentError, match="on_damage"):
-        PairFiles([("video.mp4", 0)], on_damage="ignore")
+        PairFiles([("video.mp4", 0)], request=ClipRequest(num_frames=16, crop_px=128), on_damage="ignore")
     with pytest.raises(InvalidArgumentError, match="on_damage"):
-        WindowFiles([("video.mp4", 0)], on_damage="skip")
+        WindowFiles([("video.mp4", 0)], request=ClipRequest(num_frames=16, crop_px=128), on_damage="skip")
 
 
 def test_a_data_set_where_nothing_decodes_is_one_typed_error(tmp_path):
@@ -219,7 +220,7 @@ def test_a_data_set_where_nothing_decodes_is_one_typed_error(tmp_path):
     junk = [tmp_path / f"junk{i}.mp4" for i in range(3)]
     for p in junk:
         p.write_text("not a video\n")
-    pairs = PairFiles([(p, 0) for p in junk], num_frames=8, size=32)  # handler='skip': each is warned about
+    pairs = PairFiles([(p, 0) for p in junk], request=ClipRequest(num_frames=8, crop_px=32))  # handler='skip': each is warned about
     with pytest.raises(NothingDecodedError, match="none of the 3 videos") as e:
         pairs[0]
     assert isinstance(e.value, RuntimeError) and isinstance(e.value, CompvidError)

@@ -13,9 +13,9 @@ import webdataset as wds
 import compvid.pipeline as pipeline_mod
 from compvid.datasets import PairFiles, PairStream, WindowFiles, WindowStream, expand_urls, pair_loader
 from compvid.errors import CorruptVideoError, InvalidArgumentError
-from compvid.pipeline import info_from_record
 from compvid.probe import probe
-from compvid.shards import iter_shard, shard_paths, write_shards
+from compvid.request import ClipRequest
+from compvid.shards import ShardRecord, iter_shard, shard_paths, write_shards
 from compvid.synthetic import RECIPES, write_moving_video
 from compvid.transforms import ClipAugment
 
@@ -64,7 +64,7 @@ def bad_shard(urls, tmp_path_factory) -> str:
 
 
 def test_stream_yields_pairs_of_the_right_shapes(urls, records):
-    stream = PairStream(urls, num_frames=T, size=S, shuffle=0)
+    stream = PairStream(urls, request=ClipRequest(num_frames=T, crop_px=S), shuffle=0)
     items = list(stream)
     assert sorted(i["key"] for i in items) == sorted(records)
     for item in items:
@@ -77,7 +77,7 @@ def test_stream_yields_pairs_of_the_right_shapes(urls, records):
 
 def test_stream_is_deterministic_per_seed_and_epoch(urls):
     def first(seed, epoch):
-        s = PairStream(urls, num_frames=T, size=S, seed=seed)
+        s = PairStream(urls, request=ClipRequest(num_frames=T, crop_px=S), seed=seed)
         s.set_epoch(epoch)
         item = next(iter(s))
         return item["key"], item["rgb"]
@@ -92,11 +92,11 @@ def test_expand_urls_takes_brace_patterns(urls):
     folder = Path(urls[0]).parent
     assert expand_urls(f"{folder}/all-{{000000..000002}}.tar") == urls
     with pytest.raises(InvalidArgumentError):
-        PairStream(urls, mode="sometimes")
+        PairStream(urls, request=ClipRequest(num_frames=16, crop_px=128), mode="sometimes")
 
 
 def test_loader_with_two_workers_yields_every_video_once_per_epoch(urls, records):
-    loader = pair_loader(urls, batch_size=2, num_workers=2, drop_last=False, num_frames=T, size=S)
+    loader = pair_loader(urls, request=ClipRequest(num_frames=T, crop_px=S), batch_size=2, num_workers=2, drop_last=False)
     for epoch in (0, 1):
         loader.set_epoch(epoch)
         keys = []
@@ -117,7 +117,8 @@ def _epoch_clips(loader, epoch: int) -> dict[str, torch.Tensor]:
 def test_workers_persist_across_epochs_and_each_epoch_reaches_them(urls, records):
     """The epoch lives in shared memory: persistent workers draw the clips of the epoch they are
     told, exactly those of a fresh loader (new workers) set to that epoch, and differ between epochs."""
-    kw = dict(batch_size=2, num_workers=2, drop_last=False, num_frames=T, size=S, views="mv", seed=5)
+    kw = dict(batch_size=2, num_workers=2, drop_last=False, request=ClipRequest(num_frames=T, crop_px=S, views="mv"),
+              seed=5)
     loader = pair_loader(urls, **kw)
     assert loader.persistent_workers
     first = _epoch_clips(loader, 0)
@@ -150,11 +151,11 @@ def test_shared_int_is_shared_with_workers_and_copied_otherwise():
 def test_batches_are_formed_across_workers_so_small_worker_shares_are_not_lost(urls, records):
     # 3 shards of 2 videos, 3 workers, batch 4: no worker alone holds a batch (per-worker batching
     # would serve nothing); across workers the epoch gives one full batch and drops only 2 videos.
-    loader = pair_loader(urls, batch_size=4, num_workers=3, num_frames=T, size=S, views="mv")
+    loader = pair_loader(urls, request=ClipRequest(num_frames=T, crop_px=S, views="mv"), batch_size=4, num_workers=3)
     batches = list(loader)
     assert [len(b["key"]) for b in batches] == [4] and set(batches[0]["key"]) <= set(records)
     assert batches[0]["mv"].shape == (4, 2, 2, T, S, S)
-    loader = pair_loader(urls, batch_size=4, num_workers=3, drop_last=False, num_frames=T, size=S, views="mv")
+    loader = pair_loader(urls, request=ClipRequest(num_frames=T, crop_px=S, views="mv"), batch_size=4, num_workers=3, drop_last=False)
     assert sorted(k for b in loader for k in b["key"]) == sorted(records)
 
 
@@ -168,21 +169,21 @@ def test_a_stream_knows_its_length_when_the_index_counts_its_videos(urls, record
     assert videos_in_shards([*urls, str(stray)]) is None
     assert videos_in_shards(["pipe:curl -s https://host/a.tar"]) is None
     # 6 videos, batch 4: one full batch when the last partial one is dropped, two otherwise
-    kw = dict(batch_size=4, num_workers=0, num_frames=T, size=S, views="mv", num_samples=6)
+    kw = dict(batch_size=4, num_workers=0, request=ClipRequest(num_frames=T, crop_px=S, views="mv"), num_samples=6)
     dropped, kept = pair_loader(urls, **kw), pair_loader(urls, drop_last=False, **kw)
     assert len(dropped) == len(list(dropped)) == 1 and len(kept) == len(list(kept)) == 2
     with pytest.raises(TypeError):
-        len(pair_loader(urls, batch_size=4, num_frames=T, size=S, views="mv"))
+        len(pair_loader(urls, request=ClipRequest(num_frames=T, crop_px=S, views="mv"), batch_size=4))
 
 
 def test_resampled_mode_serves_epoch_size_videos(urls, records):
-    stream = PairStream(urls, num_frames=T, size=S, mode="resampled", epoch_size=5, views="rgb")
+    stream = PairStream(urls, request=ClipRequest(num_frames=T, crop_px=S, views="rgb"), mode="resampled", epoch_size=5)
     keys = [item["key"] for item in stream]
     assert len(keys) == 5 and set(keys) <= set(records)
 
 
 def test_a_corrupt_video_is_skipped_with_a_warning_and_counted(urls, bad_shard, records, caplog):
-    stream = PairStream([bad_shard, *urls], num_frames=T, size=S, views="mv")
+    stream = PairStream([bad_shard, *urls], request=ClipRequest(num_frames=T, crop_px=S, views="mv"))
     with caplog.at_level(logging.WARNING, logger="compvid.pipeline"):
         keys = [item["key"] for item in stream]
     good_in_bad = [s.key for s in iter_shard(bad_shard) if s.key != "broken"]
@@ -190,17 +191,17 @@ def test_a_corrupt_video_is_skipped_with_a_warning_and_counted(urls, bad_shard, 
     assert stream.skipped == 1
     assert any("broken" in r.getMessage() for r in caplog.records)
 
-    loader = pair_loader([bad_shard, *urls], batch_size=1, num_workers=2, num_frames=T, size=S, views="mv")
+    loader = pair_loader([bad_shard, *urls], request=ClipRequest(num_frames=T, crop_px=S, views="mv"), batch_size=1, num_workers=2)
     assert len([b for b in loader]) == len(records) + 2
     assert loader.skipped == 1  # counted across worker processes
 
     with pytest.raises(CorruptVideoError, match="not a readable video"):
-        list(PairStream([bad_shard], num_frames=T, size=S, handler="raise"))
+        list(PairStream([bad_shard], request=ClipRequest(num_frames=T, crop_px=S), handler="raise"))
 
 
 def test_eval_stream_yields_every_window_and_crop_with_video_indices(urls):
     order = [s.key for u in urls for s in iter_shard(u)]
-    stream = WindowStream(urls, num_frames=8, size=S, crops="ten")
+    stream = WindowStream(urls, request=ClipRequest(num_frames=8, crop_px=S), crops="ten")
     items = list(stream)
     windows = 4  # 20 frames, clips of 8, stride 4: starts 0, 4, 8, 12
     assert len(items) == len(order) * windows
@@ -209,7 +210,7 @@ def test_eval_stream_yields_every_window_and_crop_with_video_indices(urls):
         assert item["window_index"] == n % windows and item["num_windows"] == windows
         assert item["start"] == 4 * (n % windows)
         assert item["rgb"].shape == (10, 3, 8, S, S) and item["mv"].shape == (10, 2, 8, S, S)
-    again = list(WindowStream(urls, num_frames=8, size=S, crops="ten"))
+    again = list(WindowStream(urls, request=ClipRequest(num_frames=8, crop_px=S), crops="ten"))
     assert all(torch.equal(a["rgb"], b["rgb"]) and torch.equal(a["mv"], b["mv"]) for a, b in zip(items, again))
     # 10-crop: the last five are the first five flipped, MV x negated.
     mv = items[1]["mv"]
@@ -217,7 +218,7 @@ def test_eval_stream_yields_every_window_and_crop_with_video_indices(urls):
 
 
 def test_eval_stream_with_two_workers_covers_each_window_once(urls):
-    stream = WindowStream(urls, num_frames=8, size=S, crops="three", views="rgb")
+    stream = WindowStream(urls, request=ClipRequest(num_frames=8, crop_px=S, views="rgb"), crops="three")
     loader = torch.utils.data.DataLoader(stream, batch_size=3, num_workers=2)
     seen = []
     for batch in loader:
@@ -228,13 +229,13 @@ def test_eval_stream_with_two_workers_covers_each_window_once(urls):
 
 def test_eval_files_match_the_stream_and_count_windows(video_tree, urls, records):
     items = [(str(video_tree / r["path"]), r["label"]) for r in records.values()]
-    files = WindowFiles(items, num_frames=8, size=S, crops="center")
+    files = WindowFiles(items, request=ClipRequest(num_frames=8, crop_px=S), crops="center")
     assert len(files) == len(items) * 4 and files.num_windows == [4] * len(items)
     item = files[5]
     assert (item["video_index"], item["window_index"], item["start"]) == (1, 1, 4)
     assert item["rgb"].shape == (1, 3, 8, S, S) and item["label"] == items[1][1]
     key = list(records)[1]
-    from_stream = next(i for i in WindowStream(urls, num_frames=8, size=S) if i["key"] == key and i["window_index"] == 1)
+    from_stream = next(i for i in WindowStream(urls, request=ClipRequest(num_frames=8, crop_px=S)) if i["key"] == key and i["window_index"] == 1)
     assert torch.equal(item["rgb"], from_stream["rgb"]) and torch.equal(item["mv"], from_stream["mv"])
 
 
@@ -254,7 +255,7 @@ def _median_motion(mv: torch.Tensor) -> tuple[float, float] | None:
 def test_mv_follows_the_rgb_geometry(urls, flip):
     # Whole 48×64 frame (aspect 4/3) resized to 32×32: vectors scale by (32/64, 32/48).
     augment = ClipAugment(size=S, scale=(1.0, 1.0), ratio=(4 / 3, 4 / 3), flip_p=float(flip))
-    stream = PairStream(urls, num_frames=8, size=S, decode_short_side=H, augment=augment, normalize=False)
+    stream = PairStream(urls, request=ClipRequest(num_frames=8, crop_px=S, decode_short_side_px=H), augment=augment, normalize=False)
     sx, sy = S / W, S / H
     checked = 0
     for item in stream:
@@ -279,17 +280,17 @@ def test_views_decode_only_what_is_asked(urls, monkeypatch):
         return real(*args, **kw)
 
     monkeypatch.setattr(pipeline_mod, "decode_clip", spy)
-    item = next(iter(PairStream(urls, num_frames=T, size=S, views="rgb")))
+    item = next(iter(PairStream(urls, request=ClipRequest(num_frames=T, crop_px=S, views="rgb"))))
     assert "mv" not in item and item["rgb"].shape == (2, 3, T, S, S)
     assert calls and all(c == (True, False) for c in calls)
     calls.clear()
-    item = next(iter(PairStream(urls, num_frames=T, size=S, views="mv")))
+    item = next(iter(PairStream(urls, request=ClipRequest(num_frames=T, crop_px=S, views="mv"))))
     assert "rgb" not in item and item["mv"].shape == (2, 2, T, S, S)
     assert calls and all(c == (False, True) for c in calls)
 
 
 def test_file_list_dataset_from_class_folders(video_tree, tmp_path):
-    ds = PairFiles(video_tree, num_frames=T, size=S, seed=3)
+    ds = PairFiles(video_tree, request=ClipRequest(num_frames=T, crop_px=S), seed=3)
     assert len(ds) == 6 and sorted({label for _, label in ds.items}) == [0, 1]
     item = ds[2]
     assert item["rgb"].shape == (2, 3, T, S, S) and item["mv"].shape == (2, 2, T, S, S)
@@ -300,7 +301,7 @@ def test_file_list_dataset_from_class_folders(video_tree, tmp_path):
 
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all" * 20)
-    listed = PairFiles([(broken, 0), ds.items[0]], num_frames=T, size=S)
+    listed = PairFiles([(broken, 0), ds.items[0]], request=ClipRequest(num_frames=T, crop_px=S))
     assert listed[0]["key"] == ds.items[0][0] and listed.skipped == 1  # the next video stands in
 
 
@@ -308,11 +309,42 @@ def test_record_info_matches_probe(video_tree, records):
     for rec in records.values():
         path = video_tree / rec["path"]
         expected = probe(path)
-        got = info_from_record(rec, data=path.read_bytes())
+        got = ShardRecord.from_dict(rec).video_info(data=path.read_bytes())
         for name in ("codec", "width", "height", "fps", "num_frames", "keyframe_indices", "mv_source",
                      "start_seconds", "rotation_degrees", "duration_seconds", "variable_frame_rate",
                      "frame_interval_seconds", "timeline"):
             assert getattr(got, name) == getattr(expected, name), (rec["path"], name)
+
+
+def test_shard_records_read_back_to_the_bytes_written(urls, video_tree):
+    """One record type on both sides: each JSON member is exactly ShardRecord.to_dict of its
+    ShardRecord.from_dict, and the record's facts are the probe's."""
+    import tarfile
+
+    for url in urls:
+        with tarfile.open(url) as tar:
+            for member in (m for m in tar.getmembers() if m.name.endswith(".json")):
+                raw = tar.extractfile(member).read()
+                record = ShardRecord.from_dict(json.loads(raw))
+                assert json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8") == raw
+                info = probe(video_tree / record.path)
+                assert (record.codec, record.num_frames, record.fps, record.keyframe_indices, record.timeline) == \
+                    (info.codec, info.num_frames, info.fps, info.keyframe_indices, info.timeline)
+
+
+def test_older_or_broken_shard_records(records, video_tree):
+    rec = next(iter(records.values()))
+    facts = {k: rec[k] for k in ("key", "codec", "num_frames", "fps", "width", "height", "path", "ext")}
+    older = ShardRecord.from_dict(facts)  # written before the optional fields existed
+    assert (older.label, older.start_seconds, older.timeline, older.keyframe_indices) == (None, None, None, (0,))
+    info = older.video_info(data=(video_tree / rec["path"]).read_bytes())
+    assert info.start_seconds == probe(video_tree / rec["path"]).start_seconds  # read off the first packets
+    assert info.duration_seconds == rec["num_frames"] / rec["fps"] and info.mv_source == rec["mv_source"]
+    del facts["fps"]
+    with pytest.raises(CorruptVideoError, match="train/x: shard record lacks the probe facts .*re-shard"):
+        ShardRecord.from_dict(facts, where="train/x")
+    with pytest.raises(CorruptVideoError, match="train/x: the shard record is not a JSON object"):
+        ShardRecord.from_dict([facts], where="train/x")
 
 
 def test_rgb_and_mv_of_a_clip_share_the_flip(video_tree):
@@ -325,7 +357,7 @@ def test_rgb_and_mv_of_a_clip_share_the_flip(video_tree):
 
     def pair(flip_p: float):
         aug = ClipAugment(size=S, flip_p=flip_p, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
-        return PairClips(num_frames=T, size=S, augment=aug)(str(path), info, np.random.default_rng(7))
+        return PairClips(ClipRequest(num_frames=T, crop_px=S), augment=aug)(str(path), info, np.random.default_rng(7))
 
     plain, flipped = pair(0.0), pair(1.0)
     assert torch.allclose(flipped["rgb"], plain["rgb"].flip(-1))

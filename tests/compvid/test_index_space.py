@@ -19,9 +19,8 @@ import numpy as np
 import pytest
 
 from compvid import decode_clip, probe
-from compvid.pipeline import info_from_record
 from compvid.sampling import random_start, sliding_window_starts
-from compvid.shards import RECORD_FIELDS
+from compvid.shards import RECORD_FIELDS, ShardRecord
 from compvid.synthetic import EncoderRecipe, encode_frames, moving_frames
 from compvid.timeline import Timeline, timeline_runs
 
@@ -208,7 +207,7 @@ def test_shard_records_keep_the_timing(encoded):
     info = probe(path)
     facts = info.to_dict()
     record = json.loads(json.dumps({name: facts[name] for name in RECORD_FIELDS if name in facts}))
-    got = info_from_record(record)
+    got = ShardRecord.from_dict(record).video_info()
     for name in ("num_frames", "duration_seconds", "variable_frame_rate", "frame_interval_seconds", "timeline"):
         assert getattr(got, name) == getattr(info, name), name
 

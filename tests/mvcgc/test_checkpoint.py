@@ -98,3 +98,31 @@ def test_hubconf_builds_and_loads(tmp_path, stage1_rgb):
     torch.testing.assert_close(again.backbone[0][0].weight, trained.backbone[0][0].weight)
     with pytest.raises(CheckpointError, match="neither"):
         torch.hub.load(str(REPO), "r3d_18", source="local", checkpoint=str(bare))
+
+
+def test_clip_request_is_read_from_the_checkpoint_or_rebuilt_from_older_fields(tmp_path, stage1_rgb):
+    from compvid.errors import InvalidArgumentError
+    from compvid.request import ClipRequest
+    from mvcgc.checkpoint import clip_request, evaluation_request
+
+    ckpt = load_checkpoint(stage1_rgb)
+    # written without a recorded request (as before it existed): its input, 4 frames of 16 x 16
+    assert ckpt["config"]["data"] is None and ckpt["input_spec"]["rgb"]["height"] == 16
+    assert clip_request(ckpt, "rgb") == ClipRequest(num_frames=4, crop_px=16, views="rgb")
+    # nothing recorded at all: the old defaults
+    assert clip_request({"config": {}}, "mv") == ClipRequest(num_frames=16, crop_px=128, views="mv")
+
+    recorded = dict(ckpt, config={**ckpt["config"], "data": {"clip_request": ClipRequest(
+        num_frames=6, crop_px=24, frame_step=2, decode_short_side_px=30, views="both").to_dict()}})
+    path = save_checkpoint(recorded, tmp_path / "recorded.pt")
+    assert clip_request(load_checkpoint(path), "rgb") == ClipRequest(6, 24, frame_step=2, decode_short_side_px=30,
+                                                                     views="rgb")
+    # evaluation: the checkpoint's clips, decoded at the crop side, each given option in its place
+    assert evaluation_request(path, "rgb") == ClipRequest(6, 24, frame_step=2, views="rgb")
+    assert evaluation_request(path, "rgb", num_frames=3, crop_px=20, frame_step=1) == ClipRequest(3, 20, views="rgb")
+    with pytest.raises(InvalidArgumentError, match="num_frames=0: must be a positive whole number"):
+        evaluation_request(path, "rgb", num_frames=0)  # never "take it from the checkpoint"
+
+    broken = dict(recorded, config={**ckpt["config"], "data": {"clip_request": {"num_frames": 0, "crop_px": 8}}})
+    with pytest.raises(CheckpointError, match="clip settings that cannot be read: num_frames=0"):
+        clip_request(broken, "rgb")

@@ -11,6 +11,7 @@ import compvid.datasets
 import compvid.pipeline
 from compvid.pipeline import WindowClips
 from compvid.probe import probe
+from compvid.request import ClipRequest
 from compvid.sampling import sliding_window_starts
 from mvcgc import features as features_module
 from mvcgc.checkpoint import load_encoder
@@ -41,7 +42,7 @@ def test_pooled_backbone_features_of_every_window_and_crop(data):
 
     # Window 1 of video 2 equals the encoder run directly on compvid's evaluation crops of that window.
     path = rgb.keys[2]
-    clips = WindowClips(num_frames=8, size=32, crops="ten", views="both")(path, probe(path), starts[1])
+    clips = WindowClips(ClipRequest(num_frames=8, crop_px=32, views="both"), crops="ten")(path, probe(path), starts[1])
     for view, feats in out.items():
         expected = load_encoder(ckpt, view).forward_features(clips[view])  # (10, 128)
         assert torch.allclose(feats.features[7], expected, atol=1e-5)
@@ -184,7 +185,7 @@ def test_window_cache_gives_the_features_of_a_fresh_decode(with_broken, tmp_path
     # Any module (finetune's classifier goes this way) gets the same outputs from the stored windows.
     head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(4))
     head(torch.zeros(1, 2 * 8 * 32 * 32))
-    opts = dict(num_frames=8, size=32, crops="three", device="cpu")
+    opts = dict(request=ClipRequest(num_frames=8, crop_px=32), crops="three", device="cpu")
     _same(window_outputs(videos, {"mv": head}, cache_dir=tmp_path / "c2", **opts)["mv"],
           window_outputs(videos, {"mv": head}, **opts)["mv"])
 

@@ -12,7 +12,7 @@ from mvcgc.classify import finetune
 from mvcgc.errors import CheckpointError, TrainingInterrupted
 
 # 2 classes x 3 videos, batches of 2: 3 steps per epoch, 3 epochs = 9 steps; dropout on (the RNG matters)
-RUN = dict(view="rgb", epochs=3, batch_size=2, lr=0.05, dropout=0.5, num_frames=8, size=32, crops="center",
+RUN = dict(view="rgb", epochs=3, batch_size=2, lr=0.05, dropout=0.5, num_frames=8, crop_px=32, crops="center",
            device="cpu", seed=3)
 
 

@@ -31,13 +31,13 @@ def test_every_preset_key_is_a_field_and_every_preset_builds_both_records(name):
         assert set(keys) <= set(PRESET_KEYS)
         options, clip = resolve(stage, name, {"view": "rgb" if stage == "init" else None})
         assert (options.arch, options.queue_size, options.epochs) == (keys["arch"], keys["queue_size"], keys["epochs"])
-        assert clip.size == (keys["size"], keys["size"]) and clip.num_frames == keys["num_frames"]
+        assert clip.size == keys["size"] and clip.num_frames == keys["num_frames"]
 
 
 def test_flags_override_the_preset_which_overrides_the_defaults():
-    options, clip = resolve("init", "tiny-cpu", {"view": "mv", "lr": 0.5, "size": (32, 48), "epochs": None})
+    options, clip = resolve("init", "tiny-cpu", {"view": "mv", "lr": 0.5, "size": 48, "epochs": None})
     assert (options.lr, options.arch, options.epochs, options.dim) == (0.5, "motion", 30, 128)  # flag, preset x2
-    assert (clip.size, clip.flip_p, clip.min_crop_area) == ((32, 48), 0.5, 0.6)  # flag, default, preset
+    assert (clip.size, clip.flip_p, clip.min_crop_area) == (48, 0.5, 0.6)  # flag, default, preset
     default, _ = resolve("init", None, {"view": "mv", "steps": 3})
     assert default == PretrainOptions(stage="init", view="mv", steps=3) and default.arch == "s3d"
 
@@ -64,7 +64,9 @@ def test_bad_options_are_refused_on_construction(fields, needle):
 
 
 def test_clip_settings_parse_and_check_their_values():
-    assert ClipSettings(size="96x128").size == (96, 128) and ClipSettings(size=[64]).size == (64, 64)
+    assert ClipSettings(size="96x96").size == 96 and ClipSettings(size=[64]).size == 64
+    with pytest.raises(InvalidArgumentError, match="clips are square"):
+        ClipSettings(size="96x128")
     for bad in (dict(size="16xA"), dict(size=0), dict(flip_p=1.5), dict(min_crop_area=0.0), dict(batch_size=0)):
         with pytest.raises(InvalidArgumentError):
             ClipSettings(**bad)
@@ -73,7 +75,7 @@ def test_clip_settings_parse_and_check_their_values():
 def test_to_dict_is_json_and_from_dict_rebuilds_the_record():
     options = PretrainOptions(stage="cross", steps=0 + 5, topk=2, init_rgb="x/last.pt")
     assert PretrainOptions.from_dict(json.loads(json.dumps(options.to_dict()))) == options
-    clip = ClipSettings(size="32x48")
+    clip = ClipSettings(size="48")
     assert ClipSettings.from_dict(json.loads(json.dumps(clip.to_dict()))) == clip
     assert PretrainOptions(stage="init", view="rgb", steps=0, epochs=30).epochs is None  # the baseline trains nothing
 
@@ -103,6 +105,6 @@ def test_an_unset_flag_leaves_the_preset_or_default_and_no_amp_turns_amp_off():
         params = pretrain_command.make_context("pretrain", ["--data", "x", "--out", "o", *args]).params
         return resolve(params["stage"], None, {k: params[k] for k in PRESET_KEYS + ("stage", "view", "amp")})
 
-    options, clip = parsed("--stage", "init", "--view", "rgb", "--steps", "1", "--size", "96x128")
-    assert options.amp is True and clip.size == (96, 128) and options.seed == 0
+    options, clip = parsed("--stage", "init", "--view", "rgb", "--steps", "1", "--size", "96x96")
+    assert options.amp is True and clip.size == 96 and options.seed == 0
     assert parsed("--stage", "init", "--view", "rgb", "--steps", "1", "--no-amp")[0].amp is False

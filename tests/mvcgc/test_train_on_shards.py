@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.mvcgc import main
+from compvid.request import ClipRequest
 from compvid.shards import shard_paths, write_shards
 from compvid.synthetic import RECIPES, write_moving_video
 from mvcgc.data import shard_stream
@@ -31,21 +32,21 @@ def urls(tmp_path_factory) -> list[str]:
 
 
 def test_batches_follow_the_trainer_contract(urls):
-    batch = next(iter(shard_stream(urls, batch_size=4, num_frames=4, size=32)))
+    batch = next(iter(shard_stream(urls, request=ClipRequest(num_frames=4, crop_px=32), batch_size=4)))
     assert tuple(batch["rgb"].shape) == (4, 2, 3, 4, 32, 32)
     assert tuple(batch["mv"].shape) == (4, 2, 2, 4, 32, 32)
     assert len(batch["key"]) == 4 and tuple(batch["label"].shape) == (4,)
-    only_mv = next(iter(shard_stream(urls, batch_size=4, num_frames=4, size=32, views=("mv",))))
+    only_mv = next(iter(shard_stream(urls, request=ClipRequest(num_frames=4, crop_px=32, views=("mv",)), batch_size=4)))
     assert "rgb" not in only_mv
 
 
 def test_two_steps_of_each_stage_on_decoded_clips(urls, tmp_path):
     opts = dict(TINY, steps=2, queue_size=8)
-    rgb = pretrain(shard_stream(urls, batch_size=4, num_frames=4, size=32, views=("rgb",)), stage="init",
+    rgb = pretrain(shard_stream(urls, request=ClipRequest(num_frames=4, crop_px=32, views=("rgb",)), batch_size=4), stage="init",
                    view="rgb", out_dir=tmp_path / "rgb", **opts)
-    mv = pretrain(shard_stream(urls, batch_size=4, num_frames=4, size=32, views=("mv",)), stage="init",
+    mv = pretrain(shard_stream(urls, request=ClipRequest(num_frames=4, crop_px=32, views=("mv",)), batch_size=4), stage="init",
                   view="mv", out_dir=tmp_path / "mv", **opts)
-    cross = pretrain(shard_stream(urls, batch_size=4, num_frames=4, size=32), stage="cross",
+    cross = pretrain(shard_stream(urls, request=ClipRequest(num_frames=4, crop_px=32), batch_size=4), stage="cross",
                      out_dir=tmp_path / "cross", init_rgb=rgb.checkpoint, init_mv=mv.checkpoint, **opts)
     for run in (rgb, mv, cross):
         assert run.step == 2 and run.checkpoint.exists()
@@ -56,7 +57,7 @@ def test_two_steps_of_each_stage_on_decoded_clips(urls, tmp_path):
 
 def test_supervised_stage_on_decoded_clips_shows_a_total_and_training_accuracy(urls, tmp_path):
     seen = []
-    data = shard_stream(urls, batch_size=4, num_frames=4, size=32, views=("rgb",), flip_p=0.0)
+    data = shard_stream(urls, request=ClipRequest(num_frames=4, crop_px=32, views=("rgb",)), batch_size=4, flip_p=0.0)
     assert len(data) == 2  # 8 videos in the shards' index, batch 4
     run = pretrain(data, stage="supervised", view="rgb", num_classes=2, out_dir=tmp_path / "sup", epochs=2,
                    on_progress=seen.append, **TINY)
@@ -78,7 +79,7 @@ def test_cli_pretrains_from_shard_urls(urls, tmp_path):
 
 def test_epochs_over_a_stream_without_length(urls, tmp_path):
     # A DataLoader over an IterableDataset has no len(): the trainer counts epochs by passes.
-    run = pretrain(shard_stream(urls, batch_size=4, num_frames=4, size=32, views=("mv",)), stage="init",
+    run = pretrain(shard_stream(urls, request=ClipRequest(num_frames=4, crop_px=32, views=("mv",)), batch_size=4), stage="init",
                    view="mv", out_dir=tmp_path / "mv", epochs=2, **dict(TINY, queue_size=8))
     assert run.epoch == 2 and run.step == 4  # 8 videos, batches of 4, two passes
 

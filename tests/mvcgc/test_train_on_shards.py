@@ -87,7 +87,8 @@ def test_epochs_over_a_stream_without_length(urls, tmp_path):
 def test_a_mid_epoch_checkpoint_of_decoded_clips_resumes_with_the_uninterrupted_runs_next_batch(urls, tmp_path):
     # 8 videos / batch 2 = 4 steps an epoch; two workers decode; the every-N-steps checkpoint at step 3 is mid-epoch
     def data():
-        return shard_stream(urls, batch_size=2, num_frames=4, size=16, views=("rgb",), num_workers=2, seed=4)
+        return shard_stream(urls, batch_size=2, request=ClipRequest(num_frames=4, crop_px=16, views=("rgb",)),
+                            num_workers=2, seed=4)
 
     opts = dict(TINY, queue_size=4, stage="init", view="rgb", checkpoint_every=3, seed=4)
     full = pretrain(data(), out_dir=tmp_path / "full", steps=6, **opts)

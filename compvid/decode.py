@@ -217,8 +217,8 @@ def _check_args(name: str, *, start, num_frames, frame_step, mv_mode, with_rgb, 
         raise InvalidArgumentError(f"{name}: mv_mode must be one of {MV_MODES}, got {mv_mode!r}")
     if not (with_rgb or with_mv):
         raise InvalidArgumentError(f"{name}: with_rgb and with_mv are both False; ask for at least one view")
-    if threads < 0:
-        raise InvalidArgumentError(f"{name}: threads must be >= 0, got {threads}")
+    if not isinstance(threads, (int, np.integer)) or threads < 0:
+        raise InvalidArgumentError(f"{name}: threads must be an int >= 0 (0: FFmpeg's choice), got {threads!r}")
 
 
 def _luma(frame: av.VideoFrame) -> np.ndarray:

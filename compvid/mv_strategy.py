@@ -16,6 +16,7 @@ turns what was kept (compvid.frame_store) into the block motion of the frames th
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -97,7 +98,7 @@ class ExportedRows:
         return int((np.hypot(self.vectors.mx, self.vectors.my) >= _MOVING_PX).sum())
 
 
-class BitstreamStrategy:
+class BitstreamStrategy(ABC):
     """Base of the strategies that read the codec's exported vectors: ``motion`` reads them,
     ``from_rows`` (each strategy's own) turns them into motion per frame step."""
 
@@ -111,8 +112,9 @@ class BitstreamStrategy:
             return ClipMotion(BlockMotion.empty(), np.zeros(0, np.intp), np.zeros(u, bool), np.zeros(u, bool))
         return self.from_rows(rows, frames, store)
 
+    @abstractmethod
     def from_rows(self, rows: ExportedRows, frames: Sequence[int], store: FrameStore) -> ClipMotion:
-        raise NotImplementedError
+        """Motion per frame step (or per reference: raw) of ``frames`` from their exported ``rows``."""
 
 
 class ExportedVectors(BitstreamStrategy):

@@ -7,7 +7,7 @@ so both runs read the same bytes. Covers each motion-vector strategy: H.264 with
 matching), one reference frame, interlaced H.264 (field hypothesis), HEVC (estimated motion), MPEG-4
 Part 2 with B-frames (GOP rule + direct-mode fill, AVI and MP4), MPEG-2 (GOP rule, program stream,
 interlaced field readings), plus starts past key frames, frame steps, padding past the end, raw
-vectors, RGB on/off, sizes, display rotation, and the real clips of ../shared/media when present.
+vectors, RGB on/off, sizes, display rotation, and the real clips the media tests use, when present.
 
     python bench/decode_identity.py --save /tmp/decode-before.npz
     python bench/decode_identity.py --compare /tmp/decode-before.npz

@@ -292,6 +292,8 @@ class _ClipPlan:
 
 def _decode(container, stream, name, *, start, num_frames, frame_step, size, with_rgb, with_mv,
             mv_mode, info, threads) -> Clip:
+    """decode_clip on an open container: plan the clip, choose its motion strategy, decode its
+    window, then serve each wanted frame (or the nearest one before it) with its RGB and field."""
     cc = stream.codec_context
     if info.fps <= 0:
         raise CorruptVideoError(f"{name}: the stream declares no frame rate; cannot index frames")

@@ -319,8 +319,9 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     store, warnings = decoded.store, decoded.warnings
     # Serve only frames that hold what the clip returns (RGB of needed frames):
     # a frame the decoder did not put out is stood in for by the nearest one before it.
+    # Only frames inside the window were kept whole (pts ...): a decoder that skipped past it serves nothing.
     servable = store.rgb if with_rgb else store.types
-    available = sorted(i for i in servable if i >= plan.first)
+    available = sorted(i for i in servable if plan.first <= i <= plan.window[1])
     if not available:
         raise ClipRangeError(
             f"{name}: no frame decoded at or after start={start}"

@@ -20,6 +20,8 @@ from typing import Sequence
 
 import torch
 
+from compvid.errors import InvalidArgumentError
+
 # torchvision's rgb_to_grayscale weights (ITU-R 601 luma)
 GREY = torch.tensor([0.2989, 0.587, 0.114], dtype=torch.float64)
 # RGB -> YIQ (NTSC); hue is the angle of (I, Q)
@@ -62,7 +64,7 @@ def colour_affine(
             H = hue_matrix(f)
             M, b = H @ M, b @ H.T
         else:
-            raise ValueError(f"unknown colour op {op!r}: allowed brightness, contrast, saturation, hue")
+            raise InvalidArgumentError(f"unknown colour op {op!r}: allowed brightness, contrast, saturation, hue")
     if grayscale:
         G = ones @ GREY[None]
         M, b = G @ M, b @ G.T
@@ -91,7 +93,7 @@ def _blur_matrix(n: int, k1: torch.Tensor) -> torch.Tensor:
     """``(n, n)``: row i holds the 1-D kernel ``k1`` centred on i, taps beyond an edge reflected back."""
     k = len(k1)
     if n <= k // 2:
-        raise ValueError(f"blur kernel of {k} taps needs frames larger than {k // 2} pixels, got {n}")
+        raise InvalidArgumentError(f"blur kernel of {k} taps needs frames larger than {k // 2} pixels, got {n}")
     rows = torch.arange(n)[:, None].expand(n, k)
     src = rows + torch.arange(k)[None] - k // 2  # (n, k) source index of each tap
     src = torch.where(src < 0, -src, src)

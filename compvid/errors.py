@@ -48,6 +48,10 @@ class InvalidArgumentError(CompvidError, ValueError):
     """An option has a value outside its allowed set or range."""
 
 
+class InvalidSourceError(CompvidError, TypeError):
+    """A video source is neither a path, bytes nor a binary file object."""
+
+
 class ShardError(CompvidError, ValueError):
     """A shard or its index is missing, truncated or inconsistent."""
 

@@ -10,6 +10,8 @@ decoded before the picture whose vectors are matched.
 
 from __future__ import annotations
 
+from compvid.errors import CorruptVideoError
+
 # NAL unit types of coded slices (non-IDR, partition A, IDR).
 _SLICE_TYPES = frozenset({1, 2, 5})
 
@@ -115,7 +117,7 @@ class _Bits:
 
     def u(self, n: int) -> int:
         if n > self.left:
-            raise ValueError("SPS ends early")
+            raise CorruptVideoError("H.264 SPS ends early")
         self.left -= n
         return (self.value >> self.left) & ((1 << n) - 1)
 
@@ -124,7 +126,7 @@ class _Bits:
         while self.u(1) == 0:
             zeros += 1
             if zeros > 31:
-                raise ValueError("bad Exp-Golomb code")
+                raise CorruptVideoError("H.264 SPS: bad Exp-Golomb code")
         return (1 << zeros) - 1 + self.u(zeros)
 
     def se(self) -> int:

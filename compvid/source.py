@@ -16,6 +16,7 @@ import av
 from compvid.errors import (
     CorruptVideoError,
     EmptyFileError,
+    InvalidSourceError,
     NotAFileError,
     NoVideoStreamError,
     VideoNotFoundError,
@@ -55,7 +56,7 @@ def _as_input(source: VideoSource):
         if hasattr(source, "seek"):
             source.seek(0)
         return source
-    raise TypeError(f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
+    raise InvalidSourceError(f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
 
 
 def open_video(source: VideoSource) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:

@@ -114,6 +114,24 @@ def test_corrupt_frames_inside_a_valid_file_are_skipped_and_flagged(tmp_path):
     assert clip.rgb.shape == (32, 96, 128, 3)
 
 
+def test_pictures_placed_far_past_the_clip_give_one_typed_error(tmp_path, monkeypatch):
+    """A decoder that drops many pictures (the next timestamp names a frame far past the clip)
+    leaves no frame of the clip to serve: one typed error naming the file, never a KeyError."""
+    import compvid.decode as decode_module
+    from compvid.frame_index import FrameIndexer
+
+    class Skipping(FrameIndexer):  # frames 5 and on come out 40 frames later
+        def place(self, frame):
+            return [(idx if idx < 5 else idx + 40, f) for idx, f in super().place(frame)]
+
+    path = write_moving_video(tmp_path / "v.mp4", num_frames=80, width=64, height=48)
+    monkeypatch.setattr(decode_module, "FrameIndexer", Skipping)
+    for with_rgb in (False, True):
+        with pytest.raises(ClipRangeError, match="no frame decoded at or after start=5") as e:
+            decode_clip(path, start=5, num_frames=4, with_rgb=with_rgb)
+        assert str(path) in str(e.value)
+
+
 def test_odd_dimensions(tmp_path):
     # 4:4:4 allows odd sizes; the field covers every pixel including the border blocks.
     p = write_moving_video(tmp_path / "odd.mkv", recipe="h264-444", num_frames=8, width=175, height=143)

@@ -5,6 +5,7 @@ import torch
 import torchvision.transforms.v2.functional as F
 
 from compvid.colour import apply_colour, colour_affine, gaussian_blur, hue_matrix
+from compvid.errors import InvalidArgumentError
 
 
 def frames(seed=0, T=3):
@@ -76,5 +77,11 @@ def test_separable_blur_equals_torchvision_gaussian_blur():
 
 
 def test_unknown_op_is_an_error():
-    with pytest.raises(ValueError, match="allowed brightness"):
+    with pytest.raises(InvalidArgumentError, match="allowed brightness") as e:
         colour_affine([("gamma", 1.0)], grayscale=False, channel_means=torch.zeros(1, 3))
+    assert isinstance(e.value, ValueError)
+
+
+def test_blur_wider_than_the_frame_is_an_error():
+    with pytest.raises(InvalidArgumentError, match="13 taps needs frames larger than 6 pixels, got 5"):
+        gaussian_blur(torch.zeros(1, 3, 5, 40), 13, 1.7)

@@ -107,6 +107,8 @@ def test_bytes_and_file_objects_give_the_same_clip(moving_video):
         ({"start": 0, "mv_mode": "bogus"}, InvalidArgumentError),
         ({"start": 0, "with_rgb": False, "with_mv": False}, InvalidArgumentError),
         ({"start": 0, "size": 0}, InvalidArgumentError),
+        ({"start": 0, "threads": "2"}, InvalidArgumentError),
+        ({"start": 0, "threads": -1}, InvalidArgumentError),
         ({"start": 32}, ClipRangeError),
         ({"start": 1000}, ClipRangeError),
     ],
@@ -116,6 +118,17 @@ def test_bad_arguments_raise_typed_errors_naming_the_file(moving_video, kwargs, 
     with pytest.raises(error) as e:
         decode_clip(path, **kwargs)
     assert str(path) in str(e.value)
+
+
+def test_a_source_of_another_type_is_a_typed_error_and_a_type_error():
+    from compvid.errors import InvalidSourceError
+
+    for source in (12345, None, ["a.mp4"]):
+        with pytest.raises(InvalidSourceError, match="path, bytes or a binary file object") as e:
+            decode_clip(source, start=0)
+        assert isinstance(e.value, TypeError)
+        with pytest.raises(InvalidSourceError):
+            probe(source)
 
 
 def test_output_size():

@@ -88,11 +88,12 @@ def test_max_num_ref_frames_read_from_the_sps(tmp_path, params, refs):
 
 def test_one_reference_frame_skips_matching_with_the_same_result(moving_video, monkeypatch):
     import compvid.decode as decode_mod
+    import compvid.mv_matching as matching_mod
 
     path = moving_video("h264-ref1", dx=DX, dy=DY, num_frames=40, width=128, height=96)
     calls = []
-    matcher = decode_mod.match_reference_distances_frames
-    monkeypatch.setattr(decode_mod, "match_reference_distances_frames",
+    matcher = matching_mod.match_reference_distances_frames
+    monkeypatch.setattr(matching_mod, "match_reference_distances_frames",
                         lambda *a, **k: calls.append(1) or matcher(*a, **k))
     fast = decode_clip(path, start=8, num_frames=24)  # across the IDR at frame 20
     assert not calls and "I" in fast.frame_types

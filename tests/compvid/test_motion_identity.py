@@ -483,12 +483,14 @@ def clips_before_and_now(source, windows, **kw):
     """decode_clip of each (start, frames) window with the matcher and painter before issue 12, and now."""
     import compvid.decode as decode_mod
     import compvid.motion as motion_mod
+    import compvid.mv_matching as matching_mod
     from compvid import decode_clip, probe
 
     info = probe(source)
     with pytest.MonkeyPatch.context() as mp:
-        for mod in (decode_mod, motion_mod):
+        for mod in (matching_mod, motion_mod):
             mp.setattr(mod, "match_reference_distances_frames", match_reference_distances_frames_before)
+        for mod in (decode_mod, motion_mod):
             mp.setattr(mod, "rasterize_rows", rasterize_rows_before)
         before = [decode_clip(source, start=s, num_frames=n, info=info, with_rgb=False, **kw) for s, n in windows]
     now = [decode_clip(source, start=s, num_frames=n, info=info, with_rgb=False, **kw) for s, n in windows]

@@ -550,13 +550,16 @@ def report(run_dir, out_dir, title) -> None:
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table to this markdown file.")
-def seeds(run_dirs, out_file) -> None:
+@click.option("--recipe", default=None,
+              help="Compare the lift study's recipe RUN/study/RECIPE (examples/lift_study.sh RUN) with each "
+                   "run's own cross stage instead, e.g. --recipe union.")
+def seeds(run_dirs, out_file, recipe) -> None:
     """Across training seeds: one demo run folder per seed (e.g. examples/seeds.sh) -> per seed the
     paired changes of RGB and MV from stage 1 and from random init to stage 2, with 95 % intervals,
-    and their mean."""
-    from mvcgc.report import seeds_table
+    and their mean. With --recipe: per seed, that lift-study recipe's cross stage minus the run's."""
+    from mvcgc.report import recipe_table, seeds_table
 
-    md = seeds_table(list(run_dirs))
+    md = recipe_table(list(run_dirs), recipe) if recipe else seeds_table(list(run_dirs))
     click.echo(md)
     if out_file is not None:
         out_file.write_text(md + "\n")

@@ -157,6 +157,54 @@ def seeds_table(run_dirs: list[str | os.PathLike]) -> str:
     return "\n".join(lines)
 
 
+# The cross stage's figures a recipe comparison rests on: (view, measure).
+RECIPE_MEASURES = (("rgb", "R@1"), ("rgb", "linear top-1"), ("mv", "R@1"), ("mv", "linear top-1"))
+
+
+def recipe_table(run_dirs: list[str | os.PathLike], recipe: str) -> str:
+    """Markdown: the lift study's ``recipe`` (``RUN/study/<recipe>``, examples/lift_study.sh) against each
+    run's own cross stage, paired over the same test videos: one row per run (training seed) with
+    recipe − run and its 95 % interval, the mean over runs, and a pooled row whose interval
+    resamples videos (each video's change averaged over the runs first, so a video counts once).
+
+    Both sides share data, random init and stage 1: only the cross recipe differs, so this is the
+    direct comparison behind "intersection beats union" or "stage 1 helps", where the stage-to-stage
+    tables compare each recipe with stage 1 separately."""
+    header = [f"{v} {m}: {recipe} − run" for v, m in RECIPE_MEASURES]
+    lines = ["| run | " + " | ".join(header) + " |", "|---|" + "---|" * len(RECIPE_MEASURES)]
+    per_video: list[dict[str, list[tuple[int, int]]]] = [{} for _ in RECIPE_MEASURES]  # key -> [(run, recipe)]
+    diffs: list[list[float]] = [[] for _ in RECIPE_MEASURES]
+    for run in run_dirs:
+        base, _ = load_results(Path(run) / "results")
+        other, _ = load_results(Path(run) / "study" / recipe / "results")
+        cells = []
+        for i, (view, measure) in enumerate(RECIPE_MEASURES):
+            a, b = base.get(("cross", view, measure)), other.get(("cross", view, measure))
+            keys = sorted(set(a.hits) & set(b.hits)) if a is not None and b is not None else []
+            if not keys:
+                cells.append("–")
+                continue
+            d, lo, hi = paired_difference([a.hits[k] for k in keys], [b.hits[k] for k in keys])
+            diffs[i].append(d)
+            for k in keys:
+                per_video[i].setdefault(k, []).append((a.hits[k], b.hits[k]))
+            cells.append(f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]{' *' if lo > 0 or hi < 0 else ''}")
+        lines.append(f"| {Path(run).name} | " + " | ".join(cells) + " |")
+    mean = [f"{100 * sum(col) / len(col):+.1f}" if col else "–" for col in diffs]
+    lines.append(f"| mean of {len(run_dirs)} | " + " | ".join(mean) + " |")
+    pooled = []
+    for videos in per_video:
+        if not videos:
+            pooled.append("–")
+            continue
+        a = [sum(x for x, _ in pairs) / len(pairs) for pairs in videos.values()]
+        b = [sum(y for _, y in pairs) / len(pairs) for pairs in videos.values()]
+        d, lo, hi = paired_difference(a, b)
+        pooled.append(f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]{' *' if lo > 0 or hi < 0 else ''}")
+    lines.append("| pooled over videos | " + " | ".join(pooled) + " |")
+    return "\n".join(lines)
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 

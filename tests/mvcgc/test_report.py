@@ -133,3 +133,36 @@ def test_seeds_table_lists_each_seed_and_the_mean(run_dir, tmp_path):
     assert rows["seed-1"].split(" | ")[1] == "+0.0 [+0.0, +0.0]"
     assert rows["mean of 2"].split(" | ")[1] == "+25.0"
     assert rows["interval above 0"].split(" | ")[1] == "1 of 2"
+
+
+def test_recipe_table_compares_a_lift_study_recipe_with_each_runs_cross_stage(run_dir, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from cli.mvcgc import main
+    from mvcgc.report import recipe_table
+
+    def study(run, cross_rgb_ranks):
+        results = run / "study" / "union" / "results"
+        shutil.copytree(run / "results", results)
+        retrieve = json.loads((results / "retrieve-cross.json").read_text())
+        retrieve["queries"]["first_hit_rank"]["rgb"] = cross_rgb_ranks
+        (results / "retrieve-cross.json").write_text(json.dumps(retrieve))
+
+    second = tmp_path / "seed-1"
+    shutil.copytree(run_dir / "results", second / "results")
+    study(run_dir, [0] * 8)  # seed 0: the recipe also finds v6 and v7 (run: 6 of 8) -> +25 points
+    study(second, [0, 0, 0, 0, 0, 0, 9, None])  # seed 1: the recipe equals the run's cross stage
+    md = recipe_table([run_dir, second], "union")
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in md.splitlines()}
+    assert "rgb R@1: union − run" in md
+    assert rows[run_dir.name][0].startswith("+25.0 [") and rows["seed-1"][0] == "+0.0 [+0.0, +0.0]"
+    assert rows[run_dir.name][1].startswith("+0.0 [")  # linear top-1 unchanged by the recipe
+    assert rows["mean of 2"][0] == "+12.5"
+    # pooled: v6 and v7 gain in one seed of two (+0.5 each), the other six videos 0: mean 1/8
+    assert rows["pooled over videos"][0].startswith("+12.5 [")
+    r = CliRunner().invoke(main, ["seeds", str(run_dir), str(second), "--recipe", "union"])
+    assert r.exit_code == 0 and "| pooled over videos | +12.5 [" in r.output
+    r = CliRunner().invoke(main, ["seeds", str(run_dir), str(second), "--recipe", "k=3"])
+    assert r.exit_code == 1 and "k=3" in r.output  # no such study: one clear line

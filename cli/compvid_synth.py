@@ -43,11 +43,14 @@ def _frame_size(ctx, param, value: str) -> tuple[int, int]:
 @click.option("--codecs", default=",".join(DEFAULT_CODECS), show_default=True, callback=_names,
               help=f"Comma-separated codecs, assigned round-robin, from: {', '.join(SYNTH_CODECS)}.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same videos.")
+@click.option("--scene-bias", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Probability that a video's background has its class's colour (appearance correlated with the "
+                   "class, as scenes are in real data); 0: motion-only.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Processes rendering and encoding (default: CPU count, max 8; 0 or 1 = this process).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier synthetic set in OUT.")
 def synth(out, classes, videos_per_class, clips_per_group, test_groups, num_frames, size, fps, codecs, seed,
-          workers, overwrite):
+          scene_bias, workers, overwrite):
     """Write a small action dataset whose classes differ only by motion, in the UCF101 layout, to OUT.
 
     Shard it next as the demo does: compvid shard OUT --out <folder of OUT>/shards
@@ -66,7 +69,8 @@ def synth(out, classes, videos_per_class, clips_per_group, test_groups, num_fram
             result = write_synth(
                 out, classes=classes, videos_per_class=videos_per_class, clips_per_group=clips_per_group,
                 test_groups=test_groups, num_frames=num_frames, width=width, height=height, fps=fps,
-                codecs=codecs, seed=seed, workers=workers, overwrite=overwrite, on_progress=progress,
+                codecs=codecs, seed=seed, scene_bias=scene_bias, workers=workers, overwrite=overwrite,
+                on_progress=progress,
             )  # fmt: skip
     except CompvidError as e:
         click.echo(f"error: {e}", err=True)

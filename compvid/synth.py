@@ -24,6 +24,12 @@ first ``test_groups`` groups of every class are the test set, as in UCF101's
 split 1. Each clip's scene is drawn independently (groups are the unit of the
 split, not shared scenes).
 
+Scene bias (``scene_bias`` > 0, off by default): in real data the scene correlates with the
+action (pools with swimming) while the motion defines it. With probability ``scene_bias`` a
+video's background takes its class's colour (:func:`scene_colour`: hues spread evenly over the
+classes) instead of a random one, so appearance becomes a partial cue to the class. The other
+draws are unchanged: ``scene_bias=0`` gives exactly the motion-only videos.
+
 Determinism: all randomness comes from ``numpy.random.default_rng`` seeded by
 ``(seed, class, group, clip)``, so the rendered frames depend only on the
 options; encoders run single-threaded, so the same options with the same
@@ -37,6 +43,7 @@ scale change per frame.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -173,8 +180,12 @@ class SynthResult:
 
 
 def _check_options(
-    *, classes, videos_per_class, clips_per_group, test_groups, num_frames, width, height, fps, codecs
+    *, classes, videos_per_class, clips_per_group, test_groups, num_frames, width, height, fps, codecs,
+    scene_bias=0.0,
 ) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    if isinstance(scene_bias, bool) or not isinstance(scene_bias, (int, float)) or not 0 <= scene_bias <= 1:
+        raise InvalidArgumentError(f"scene_bias={scene_bias!r}: must be a probability in [0, 1] (0: appearance "
+                                   "independent of the class)")
     classes = tuple(classes)
     if not classes:
         raise InvalidArgumentError(f"classes: none given; choose at least one of {list(MOTION_CLASSES)}")
@@ -221,6 +232,7 @@ def plan_synth(
     fps: int = 25,
     codecs: Sequence[str] = DEFAULT_CODECS,
     seed: int = 0,
+    scene_bias: float = 0.0,
 ) -> list[VideoSpec]:
     """Draw every video's parameters (nothing is rendered or written).
 
@@ -230,6 +242,7 @@ def plan_synth(
     classes, codecs, groups = _check_options(
         classes=classes, videos_per_class=videos_per_class, clips_per_group=clips_per_group,
         test_groups=test_groups, num_frames=num_frames, width=width, height=height, fps=fps, codecs=codecs,
+        scene_bias=scene_bias,
     )  # fmt: skip
     digits = max(2, len(str(groups)))
     clip_digits = max(2, len(str(clips_per_group)))
@@ -242,12 +255,29 @@ def plan_synth(
             # The class name (not its index) seeds the draws, so a video does not
             # change when the class list is reordered or shortened.
             rng = np.random.default_rng([seed & (2**63 - 1), _name_key(name), group, clip])
-            specs.append(_draw_video(
+            spec = _draw_video(
                 rng, MOTION_CLASSES[name], path=f"{name}/{stem}{RECIPES[codec].suffix}", class_name=name,
                 label=label, split="test" if group <= test_groups else "train", group=group, clip=clip,
                 codec=codec, width=width, height=height, num_frames=num_frames, fps=fps,
-            ))  # fmt: skip
+            )  # fmt: skip
+            # Scene bias draws from a stream of its own, so the other draws (and scene_bias=0) are unchanged.
+            scene_rng = np.random.default_rng([seed & (2**63 - 1), _name_key(name), group, clip, _SCENE_STREAM])
+            if scene_bias > 0 and scene_rng.random() < scene_bias:
+                spec = dataclasses.replace(spec, background_colour=scene_colour(label, len(classes)))
+            specs.append(spec)
     return specs
+
+
+_SCENE_STREAM = 1  # the fifth seed word of the scene-bias draws
+
+
+def scene_colour(label: int, num_classes: int) -> tuple[int, int, int]:
+    """The background colour (RGB 0-255) of class ``label``'s biased scenes: saturated hues spread
+    evenly around the colour wheel, one per class."""
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb(label / num_classes, 0.8, 0.9)
+    return (round(255 * r), round(255 * g), round(255 * b))
 
 
 def _name_key(name: str) -> int:
@@ -470,6 +500,7 @@ def write_synth(
     fps: int = 25,
     codecs: Sequence[str] = DEFAULT_CODECS,
     seed: int = 0,
+    scene_bias: float = 0.0,
     workers: int = 0,
     overwrite: bool = False,
     on_progress: ProgressFn | None = None,
@@ -483,14 +514,16 @@ def write_synth(
     rest ``trainlist01.txt``. ``codecs`` (from :data:`SYNTH_CODECS`) are
     assigned round-robin by clip index within each class. ``workers`` > 1
     renders and encodes in that many spawned processes (0 or 1: this process).
-    ``out`` must be empty or missing, or hold an earlier synthetic set and
-    ``overwrite`` be set. ``on_progress("write", done, total)`` after each video.
+    ``scene_bias``: probability that a video's background has its class's
+    colour (appearance correlated with the class, as scenes are in real data;
+    0: motion-only). ``out`` must be empty or missing, or hold an earlier
+    synthetic set and ``overwrite`` be set. ``on_progress("write", done, total)`` after each video.
     """
     started = time.perf_counter()
     specs = plan_synth(
         classes=classes, videos_per_class=videos_per_class, clips_per_group=clips_per_group,
         test_groups=test_groups, num_frames=num_frames, width=width, height=height, fps=fps,
-        codecs=codecs, seed=seed,
+        codecs=codecs, seed=seed, scene_bias=scene_bias,
     )  # fmt: skip
     if not isinstance(workers, int) or workers < 0:
         raise InvalidArgumentError(f"workers={workers!r}: must be an integer >= 0")

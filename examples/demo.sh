@@ -21,6 +21,7 @@ LINEAR_EPOCHS=${DEMO_LINEAR_EPOCHS:-30}
 SUPERVISED_EPOCHS=${DEMO_SUPERVISED_EPOCHS:-12}  # the labelled ceiling, per view (0: skip it)
 SEED=${DEMO_SEED:-0}                      # training seed
 DATA_SEED=${DEMO_DATA_SEED:-$SEED}        # seed of the synthetic videos
+SCENE_BIAS=${DEMO_SCENE_BIAS:-0}          # compvid synth --scene-bias: share of class-coloured backgrounds
 # extra pretrain flags for both stages, e.g. "--lr 3e-3 --queue-size 128"; cross stage only: DEMO_CROSS_FLAGS
 read -r -a EXTRA <<< "${DEMO_FLAGS:-}"
 read -r -a CROSS_EXTRA <<< "${DEMO_CROSS_FLAGS:-}"
@@ -52,7 +53,7 @@ step() {
 }
 
 [ -f "$OUT/data/classInd.txt" ] || step synth "$BIN/compvid" synth "$OUT/data" --videos-per-class "$VIDEOS" \
-    --test-groups "$TEST_GROUPS" --seed "$DATA_SEED"
+    --test-groups "$TEST_GROUPS" --seed "$DATA_SEED" --scene-bias "$SCENE_BIAS"
 [ -f "$OUT/shards/index.json" ] || step shard "$BIN/compvid" shard "$OUT/data" --out "$OUT/shards" --max-count 16
 step verify "$BIN/compvid" verify "$OUT/shards" --source "$OUT/data"
 # Shard URLs as WebDataset brace patterns, e.g. demo/shards/train-{000000..000002}.tar

@@ -15,7 +15,7 @@ from cli.compvid_synth import synth
 from compvid.errors import InvalidArgumentError
 from compvid.layouts import parse_layout
 from compvid.shards import write_shards
-from compvid.synth import DEFAULT_CLASSES, MOTION_CLASSES, plan_synth, render_frames, write_synth
+from compvid.synth import DEFAULT_CLASSES, MOTION_CLASSES, plan_synth, render_frames, scene_colour, write_synth
 
 TRANSLATE = ("MoveRight", "MoveLeft", "MoveUp", "MoveDown")
 # Translate classes, 2 groups of 3 clips each (group 1 = test); codecs round-robin, so each
@@ -168,6 +168,35 @@ def test_appearance_and_single_frame_geometry_do_not_predict_the_class_motion_do
     assert scores["motion"] == 1.0, scores
 
 
+def test_scene_bias_makes_appearance_a_partial_cue_and_changes_nothing_else():
+    """With scene_bias p, a share p of backgrounds take the class's colour; the motion draws stay the
+    same, and p = 0 is exactly the motion-only set. End to end: the mean colour of a rendered frame
+    (nearest centroid, train groups -> test groups; 8 classes, 80 test videos) predicts the class
+    at p = 1 and stays near chance (12.5 %, sd 3.7 points) at p = 0."""
+    options = dict(videos_per_class=20, clips_per_group=4, test_groups=2, num_frames=8, width=64, height=48,
+                   seed=5)  # fmt: skip
+    plain, off = plan_synth(**options), plan_synth(**options, scene_bias=0.0)
+    half, full = plan_synth(**options, scene_bias=0.5), plan_synth(**options, scene_bias=1.0)
+    assert off == plain
+    for biased in (half, full):
+        for a, b in zip(plain, biased):
+            assert (a.objects, a.drift, a.background_seed, a.path) == (b.objects, b.drift, b.background_seed, b.path)
+    coloured = [s.background_colour == scene_colour(s.label, len(DEFAULT_CLASSES)) for s in half]
+    assert 0.35 < np.mean(coloured) < 0.65  # 160 videos, p = 0.5: sd 4 points
+    assert all(s.background_colour == scene_colour(s.label, len(DEFAULT_CLASSES)) for s in full)
+    assert len({scene_colour(c, len(DEFAULT_CLASSES)) for c in range(len(DEFAULT_CLASSES))}) == len(DEFAULT_CLASSES)
+
+    def colour_accuracy(specs):
+        x = np.asarray([render_frames(s, [0])[0].reshape(-1, 3).mean(0) for s in specs], np.float64)
+        y, test = np.asarray([s.label for s in specs]), np.asarray([s.split == "test" for s in specs])
+        return _nearest_centroid_accuracy(x[~test], y[~test], x[test], y[test])
+
+    assert colour_accuracy(full) > 0.9 and colour_accuracy(plain) < 0.25
+    for bad in (-0.1, 1.5, True):
+        with pytest.raises(InvalidArgumentError, match="scene_bias"):
+            plan_synth(**options, scene_bias=bad)
+
+
 def test_mean_colour_of_the_encoded_videos_is_near_chance(small_set):
     """Same check on the decoded small set (4 classes, 12 test videos: chance 25 %, sd 12.5 points;
     a nearest-centroid on mean colour must stay under 25 + 2 sd = 50 %)."""
@@ -240,3 +269,15 @@ def test_cli_writes_a_set_and_reports_errors(tmp_path):
     assert bad.exit_code == 1 and "error: codecs: unknown ['theora']" in bad.output
     bad = runner.invoke(synth, [str(tmp_path / "t"), "--size", "big"])
     assert bad.exit_code == 2 and "WIDTHxHEIGHT" in bad.output
+    # --scene-bias 1: every background has its class's colour (the decoded first frame's mean colour shows it)
+    biased = runner.invoke(synth, [str(tmp_path / "b"), "--classes", "MoveLeft,MoveRight", "--videos-per-class", "2",
+                                   "--clips-per-group", "1", "--test-groups", "1", "--frames", "4", "--size", "48x32",
+                                   "--codecs", "mpeg4", "--workers", "0", "--scene-bias", "1"])  # fmt: skip
+    assert biased.exit_code == 0, biased.output
+    for label, name in enumerate(("MoveLeft", "MoveRight")):
+        means = [compvid.decode_clip(p, start=0, num_frames=1, with_mv=False).rgb.reshape(-1, 3).mean(0)
+                 for p in sorted((tmp_path / "b" / name).iterdir())]
+        own, other = np.asarray(scene_colour(label, 2)), np.asarray(scene_colour(1 - label, 2))
+        assert all(np.abs(m - own).sum() < np.abs(m - other).sum() for m in means)
+    bad = runner.invoke(synth, [str(tmp_path / "t"), "--scene-bias", "1.5"])
+    assert bad.exit_code == 2 and "1.5" in bad.output

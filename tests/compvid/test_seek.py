@@ -6,6 +6,8 @@ duration after the first picture, files start late or hold gaps, and MPEG-PS han
 timestamps to the first pictures after a seek. Each case renders a texture panned 2 px per frame
 (every picture distinct), encodes it, and compares clips at starts past key frames with the
 sequential decode from frame 0, which itself must show picture ``i`` at index ``i``.
+MPEG-TS (H.264 with B-pyramid, MPEG-2, HEVC) is stamped from 1.4 s, as FFmpeg's command line
+writes it, once with a gap.
 """
 
 from __future__ import annotations
@@ -18,9 +20,15 @@ from compvid.synthetic import EncoderRecipe, encode_frames, moving_frames
 from compvid.timeline import Timeline, timeline_runs
 
 N, W, H = 48, 96, 64
+FPS = 25  # encode_frames' default rate
 X264_GOP12 = {"x264-params": "keyint=12:min-keyint=12:scenecut=0"}
 GAP = [0] + list(range(5, N + 4))  # four frame durations missing after the first picture
 OFFSET = [t + 7 for t in range(N)]  # the first picture at 7 frame durations
+# MPEG-TS as FFmpeg's command line writes it: the first picture at 1.4 s (35 frame durations at 25 fps).
+LATE = [t + 35 for t in range(N)]
+LATE_GAP = [t + 35 for t in GAP]
+STAMPS = {"regular": None, "gap": GAP, "offset": OFFSET, "late": LATE, "late-gap": LATE_GAP}  # frame durations
+X265_GOP12 = {"x265-params": "log-level=error:keyint=12:min-keyint=12:scenecut=0:bframes=3"}
 
 # name -> (encoder, suffix, options, container format)
 CODECS = {
@@ -33,9 +41,13 @@ CODECS = {
     "mpeg4-avi": ("mpeg4", ".avi", {"bf": "2", "g": "12"}, "avi"),
     "h264-mp4": ("libx264", ".mp4", X264_GOP12, "mp4"),
     "h264-mkv": ("libx264", ".mkv", X264_GOP12, "matroska"),
+    "h264-ts": ("libx264", ".ts", X264_GOP12, "mpegts"),  # x264's default B-pyramid, 3 B-frames
+    "mpeg2-ts": ("mpeg2video", ".ts", {"bf": "2", "g": "15"}, "mpegts"),
+    "hevc-ts": ("libx265", ".ts", X265_GOP12, "mpegts"),
 }
 CASES = ([(c, "regular") for c in CODECS]
-         + [(c, t) for c in ("mpeg2-ps", "mpeg4-avi", "h264-mp4", "h264-mkv") for t in ("gap", "offset")])
+         + [(c, t) for c in ("mpeg2-ps", "mpeg4-avi", "h264-mp4", "h264-mkv") for t in ("gap", "offset")]
+         + [(c, t) for c in ("h264-ts", "mpeg2-ts", "hevc-ts") for t in ("late", "late-gap")])
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +59,7 @@ def pictures() -> np.ndarray:
 def encode_case(tmp_path, pictures, codec: str, timing: str):
     encoder, suffix, options, fmt = CODECS[codec]
     recipe = EncoderRecipe(encoder, suffix, options, container_format=fmt)
-    stamps = {"regular": None, "gap": GAP, "offset": OFFSET}[timing]
+    stamps = STAMPS[timing]
     return encode_frames(pictures, tmp_path / f"{codec}-{timing}{suffix}", recipe=recipe, timestamps=stamps)
 
 
@@ -70,6 +82,8 @@ def test_a_frame_index_names_the_same_picture_with_and_without_a_seek(tmp_path, 
     whole = decode_clip(path, start=0, num_frames=N, with_mv=False, info=info)
     assert not whole.padded
     assert nearest_pictures(whole.rgb, pictures) == list(range(N)), "sequential decoding must count pictures"
+    if timing.startswith("late"):  # the stream starts where it was stamped, gap included
+        np.testing.assert_allclose(whole.pts_seconds, np.asarray(STAMPS[timing]) / FPS, atol=1e-4)
     if info.timeline:  # without timestamps probe counts key frames in decode order (a known limit)
         assert [i for i, t in enumerate(whole.frame_types) if t == "I"] == list(info.keyframe_indices)
     for start in starts_past_key_frames(info):
@@ -83,9 +97,10 @@ def test_a_frame_index_names_the_same_picture_with_and_without_a_seek(tmp_path, 
             np.testing.assert_allclose(clip.pts_seconds[: stop - start], whole.pts_seconds[start:stop], err_msg=label)
 
 
-@pytest.mark.parametrize("codec", ["mpeg2-ps", "h264-mp4"])
-def test_fields_after_a_seek_match_the_sequential_decode(tmp_path, pictures, codec):
-    path = encode_case(tmp_path, pictures, codec, "regular")
+@pytest.mark.parametrize("codec, timing", [("mpeg2-ps", "regular"), ("h264-mp4", "regular"),
+                                           ("h264-ts", "late-gap"), ("mpeg2-ts", "late-gap")])
+def test_fields_after_a_seek_match_the_sequential_decode(tmp_path, pictures, codec, timing):
+    path = encode_case(tmp_path, pictures, codec, timing)
     info = probe(path)
     whole = decode_clip(path, start=0, num_frames=N, info=info)
     for start in starts_past_key_frames(info)[:3]:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import av
 
 from compvid.errors import CorruptVideoError
+from compvid.raw_order import is_hevc_leading_picture, keys_in_display_order
 from compvid.source import VideoSource, open_video, source_name
 from compvid.timeline import Run, timeline_runs
 
@@ -155,6 +156,10 @@ def probe(source: VideoSource) -> VideoInfo:
         last_pts = None
         timed = False  # some packet carries a timestamp (raw H.264 / HEVC streams carry none)
         warnings: list[str] = []
+        # Untimed Annex B HEVC packets (raw .hevc; hvcC extradata starts with 1): leading picture? per
+        # packet in decode order, to place the key frames in presentation order (compvid.raw_order).
+        annex_b_hevc = stream_codec_id_name(stream) == "hevc" and not (cc.extradata or b"\x00").startswith(b"\x01")
+        leading: list[bool] = []
         try:
             for n, packet in enumerate(container.demux(stream)):
                 if packet.size == 0:
@@ -163,6 +168,8 @@ def probe(source: VideoSource) -> VideoInfo:
                 timed = timed or pts is not None
                 if pts is None:
                     pts = n
+                    if annex_b_hevc:
+                        leading.append(is_hevc_leading_picture(memoryview(packet)))
                 if last_pts is not None and pts < last_pts:
                     reordered = True
                 last_pts = pts
@@ -190,7 +197,10 @@ def probe(source: VideoSource) -> VideoInfo:
                 f"the container lists {listed} frames but only {len(stamps)} could be read: "
                 "the file is truncated; clips past the readable part cannot be decoded"
             )
-        keyframes = tuple(i for i, (_, key, _, _) in enumerate(stamps) if key)
+        key_packets = tuple(i for i, (_, key, _, _) in enumerate(stamps) if key)  # in timestamp order
+        keyframes = key_packets
+        if not timed and len(leading) == len(stamps):  # decode order: leading pictures are shown before their key
+            keyframes = keys_in_display_order(key_packets, leading)
         start = float(stamps[0][0] * tb)
         num_frames = len(stamps)
         codec = stream_codec_id_name(stream)
@@ -216,7 +226,7 @@ def probe(source: VideoSource) -> VideoInfo:
             bit_rate=int(cc.bit_rate) if cc.bit_rate else None,
             warnings=tuple(warnings),
             timeline=timeline_runs(times, fps, tick_seconds=float(tb)) if timed and fps > 0 else (),
-            keyframe_sizes=tuple(stamps[k][2] for k in keyframes) if keyframes else None,
+            keyframe_sizes=tuple(stamps[k][2] for k in key_packets) if key_packets else None,
             variable_frame_rate=intervals is not None and _uneven(intervals, float(tb)),
             frame_interval_seconds=intervals,
         )

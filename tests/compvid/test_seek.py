@@ -35,7 +35,8 @@ CODECS = {
     "m1v": ("mpeg1video", ".m1v", {"bf": "2", "g": "12"}, "mpeg1video"),
     "m2v": ("mpeg2video", ".m2v", {"bf": "2", "g": "12"}, "mpeg2video"),
     "h264-raw": ("libx264", ".h264", X264_GOP12, "h264"),
-    "hevc-raw": ("libx265", ".hevc", {"x265-params": "log-level=error:keyint=12:min-keyint=12:scenecut=0"}, "hevc"),
+    # Open GOPs: the B-frames decoded after each CRA picture are shown before it (leading pictures).
+    "hevc-raw": ("libx265", ".hevc", {"x265-params": X265_GOP12["x265-params"] + ":open-gop=1"}, "hevc"),
     "mpeg2-ps": ("mpeg2video", ".mpg", {"bf": "2", "g": "15"}, "mpeg"),  # as PyAV's encoder writes it
     "mpeg1-ps": ("mpeg1video", ".mpg", {"bf": "2", "g": "12"}, "mpeg"),
     "mpeg4-avi": ("mpeg4", ".avi", {"bf": "2", "g": "12"}, "avi"),
@@ -84,8 +85,8 @@ def test_a_frame_index_names_the_same_picture_with_and_without_a_seek(tmp_path, 
     assert nearest_pictures(whole.rgb, pictures) == list(range(N)), "sequential decoding must count pictures"
     if timing.startswith("late"):  # the stream starts where it was stamped, gap included
         np.testing.assert_allclose(whole.pts_seconds, np.asarray(STAMPS[timing]) / FPS, atol=1e-4)
-    if info.timeline:  # without timestamps probe counts key frames in decode order (a known limit)
-        assert [i for i, t in enumerate(whole.frame_types) if t == "I"] == list(info.keyframe_indices)
+    assert [i for i, t in enumerate(whole.frame_types) if t == "I"] == list(info.keyframe_indices), (
+        "probe's key frames are the I-frames, in presentation order")
     for start in starts_past_key_frames(info):
         for kw in ({"info": info}, {}):
             clip = decode_clip(path, start=start, num_frames=4, with_mv=False, **kw)

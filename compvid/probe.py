@@ -11,7 +11,7 @@ from typing import Any, Literal
 import av
 
 from compvid.errors import CorruptVideoError
-from compvid.raw_order import is_hevc_leading_picture, keys_in_display_order
+from compvid.raw_order import RawKeyOrder
 from compvid.source import VideoSource, open_video, source_name
 from compvid.timeline import Run, timeline_runs
 
@@ -156,10 +156,8 @@ def probe(source: VideoSource) -> VideoInfo:
         last_pts = None
         timed = False  # some packet carries a timestamp (raw H.264 / HEVC streams carry none)
         warnings: list[str] = []
-        # Untimed Annex B HEVC packets (raw .hevc; hvcC extradata starts with 1): leading picture? per
-        # packet in decode order, to place the key frames in presentation order (compvid.raw_order).
-        annex_b_hevc = stream_codec_id_name(stream) == "hevc" and not (cc.extradata or b"\x00").startswith(b"\x01")
-        leading: list[bool] = []
+        # Untimed packets (raw .h264 / .hevc) come in decode order: what places their key frames.
+        raw_order = RawKeyOrder(stream_codec_id_name(stream), cc.extradata)
         try:
             for n, packet in enumerate(container.demux(stream)):
                 if packet.size == 0:
@@ -168,8 +166,7 @@ def probe(source: VideoSource) -> VideoInfo:
                 timed = timed or pts is not None
                 if pts is None:
                     pts = n
-                    if annex_b_hevc:
-                        leading.append(is_hevc_leading_picture(memoryview(packet)))
+                    raw_order.add(memoryview(packet))
                 if last_pts is not None and pts < last_pts:
                     reordered = True
                 last_pts = pts
@@ -198,9 +195,8 @@ def probe(source: VideoSource) -> VideoInfo:
                 "the file is truncated; clips past the readable part cannot be decoded"
             )
         key_packets = tuple(i for i, (_, key, _, _) in enumerate(stamps) if key)  # in timestamp order
-        keyframes = key_packets
-        if not timed and len(leading) == len(stamps):  # decode order: leading pictures are shown before their key
-            keyframes = keys_in_display_order(key_packets, leading)
+        # Without timestamps the packets are in decode order: leading pictures are shown before their key.
+        keyframes = key_packets if timed else raw_order.display_keys(key_packets, len(stamps))
         start = float(stamps[0][0] * tb)
         num_frames = len(stamps)
         codec = stream_codec_id_name(stream)

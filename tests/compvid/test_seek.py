@@ -35,7 +35,9 @@ CODECS = {
     "m1v": ("mpeg1video", ".m1v", {"bf": "2", "g": "12"}, "mpeg1video"),
     "m2v": ("mpeg2video", ".m2v", {"bf": "2", "g": "12"}, "mpeg2video"),
     "h264-raw": ("libx264", ".h264", X264_GOP12, "h264"),
-    # Open GOPs: the B-frames decoded after each CRA picture are shown before it (leading pictures).
+    # Open GOPs: the B-frames decoded after each non-IDR I-frame are shown before it.
+    "h264-raw-open": ("libx264", ".h264", {"x264-params": X264_GOP12["x264-params"] + ":open-gop=1"}, "h264"),
+    # Open GOPs: the B-frames decoded after each CRA picture are shown before it (RASL pictures).
     "hevc-raw": ("libx265", ".hevc", {"x265-params": X265_GOP12["x265-params"] + ":open-gop=1"}, "hevc"),
     "mpeg2-ps": ("mpeg2video", ".mpg", {"bf": "2", "g": "15"}, "mpeg"),  # as PyAV's encoder writes it
     "mpeg1-ps": ("mpeg1video", ".mpg", {"bf": "2", "g": "12"}, "mpeg"),
@@ -143,3 +145,29 @@ def test_timeline_looks_timestamps_up_instead_of_multiplying():
     assert timeline.index_at(1 / fps) is None  # no frame lies there
     assert timeline.time_of(5) == pytest.approx(6 / fps)
     assert Timeline(timeline_runs([0.28 + k / fps for k in range(5)], fps), fps, 5).runs == ((0, 0.28),)
+
+
+@pytest.mark.parametrize("gop, leading, log2_max_poc_lsb", [(12, 3, 6), (30, 2, 4), (30, 0, 4)])
+def test_raw_h264_key_frames_from_wrapping_order_counts(gop, leading, log2_max_poc_lsb):
+    """Key frames of an untimed open-GOP H.264 stream placed from ``pic_order_cnt_lsb`` alone, as
+    probe reads it, against sorting the full order counts (the reference). GOPs longer than half the
+    LSB range make the LSBs wrap inside a GOP; only the leading pictures right after a key count."""
+    from compvid.raw_order import h264_leading_pictures, keys_in_display_order
+
+    num = 3 * gop
+    # Decode order: the key (display g * gop), its `leading` B-frames (displayed just before it),
+    # then P-frames up to the next GOP's leading pictures; the first key is an IDR, the others
+    # open-GOP I-frames.
+    pocs, keys = [], []
+    for g in range(3):
+        key, next_leading = g * gop, num if g == 2 else (g + 1) * gop - leading
+        keys.append(len(pocs))
+        shown = [key] + (list(range(key - leading, key)) if g else []) + list(range(key + 1, next_leading))
+        pocs += [2 * d for d in shown]
+    assert sorted(pocs) == list(range(0, 2 * num, 2)), "every picture once"
+    display = {poc: i for i, poc in enumerate(sorted(pocs))}  # reference: presentation order by full POC
+    expected = tuple(display[pocs[k]] for k in keys)
+    lsbs = [p % (1 << log2_max_poc_lsb) for p in pocs]
+    idr = [k == 0 for k in range(len(pocs))]
+    got = keys_in_display_order(tuple(keys), h264_leading_pictures(keys, lsbs, log2_max_poc_lsb, idr))
+    assert got == expected

@@ -80,7 +80,8 @@ class VideoInfo:
     one of 0, 90, 180, 270), which ``decode_clip`` applies. ``timeline``: the
     frames' presentation times as runs (compvid.timeline; empty when the packets
     carry no timestamps, None when not read), by which ``decode_clip`` tells
-    which frame a seek landed on; ``keyframe_sizes``: the packet size in bytes of
+    which frame a seek landed on; ``keyframe_indices``: display indices of the key frames (in raw
+    streams placed from the bitstream, compvid.raw_order); ``keyframe_sizes``: the packet size in bytes of
     each key frame, by which it tells the key frame a seek landed on in MPEG-PS
     and -TS, whose timestamps are stale there.
     """

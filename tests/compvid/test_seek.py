@@ -7,7 +7,8 @@ timestamps to the first pictures after a seek. Each case renders a texture panne
 (every picture distinct), encodes it, and compares clips at starts past key frames with the
 sequential decode from frame 0, which itself must show picture ``i`` at index ``i``.
 MPEG-TS (H.264 with B-pyramid, MPEG-2, HEVC) is stamped from 1.4 s, as FFmpeg's command line
-writes it, once with a gap.
+writes it, once with a gap. probe's key frames must be the I-frames decoding reports, raw open-GOP
+streams (no timestamps, decode order != presentation order) included.
 """
 
 from __future__ import annotations

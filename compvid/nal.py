@@ -6,9 +6,16 @@ every slice NAL unit: ``nal_ref_idc == 0`` means no other picture may predict
 from this one (H.264 §7.4.1). Candidate references for the reference-distance
 matcher are thereby restricted to pictures that are references and were
 decoded before the picture whose vectors are matched.
+
+The sequence parameter set (SPS) gives the size of the decoded picture buffer
+and the widths of the slice-header fields up to ``pic_order_cnt_lsb``, the
+picture's place in presentation order, which places the key frames of raw
+streams (compvid.raw_order).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from compvid.errors import CorruptVideoError
 
@@ -79,13 +86,64 @@ def max_num_ref_frames(extradata: bytes | None) -> int | None:
     The size of the decoded picture buffer: with 1, every inter picture
     predicts from the one reference picture decoded before it.
     """
-    if not extradata:
+    sps = read_sps(extradata)
+    return None if sps is None else sps.max_num_ref_frames
+
+
+@dataclass(frozen=True)
+class SequenceParameters:
+    """The H.264 SPS fields compvid reads (§7.4.2.1.1): bit widths of slice-header fields and the DPB size."""
+
+    max_num_ref_frames: int
+    log2_max_frame_num: int  # bits of frame_num
+    poc_type: int  # pic_order_cnt_type: 0 = POC LSBs in every slice header, 2 = output order is decode order
+    log2_max_poc_lsb: int | None  # bits of pic_order_cnt_lsb (poc_type 0 only)
+    frame_mbs_only: bool | None  # no field pictures: no field_pic_flag in slice headers (None: unread)
+    separate_colour_plane: bool  # 4:4:4 coded as three planes: colour_plane_id in slice headers
+
+
+def read_sps(data: bytes | None) -> SequenceParameters | None:
+    """The first SPS of H.264 extradata (``avcC``) or of Annex B data (extradata or a packet); None if unreadable."""
+    if not data:
         return None
     try:
-        sps = _first_sps(bytes(extradata))
-        return None if sps is None else _parse_max_num_ref_frames(sps)
+        sps = _first_sps(bytes(data))
+        return None if sps is None else _parse_sps(sps)
     except (IndexError, ValueError):
         return None
+
+
+def annex_b_poc_lsb(data: bytes | memoryview, sps: SequenceParameters) -> int | None:
+    """``pic_order_cnt_lsb`` of the first slice of an Annex B access unit (POC type 0); None without one."""
+    if sps.poc_type != 0 or sps.log2_max_poc_lsb is None or sps.frame_mbs_only is None:
+        return None
+    raw = bytes(data)
+    pos = raw.find(b"\x00\x00\x01")
+    while 0 <= pos and pos + 3 < len(raw):
+        end = raw.find(b"\x00\x00\x01", pos + 3)
+        kind = raw[pos + 3] & 0x1F
+        if kind in _SLICE_TYPES:
+            # The slice header's first fields fit in 32 bytes; remove emulation prevention there.
+            header = raw[pos + 4:pos + 36].replace(b"\x00\x00\x03", b"\x00\x00")
+            try:
+                return _slice_poc_lsb(_Bits(header), sps, idr=kind == 5)
+            except ValueError:  # CorruptVideoError: the header is cut short
+                return None
+        pos = end
+    return None
+
+
+def _slice_poc_lsb(bits: _Bits, sps: SequenceParameters, *, idr: bool) -> int:
+    """Read a slice header (§7.3.3) up to ``pic_order_cnt_lsb``."""
+    bits.ue(), bits.ue(), bits.ue()  # first_mb_in_slice, slice_type, pic_parameter_set_id
+    if sps.separate_colour_plane:
+        bits.u(2)  # colour_plane_id
+    bits.u(sps.log2_max_frame_num)  # frame_num
+    if not sps.frame_mbs_only and bits.u(1):  # field_pic_flag
+        bits.u(1)  # bottom_field_flag
+    if idr:
+        bits.ue()  # idr_pic_id
+    return bits.u(sps.log2_max_poc_lsb)
 
 
 def _first_sps(extradata: bytes) -> bytes | None:
@@ -117,7 +175,7 @@ class _Bits:
 
     def u(self, n: int) -> int:
         if n > self.left:
-            raise CorruptVideoError("H.264 SPS ends early")
+            raise CorruptVideoError("H.264 SPS or slice header ends early")
         self.left -= n
         return (self.value >> self.left) & ((1 << n) - 1)
 
@@ -126,7 +184,7 @@ class _Bits:
         while self.u(1) == 0:
             zeros += 1
             if zeros > 31:
-                raise CorruptVideoError("H.264 SPS: bad Exp-Golomb code")
+                raise CorruptVideoError("H.264 SPS or slice header: bad Exp-Golomb code")
         return (1 << zeros) - 1 + self.u(zeros)
 
     def se(self) -> int:
@@ -134,15 +192,16 @@ class _Bits:
         return (k + 1) // 2 if k % 2 else -(k // 2)
 
 
-def _parse_max_num_ref_frames(sps: bytes) -> int:
+def _parse_sps(sps: bytes) -> SequenceParameters:
     bits = _Bits(sps)
     profile = bits.u(8)
     bits.u(16)  # constraint flags, level
     bits.ue()  # seq_parameter_set_id
+    separate_colour_plane = False
     if profile in _HIGH_PROFILES:
         chroma_format = bits.ue()
         if chroma_format == 3:
-            bits.u(1)  # separate_colour_plane_flag
+            separate_colour_plane = bool(bits.u(1))
         bits.ue(), bits.ue()  # bit depths
         bits.u(1)  # qpprime_y_zero_transform_bypass_flag
         if bits.u(1):  # seq_scaling_matrix_present_flag
@@ -153,13 +212,22 @@ def _parse_max_num_ref_frames(sps: bytes) -> int:
                         if following:
                             following = (last + bits.se() + 256) % 256
                         last = following or last
-    bits.ue()  # log2_max_frame_num_minus4
+    log2_max_frame_num = bits.ue() + 4
     poc_type = bits.ue()
+    log2_max_poc_lsb = None
     if poc_type == 0:
-        bits.ue()  # log2_max_pic_order_cnt_lsb_minus4
+        log2_max_poc_lsb = bits.ue() + 4
     elif poc_type == 1:
         bits.u(1)
         bits.se(), bits.se()
         for _ in range(bits.ue()):
             bits.se()
-    return bits.ue()
+    max_refs = bits.ue()
+    try:  # the rest matters to slice headers only: an SPS cut short here still gives max_num_ref_frames
+        bits.u(1)  # gaps_in_frame_num_value_allowed_flag
+        bits.ue(), bits.ue()  # picture width and height in macroblocks
+        frame_mbs_only: bool | None = bool(bits.u(1))
+    except ValueError:
+        frame_mbs_only = None
+    return SequenceParameters(max_refs, log2_max_frame_num, poc_type, log2_max_poc_lsb, frame_mbs_only,
+                              separate_colour_plane)

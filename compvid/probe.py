@@ -11,6 +11,7 @@ from typing import Any, Literal
 import av
 
 from compvid.errors import CorruptVideoError
+from compvid.raw_order import RawKeyOrder
 from compvid.source import VideoSource, open_video, source_name
 from compvid.timeline import Run, timeline_runs
 
@@ -79,7 +80,8 @@ class VideoInfo:
     one of 0, 90, 180, 270), which ``decode_clip`` applies. ``timeline``: the
     frames' presentation times as runs (compvid.timeline; empty when the packets
     carry no timestamps, None when not read), by which ``decode_clip`` tells
-    which frame a seek landed on; ``keyframe_sizes``: the packet size in bytes of
+    which frame a seek landed on; ``keyframe_indices``: display indices of the key frames (in raw
+    streams placed from the bitstream, compvid.raw_order); ``keyframe_sizes``: the packet size in bytes of
     each key frame, by which it tells the key frame a seek landed on in MPEG-PS
     and -TS, whose timestamps are stale there.
     """
@@ -155,6 +157,8 @@ def probe(source: VideoSource) -> VideoInfo:
         last_pts = None
         timed = False  # some packet carries a timestamp (raw H.264 / HEVC streams carry none)
         warnings: list[str] = []
+        # Untimed packets (raw .h264 / .hevc) come in decode order: what places their key frames.
+        raw_order = RawKeyOrder(stream_codec_id_name(stream), cc.extradata)
         try:
             for n, packet in enumerate(container.demux(stream)):
                 if packet.size == 0:
@@ -163,6 +167,7 @@ def probe(source: VideoSource) -> VideoInfo:
                 timed = timed or pts is not None
                 if pts is None:
                     pts = n
+                    raw_order.add(memoryview(packet))
                 if last_pts is not None and pts < last_pts:
                     reordered = True
                 last_pts = pts
@@ -190,7 +195,9 @@ def probe(source: VideoSource) -> VideoInfo:
                 f"the container lists {listed} frames but only {len(stamps)} could be read: "
                 "the file is truncated; clips past the readable part cannot be decoded"
             )
-        keyframes = tuple(i for i, (_, key, _, _) in enumerate(stamps) if key)
+        key_packets = tuple(i for i, (_, key, _, _) in enumerate(stamps) if key)  # in timestamp order
+        # Without timestamps the packets are in decode order: leading pictures are shown before their key.
+        keyframes = key_packets if timed else raw_order.display_keys(key_packets, len(stamps))
         start = float(stamps[0][0] * tb)
         num_frames = len(stamps)
         codec = stream_codec_id_name(stream)
@@ -216,7 +223,7 @@ def probe(source: VideoSource) -> VideoInfo:
             bit_rate=int(cc.bit_rate) if cc.bit_rate else None,
             warnings=tuple(warnings),
             timeline=timeline_runs(times, fps, tick_seconds=float(tb)) if timed and fps > 0 else (),
-            keyframe_sizes=tuple(stamps[k][2] for k in keyframes) if keyframes else None,
+            keyframe_sizes=tuple(stamps[k][2] for k in key_packets) if key_packets else None,
             variable_frame_rate=intervals is not None and _uneven(intervals, float(tb)),
             frame_interval_seconds=intervals,
         )

@@ -6,6 +6,9 @@ duration after the first picture, files start late or hold gaps, and MPEG-PS han
 timestamps to the first pictures after a seek. Each case renders a texture panned 2 px per frame
 (every picture distinct), encodes it, and compares clips at starts past key frames with the
 sequential decode from frame 0, which itself must show picture ``i`` at index ``i``.
+MPEG-TS (H.264 with B-pyramid, MPEG-2, HEVC) is stamped from 1.4 s, as FFmpeg's command line
+writes it, once with a gap. probe's key frames must be the I-frames decoding reports, raw open-GOP
+streams (no timestamps, decode order != presentation order) included.
 """
 
 from __future__ import annotations
@@ -18,24 +21,37 @@ from compvid.synthetic import EncoderRecipe, encode_frames, moving_frames
 from compvid.timeline import Timeline, timeline_runs
 
 N, W, H = 48, 96, 64
+FPS = 25  # encode_frames' default rate
 X264_GOP12 = {"x264-params": "keyint=12:min-keyint=12:scenecut=0"}
 GAP = [0] + list(range(5, N + 4))  # four frame durations missing after the first picture
 OFFSET = [t + 7 for t in range(N)]  # the first picture at 7 frame durations
+# MPEG-TS as FFmpeg's command line writes it: the first picture at 1.4 s (35 frame durations at 25 fps).
+LATE = [t + 35 for t in range(N)]
+LATE_GAP = [t + 35 for t in GAP]
+STAMPS = {"regular": None, "gap": GAP, "offset": OFFSET, "late": LATE, "late-gap": LATE_GAP}  # frame durations
+X265_GOP12 = {"x265-params": "log-level=error:keyint=12:min-keyint=12:scenecut=0:bframes=3"}
 
 # name -> (encoder, suffix, options, container format)
 CODECS = {
     "m1v": ("mpeg1video", ".m1v", {"bf": "2", "g": "12"}, "mpeg1video"),
     "m2v": ("mpeg2video", ".m2v", {"bf": "2", "g": "12"}, "mpeg2video"),
     "h264-raw": ("libx264", ".h264", X264_GOP12, "h264"),
-    "hevc-raw": ("libx265", ".hevc", {"x265-params": "log-level=error:keyint=12:min-keyint=12:scenecut=0"}, "hevc"),
+    # Open GOPs: the B-frames decoded after each non-IDR I-frame are shown before it.
+    "h264-raw-open": ("libx264", ".h264", {"x264-params": X264_GOP12["x264-params"] + ":open-gop=1"}, "h264"),
+    # Open GOPs: the B-frames decoded after each CRA picture are shown before it (RASL pictures).
+    "hevc-raw": ("libx265", ".hevc", {"x265-params": X265_GOP12["x265-params"] + ":open-gop=1"}, "hevc"),
     "mpeg2-ps": ("mpeg2video", ".mpg", {"bf": "2", "g": "15"}, "mpeg"),  # as PyAV's encoder writes it
     "mpeg1-ps": ("mpeg1video", ".mpg", {"bf": "2", "g": "12"}, "mpeg"),
     "mpeg4-avi": ("mpeg4", ".avi", {"bf": "2", "g": "12"}, "avi"),
     "h264-mp4": ("libx264", ".mp4", X264_GOP12, "mp4"),
     "h264-mkv": ("libx264", ".mkv", X264_GOP12, "matroska"),
+    "h264-ts": ("libx264", ".ts", X264_GOP12, "mpegts"),  # x264's default B-pyramid, 3 B-frames
+    "mpeg2-ts": ("mpeg2video", ".ts", {"bf": "2", "g": "15"}, "mpegts"),
+    "hevc-ts": ("libx265", ".ts", X265_GOP12, "mpegts"),
 }
 CASES = ([(c, "regular") for c in CODECS]
-         + [(c, t) for c in ("mpeg2-ps", "mpeg4-avi", "h264-mp4", "h264-mkv") for t in ("gap", "offset")])
+         + [(c, t) for c in ("mpeg2-ps", "mpeg4-avi", "h264-mp4", "h264-mkv") for t in ("gap", "offset")]
+         + [(c, t) for c in ("h264-ts", "mpeg2-ts", "hevc-ts") for t in ("late", "late-gap")])
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +63,7 @@ def pictures() -> np.ndarray:
 def encode_case(tmp_path, pictures, codec: str, timing: str):
     encoder, suffix, options, fmt = CODECS[codec]
     recipe = EncoderRecipe(encoder, suffix, options, container_format=fmt)
-    stamps = {"regular": None, "gap": GAP, "offset": OFFSET}[timing]
+    stamps = STAMPS[timing]
     return encode_frames(pictures, tmp_path / f"{codec}-{timing}{suffix}", recipe=recipe, timestamps=stamps)
 
 
@@ -70,8 +86,10 @@ def test_a_frame_index_names_the_same_picture_with_and_without_a_seek(tmp_path, 
     whole = decode_clip(path, start=0, num_frames=N, with_mv=False, info=info)
     assert not whole.padded
     assert nearest_pictures(whole.rgb, pictures) == list(range(N)), "sequential decoding must count pictures"
-    if info.timeline:  # without timestamps probe counts key frames in decode order (a known limit)
-        assert [i for i, t in enumerate(whole.frame_types) if t == "I"] == list(info.keyframe_indices)
+    if timing.startswith("late"):  # the stream starts where it was stamped, gap included
+        np.testing.assert_allclose(whole.pts_seconds, np.asarray(STAMPS[timing]) / FPS, atol=1e-4)
+    assert [i for i, t in enumerate(whole.frame_types) if t == "I"] == list(info.keyframe_indices), (
+        "probe's key frames are the I-frames, in presentation order")
     for start in starts_past_key_frames(info):
         for kw in ({"info": info}, {}):
             clip = decode_clip(path, start=start, num_frames=4, with_mv=False, **kw)
@@ -83,9 +101,10 @@ def test_a_frame_index_names_the_same_picture_with_and_without_a_seek(tmp_path, 
             np.testing.assert_allclose(clip.pts_seconds[: stop - start], whole.pts_seconds[start:stop], err_msg=label)
 
 
-@pytest.mark.parametrize("codec", ["mpeg2-ps", "h264-mp4"])
-def test_fields_after_a_seek_match_the_sequential_decode(tmp_path, pictures, codec):
-    path = encode_case(tmp_path, pictures, codec, "regular")
+@pytest.mark.parametrize("codec, timing", [("mpeg2-ps", "regular"), ("h264-mp4", "regular"),
+                                           ("h264-ts", "late-gap"), ("mpeg2-ts", "late-gap")])
+def test_fields_after_a_seek_match_the_sequential_decode(tmp_path, pictures, codec, timing):
+    path = encode_case(tmp_path, pictures, codec, timing)
     info = probe(path)
     whole = decode_clip(path, start=0, num_frames=N, info=info)
     for start in starts_past_key_frames(info)[:3]:
@@ -127,3 +146,29 @@ def test_timeline_looks_timestamps_up_instead_of_multiplying():
     assert timeline.index_at(1 / fps) is None  # no frame lies there
     assert timeline.time_of(5) == pytest.approx(6 / fps)
     assert Timeline(timeline_runs([0.28 + k / fps for k in range(5)], fps), fps, 5).runs == ((0, 0.28),)
+
+
+@pytest.mark.parametrize("gop, leading, log2_max_poc_lsb", [(12, 3, 6), (30, 2, 4), (30, 0, 4)])
+def test_raw_h264_key_frames_from_wrapping_order_counts(gop, leading, log2_max_poc_lsb):
+    """Key frames of an untimed open-GOP H.264 stream placed from ``pic_order_cnt_lsb`` alone, as
+    probe reads it, against sorting the full order counts (the reference). GOPs longer than half the
+    LSB range make the LSBs wrap inside a GOP; only the leading pictures right after a key count."""
+    from compvid.raw_order import h264_leading_pictures, keys_in_display_order
+
+    num = 3 * gop
+    # Decode order: the key (display g * gop), its `leading` B-frames (displayed just before it),
+    # then P-frames up to the next GOP's leading pictures; the first key is an IDR, the others
+    # open-GOP I-frames.
+    pocs, keys = [], []
+    for g in range(3):
+        key, next_leading = g * gop, num if g == 2 else (g + 1) * gop - leading
+        keys.append(len(pocs))
+        shown = [key] + (list(range(key - leading, key)) if g else []) + list(range(key + 1, next_leading))
+        pocs += [2 * d for d in shown]
+    assert sorted(pocs) == list(range(0, 2 * num, 2)), "every picture once"
+    display = {poc: i for i, poc in enumerate(sorted(pocs))}  # reference: presentation order by full POC
+    expected = tuple(display[pocs[k]] for k in keys)
+    lsbs = [p % (1 << log2_max_poc_lsb) for p in pocs]
+    idr = [k == 0 for k in range(len(pocs))]
+    got = keys_in_display_order(tuple(keys), h264_leading_pictures(keys, lsbs, log2_max_poc_lsb, idr))
+    assert got == expected

@@ -1,0 +1,113 @@
+"""Key frames of streams without timestamps, placed in presentation order.
+
+Raw elementary streams (``.h264``, ``.hevc``) carry no timestamps, so probe sees
+their packets in decode order only. A key picture's decode position is not its
+display index when pictures decoded after it are shown before it (open GOPs:
+B-frames that also predict from the previous GOP). A key picture at decode
+position ``d`` is display frame ``d`` plus the number of such *leading* pictures;
+no picture needs decoding to count them:
+
+- HEVC: the NAL unit type names the leading pictures of an IRAP (random-access)
+  picture, RADL and RASL (H.265 §7.4.2.2); every picture decoded before an IRAP
+  picture is output before it, and every trailing picture after it (§8.1).
+- H.264: an open GOP starts at a non-IDR I-frame (a recovery point); its leading
+  pictures are those decoded right after it with a smaller picture order count, read as
+  ``pic_order_cnt_lsb`` off the slice headers (POC type 0, what encoders with
+  B-frames write; with type 2 output order is decode order). An IDR picture has
+  none: it starts the count afresh.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from compvid.nal import SequenceParameters, annex_b_poc_lsb, read_sps, scan_access_unit
+
+# HEVC NAL unit types (H.265 Table 7-1) of leading-picture slices: RADL_N, RADL_R, RASL_N, RASL_R.
+HEVC_LEADING_TYPES = frozenset({6, 7, 8, 9})
+
+
+class RawKeyOrder:
+    """Reads, packet by packet of an untimed Annex B H.264 / HEVC stream (decode order), what
+    places its key pictures in presentation order (:meth:`display_keys`)."""
+
+    def __init__(self, codec: str, extradata: bytes | None) -> None:
+        annex_b = not (extradata or b"\x00").startswith(b"\x01")  # avcC / hvcC extradata start with 1
+        self.codec = codec if annex_b and codec in ("h264", "hevc") else None
+        self.sps: SequenceParameters | None = read_sps(extradata) if self.codec == "h264" else None
+        self.hevc_leading: list[bool] = []
+        self.poc_lsbs: list[int | None] = []
+        self.idr: list[bool] = []
+
+    def add(self, data: bytes | memoryview) -> None:
+        """Note one packet (an access unit), in decode order."""
+        if self.codec == "hevc":
+            self.hevc_leading.append(is_hevc_leading_picture(data))
+        elif self.codec == "h264":
+            if self.sps is None and not self.poc_lsbs:  # no SPS in the extradata: the first access unit's
+                self.sps = read_sps(data)
+            self.poc_lsbs.append(annex_b_poc_lsb(data, self.sps) if self.sps is not None else None)
+            self.idr.append(scan_access_unit(data, None)[1])
+
+    def display_keys(self, keys: tuple[int, ...], num_packets: int) -> tuple[int, ...]:
+        """Display indices of the key pictures at decode positions ``keys`` (as given where
+        the packets noted are not all ``num_packets`` or the stream says nothing)."""
+        if self.codec == "hevc" and len(self.hevc_leading) == num_packets:
+            return keys_in_display_order(keys, self.hevc_leading)
+        if (self.codec == "h264" and len(self.poc_lsbs) == num_packets and self.sps is not None
+                and self.sps.log2_max_poc_lsb is not None):
+            return keys_in_display_order(keys, h264_leading_pictures(keys, self.poc_lsbs, self.sps.log2_max_poc_lsb,
+                                                                     self.idr))
+        return keys
+
+
+def is_hevc_leading_picture(data: bytes | memoryview) -> bool:
+    """Whether an HEVC access unit (one Annex B packet, as raw streams hold) is a leading picture:
+    its slices are RADL or RASL."""
+    for nal_type in _hevc_nal_types(data):
+        if nal_type < 32:  # a slice (VCL NAL unit): it says what the picture is
+            return nal_type in HEVC_LEADING_TYPES
+    return False
+
+
+def keys_in_display_order(keys: Sequence[int], leading: Sequence[bool]) -> tuple[int, ...]:
+    """Display indices of the key pictures at decode positions ``keys`` (sorted).
+
+    ``leading``: per packet in decode order, whether it is a leading picture; those
+    between a key picture and the next are its own, shown before it.
+    """
+    bounds = list(keys) + [len(leading)]
+    return tuple(d + sum(leading[d + 1:end]) for d, end in zip(bounds, bounds[1:]))
+
+
+def h264_leading_pictures(keys: Sequence[int], poc_lsbs: Sequence[int | None], log2_max_poc_lsb: int,
+                          idr: Sequence[bool]) -> list[bool]:
+    """Per H.264 packet in decode order: whether it is a leading picture of the key picture before it.
+
+    ``poc_lsbs``: each packet's ``pic_order_cnt_lsb`` (None: unread); ``idr``: each packet holds
+    an IDR picture. Leading pictures are those right after a non-IDR key picture in decode order
+    with a smaller order count; the first later one ends them (as HEVC requires of its leading
+    pictures, and as encoders write open GOPs), which also keeps the comparison near the key:
+    LSBs wrap at ``2 ** log2_max_poc_lsb``, and only pictures less than half of that apart are
+    ordered by their difference modulo the wrap, taken in (-half, half] (§8.2.1.1).
+    """
+    wrap = 1 << log2_max_poc_lsb
+    leading = [False] * len(poc_lsbs)
+    bounds = list(keys) + [len(poc_lsbs)]
+    for d, end in zip(bounds, bounds[1:]):
+        if idr[d] or poc_lsbs[d] is None:
+            continue
+        for j in range(d + 1, end):
+            if poc_lsbs[j] is None or (poc_lsbs[j] - poc_lsbs[d]) % wrap <= wrap // 2:
+                break
+            leading[j] = True
+    return leading
+
+
+def _hevc_nal_types(data: bytes | memoryview):
+    """``nal_unit_type`` of every NAL unit of an Annex B packet (start codes 00 00 01)."""
+    raw = bytes(data)
+    pos = raw.find(b"\x00\x00\x01")
+    while 0 <= pos and pos + 3 < len(raw):
+        yield (raw[pos + 3] >> 1) & 0x3F
+        pos = raw.find(b"\x00\x00\x01", pos + 3)

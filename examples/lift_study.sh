@@ -19,7 +19,12 @@ k=20|--topk 20"}
 [ -f "$BASE/runs/init-rgb/last.pt" ] || { echo "error: $BASE has no finished demo (runs/init-rgb/last.pt); run examples/demo.sh $BASE first" >&2; exit 1; }
 # The cross stage trains with the base demo's seed (DEMO_SEED), so each recipe differs from the base only in its flags.
 if [ -z "${DEMO_SEED:-}" ]; then
-    DEMO_SEED=$("$BIN/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["config"]["seed"])' \
+    DEMO_SEED=$("$BIN/python" -c '
+import json, sys
+try:
+    print(int(json.load(open(sys.argv[1]))["config"]["seed"]))
+except (OSError, ValueError, KeyError, TypeError) as e:
+    sys.exit(f"error: no training seed in {sys.argv[1]} ({e!r}); set DEMO_SEED to the base run'"'"'s seed")' \
         "$BASE/runs/init-rgb/config.json")
     export DEMO_SEED
 fi

@@ -1,4 +1,4 @@
-"""A tiny class-folder set for CLI tests: train/test × left/right, 16 frames of 48×64 panning 2 px per frame."""
+"""Tiny class-folder sets for CLI tests: libx264 defaults (MP4), 16 frames of 48×64, each class panning 2 px per frame."""
 
 from pathlib import Path
 
@@ -13,3 +13,18 @@ def write_pan_folders(root: Path) -> None:
                 (root / split / c).mkdir(parents=True, exist_ok=True)
                 write_moving_video(root / split / c / f"v{i}.mp4", dx=dx, dy=0, num_frames=16, width=64,
                                    height=48, seed=i + 10 * (split == "test"))
+
+
+# Pan per class, px per frame (dx, dy).
+MOTIONS = {"left": (-2, 0), "right": (2, 0), "up": (0, -2)}
+
+
+def class_folders(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
+    """``root/<class>/v<i>.mp4`` for ``per_class`` videos of each class in :data:`MOTIONS`; returns ``root``."""
+    for c, n in per_class.items():
+        for i in range(n):
+            path = root / c / f"v{i}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_moving_video(path, dx=MOTIONS[c][0], dy=MOTIONS[c][1], num_frames=16, width=64, height=48,
+                               seed=seed + 7 * i)
+    return root

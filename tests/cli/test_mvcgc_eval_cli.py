@@ -6,23 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli.mvcgc import main
-from compvid.synthetic import write_moving_video
 from mvcgc.data import SyntheticClips
 from mvcgc.results import LinearFile, RetrievalFile
 from mvcgc.train import pretrain
-
-# Recipe: libx264 defaults (MP4), 16 frames of 48×64; each class pans one way.
-MOTIONS = {"left": (-2, 0), "right": (2, 0), "up": (0, -2)}
-
-
-def folders(root, per_class, seed=0):
-    for c, n in per_class.items():
-        for i in range(n):
-            path = root / c / f"v{i}.mp4"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_moving_video(path, dx=MOTIONS[c][0], dy=MOTIONS[c][1], num_frames=16, width=64, height=48,
-                               seed=seed + 7 * i)
-    return root
+from pan_folders import class_folders as folders
 
 
 @pytest.fixture(scope="module")

@@ -658,7 +658,8 @@ def fuse(prediction_files, out) -> None:
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("--arch", default="s3d", show_default=True, help="Encoder timed for inference (random weights).")
 @click.option("--num-frames", type=int, default=16, show_default=True)
-@click.option("--size", type=int, default=112, show_default=True)
+@click.option("--size", type=_SizeType(), default=112, show_default=True,
+              help="Side of the square crops in pixels, e.g. 112 (or 112x112).")
 @click.option("--crops", type=click.Choice(["center", "three", "ten"]), default="ten", show_default=True)
 @click.option("--flow", type=click.Choice(["auto", "tvl1", "farneback"]), default="auto", show_default=True,
               help="Optical flow of the baseline (auto: TV-L1 if OpenCV contrib has it, else Farneback).")

@@ -32,7 +32,7 @@ import torch
 from compvid.layouts import VIDEO_EXTENSIONS
 from compvid.pipeline import WindowClips
 from compvid.probe import probe
-from compvid.request import ClipRequest
+from compvid.request import ClipRequest, parse_crop_px
 from mvcgc.errors import EmptyDataError, InputNotFoundError, InvalidArgumentError, MissingDependencyError
 from mvcgc.models import create_encoder
 
@@ -132,7 +132,7 @@ def measure_efficiency(
     *,
     arch: str = "s3d",
     num_frames: int = 16,
-    size: int = 112,
+    size: int | str = 112,
     crops: Crops = "ten",
     flow: FlowMethod = "auto",
     max_flow_frames: int | None = 32,
@@ -150,6 +150,7 @@ def measure_efficiency(
     """
     if crops not in get_args(Crops):
         raise InvalidArgumentError(f"crops={crops!r}: allowed values are {', '.join(get_args(Crops))}")
+    size = parse_crop_px(size, where="size")  # 112, "112" or "112x112"; the same words as every command
     if max_flow_frames is not None and max_flow_frames < 2:
         raise InvalidArgumentError(f"max_flow_frames must be >= 2 (a frame pair) or None, got {max_flow_frames}")
     paths = find_videos(data) if isinstance(data, (str, os.PathLike)) else [Path(p) for p in data]

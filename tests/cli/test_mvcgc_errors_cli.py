@@ -96,6 +96,32 @@ def test_a_missing_dependency_is_one_line(tmp_path, monkeypatch):
     assert r.exit_code == 1 and "pip install opencv" in error_line(r, "efficiency")
 
 
+@pytest.mark.parametrize("size,needle", [
+    ("96x128", "--size='96x128': clips are square (H = W); pass one side, e.g. 128"),
+    ("16xA", "--size='16xA': expected a positive number of pixels"),
+    ("0", "--size='0': expected a positive number of pixels"),
+])
+def test_efficiency_size_goes_through_compvids_crop_parser(tmp_path, size, needle):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    r = run("efficiency", tmp_path / "a.mp4", "--size", size)
+    assert r.exit_code == 2 and needle in r.output and "Traceback" not in r.output, r.output
+
+
+def test_efficiency_takes_a_square_size_as_side_x_side(tmp_path, monkeypatch):
+    import mvcgc.efficiency
+
+    seen = {}
+
+    def record(data, **kw):
+        seen.update(kw)
+        raise mvcgc.efficiency.EmptyDataError("stop here")
+
+    monkeypatch.setattr(mvcgc.efficiency, "measure_efficiency", record)
+    (tmp_path / "a.mp4").write_bytes(b"")
+    r = run("efficiency", tmp_path / "a.mp4", "--size", "48x48")
+    assert r.exit_code == 1 and seen["size"] == 48 and type(seen["size"]) is int
+
+
 def test_a_bad_learning_rate_is_mvcgcs_usage_error_not_torchs(tmp_path):
     # the options record refuses it before any work: a bad flag, so click's usage message and status 2
     r = run("pretrain", "--stage", "init", "--view", "rgb", "--data", "synthetic", *SMALL, "--lr", "nan",

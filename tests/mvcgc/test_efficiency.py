@@ -22,3 +22,11 @@ def test_both_routes_on_a_tiny_video(tmp_path):
     assert set(rep.ratios()) == {"preprocess", "storage"} and rep.to_dict()["options"]["flow"] == "farneback"
     with pytest.raises(ValueError, match="allowed values are auto, tvl1, farneback"):
         measure_efficiency(video, flow="lk")
+
+
+@pytest.mark.parametrize("size,words", [("96x128", "size='96x128': clips are square (H = W); pass one side, e.g. 128"),
+                                        ("16xA", "size='16xA': expected a positive number of pixels")])
+def test_a_bad_size_is_refused_by_compvids_parser_before_any_work(tmp_path, size, words):
+    with pytest.raises(ValueError) as caught:  # compvid's InvalidArgumentError, before the (missing) data is read
+        measure_efficiency(tmp_path / "missing", size=size)
+    assert words in str(caught.value)

@@ -18,7 +18,12 @@ Randomness is a function of ``(seed, epoch, rank, worker)`` (streams) or
 epoch. The epoch lives in shared memory, so it reaches DataLoader workers that
 persist across epochs (:func:`pair_loader` keeps them).
 A bad sample goes through ``handler`` (see :func:`compvid.pipeline.resolve_handler`):
-training defaults to 'skip' (warn, count in ``.skipped``, go on), evaluation to 'raise'.
+training defaults to 'skip' (warn, count in ``.skipped``, go on), evaluation to 'raise'. The
+exception names its sample (:func:`compvid.pipeline.sample_of`: key, video and window index).
+The window datasets also take 'report': a failure is yielded as a
+:func:`compvid.pipeline.failure_record` item (``{"error", "error_type", "key", "label",
+"video_index", "window_index"}``) where a window would be, so the caller learns which video
+failed even from DataLoader workers (which re-raise an exception rebuilt from its text alone).
 A damaged clip (``Clip.damaged`` frames: concealed by the decoder or predicted from
 such; or packets the decoder skipped) is a bad sample, a
 :class:`~compvid.errors.DamagedClipError`, unless ``on_damage='keep'`` (served, with a
@@ -48,6 +53,8 @@ from compvid.pipeline import (
     SharedInt,
     WindowClips,
     describe_error,
+    failure_record,
+    name_sample,
     resolve_handler,
     skipped_count,
     video_member,
@@ -213,7 +220,8 @@ class PairStream(IterableDataset):
                 record, data, info = _decode_record(sample)
                 out = self.clips(data, info, rng)
             except Exception as e:  # noqa: BLE001 - the handler policy decides
-                e.add_note(f"sample {sample.get('__key__')} of {sample.get('__url__')}")
+                name_sample(e, f"sample {sample.get('__key__')} of {sample.get('__url__')}",
+                            key=str(sample.get("__key__")))
                 if not self.handler(e):
                     return
                 guard.failed(e)
@@ -380,7 +388,7 @@ class PairFiles(Dataset):
             try:
                 out = self.clips(path, self._info(i), _mix(self.seed, self.epoch, i))
             except Exception as e:  # noqa: BLE001 - the handler policy decides
-                e.add_note(f"video {path}")
+                name_sample(e, f"video {path}", key=path, video_index=i)
                 if not self.handler(e):
                     raise
                 continue
@@ -398,6 +406,13 @@ def _window_item(out: dict, *, key: str, label: int, video_index: int, window_in
             "num_windows": num_windows, "start": start}
 
 
+def _window_handler(handler: HandlerPolicy | Literal["report"]) -> tuple[bool, Any]:
+    """(report, handler): 'report' yields failure records and never calls a handler."""
+    if handler == "report":
+        return True, None
+    return False, resolve_handler(handler)
+
+
 class WindowStream(IterableDataset):
     """Evaluation over shards: every sliding window × crops of every video, in shard order.
 
@@ -406,9 +421,11 @@ class WindowStream(IterableDataset):
     shards and keeps videos ``video_index % (ranks × workers) == its slot``, so
     indices are exact and the split is even whatever the shard sizes (only the
     tar bytes are read more than once; decoding is not repeated).
-    ``handler``: 'raise' (default), 'skip' or a callable; a skipped window
-    simply yields nothing. ``on_damage``: 'error' (default: a damaged window is a
-    bad sample for ``handler``) or 'keep'.
+    ``handler``: 'raise' (default), 'skip', a callable, or 'report': a failing window
+    yields its :func:`~compvid.pipeline.failure_record` (``window_index`` -1 when the
+    video's record or data failed before its windows; ``video_index`` -1, from one worker
+    only, for an unreadable tar). With 'skip' a skipped window simply yields nothing.
+    ``on_damage``: 'error' (default: a damaged window is a bad sample for ``handler``) or 'keep'.
     """
 
     def __init__(
@@ -419,30 +436,50 @@ class WindowStream(IterableDataset):
         crops: CropMode = "center",
         stride: int | None = None,
         normalize: bool = True,
-        handler: HandlerPolicy = "raise",
+        handler: HandlerPolicy | Literal["report"] = "raise",
         on_damage: DamagePolicy = "error",
     ) -> None:
         super().__init__()
         self.urls = expand_urls(urls)
         self.clips = WindowClips(request, crops=crops, stride=stride, normalize=normalize, on_damage=on_damage)
-        self.handler = resolve_handler(handler)
+        self.report, self.handler = _window_handler(handler)
 
     @property
     def skipped(self) -> int | None:
-        return skipped_count(self.handler)
+        return None if self.report else skipped_count(self.handler)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         rank, world, worker, workers = wds.utils.pytorch_worker_info()
         slot, slots = rank * workers + worker, world * workers
-        for video_index, sample in enumerate(_samples(self.urls, self.handler)):
+        tar_failures: list[BaseException] = []  # 'report': unreadable tar data, tied to no video
+
+        def on_tar_failure(exn: BaseException) -> bool:
+            tar_failures.append(exn)
+            return True
+
+        def loose() -> Iterator[dict[str, Any]]:
+            while tar_failures:
+                exn = tar_failures.pop(0)
+                if slot == 0:  # every slot reads every tar: one reports
+                    url = next((a for a in exn.args if isinstance(a, str) and a in self.urls), "shards")
+                    yield failure_record(exn, key=url, label=-1, video_index=-1, window_index=-1)
+
+        samples = _samples(self.urls, on_tar_failure if self.report else self.handler)
+        for video_index, sample in enumerate(samples):
+            yield from loose()
             if video_index % slots != slot:
                 continue
-            key = str(sample.get("__key__"))
+            key, url = str(sample.get("__key__")), sample.get("__url__")
+            label = -1
             try:
                 record, data, info = _decode_record(sample)
+                label = _label(record)
                 starts = self.clips.windows(info)
             except Exception as e:  # noqa: BLE001 - the handler policy decides
-                e.add_note(f"sample {key} of {sample.get('__url__')}")
+                name_sample(e, f"sample {key} of {url}", key=key, video_index=video_index)
+                if self.report:
+                    yield failure_record(e, key=key, label=label, video_index=video_index, window_index=-1)
+                    continue
                 if not self.handler(e):
                     return
                 continue
@@ -450,12 +487,17 @@ class WindowStream(IterableDataset):
                 try:
                     out = self.clips(data, info, start)
                 except Exception as e:  # noqa: BLE001
-                    e.add_note(f"window {w} (start {start}) of sample {key} of {sample.get('__url__')}")
+                    name_sample(e, f"window {w} (start {start}) of sample {key} of {url}", key=key,
+                                video_index=video_index, window_index=w)
+                    if self.report:
+                        yield failure_record(e, key=key, label=label, video_index=video_index, window_index=w)
+                        continue
                     if not self.handler(e):
                         return
                     continue
-                yield _window_item(out, key=key, label=_label(record), video_index=video_index, window_index=w,
+                yield _window_item(out, key=key, label=label, video_index=video_index, window_index=w,
                                    num_windows=len(starts), start=start)
+        yield from loose()
 
 
 class WindowFiles(Dataset):
@@ -464,9 +506,11 @@ class WindowFiles(Dataset):
     ``items``: ``[(path, label)]`` or a folder of class subfolders; ``video_index``
     is the position in that list. Every video is probed once here to count its
     windows (pass ``infos`` to reuse probe results). A video that cannot be
-    probed raises (handler 'raise', default) or, with 'skip', gets no windows.
-    A damaged window raises :class:`~compvid.errors.DamagedClipError` when read,
-    unless ``on_damage='keep'``.
+    probed raises (handler 'raise', default) or, with 'skip', gets no windows;
+    with 'report' it gets no windows and its :func:`~compvid.pipeline.failure_record`
+    in :attr:`failures`, and a window that fails to decode is returned as its failure
+    record instead of raising. A damaged window raises
+    :class:`~compvid.errors.DamagedClipError` when read, unless ``on_damage='keep'``.
     """
 
     def __init__(
@@ -477,25 +521,28 @@ class WindowFiles(Dataset):
         crops: CropMode = "center",
         stride: int | None = None,
         normalize: bool = True,
-        handler: HandlerPolicy = "raise",
+        handler: HandlerPolicy | Literal["report"] = "raise",
         infos: Sequence[VideoInfo] | None = None,
         on_damage: DamagePolicy = "error",
     ) -> None:
         self.items = file_items(items)
         self.clips = WindowClips(request, crops=crops, stride=stride, normalize=normalize, on_damage=on_damage)
-        self.handler = resolve_handler(handler)
+        self.report, self.handler = _window_handler(handler)
         if infos is not None and len(infos) != len(self.items):
             raise InvalidArgumentError(f"{len(infos)} infos for {len(self.items)} videos")
         self.infos: list[VideoInfo | None] = []
         self.windows: list[tuple[int, int, int]] = []  # (video_index, window_index, start)
         self.num_windows: list[int] = []
-        for v, (path, _) in enumerate(self.items):
+        self.failures: dict[int, dict[str, Any]] = {}  # 'report': video index -> failure record of its probe
+        for v, (path, label) in enumerate(self.items):
             try:
                 info = infos[v] if infos is not None else probe(path)
                 starts = self.clips.windows(info)
             except Exception as e:  # noqa: BLE001 - the handler policy decides
-                e.add_note(f"video {path}")
-                if not self.handler(e):
+                name_sample(e, f"video {path}", key=path, video_index=v)
+                if self.report:
+                    self.failures[v] = failure_record(e, key=path, label=label, video_index=v, window_index=-1)
+                elif not self.handler(e):
                     raise
                 info, starts = None, []
             self.infos.append(info)
@@ -504,7 +551,7 @@ class WindowFiles(Dataset):
 
     @property
     def skipped(self) -> int | None:
-        return skipped_count(self.handler)
+        return None if self.report else skipped_count(self.handler)
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -512,6 +559,12 @@ class WindowFiles(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         v, w, start = self.windows[index]
         path, label = self.items[v]
-        out = self.clips(path, self.infos[v], start)
+        try:
+            out = self.clips(path, self.infos[v], start)
+        except Exception as e:  # noqa: BLE001 - 'report' returns it; otherwise it propagates as before
+            name_sample(e, f"window {w} (start {start}) of video {path}", key=path, video_index=v, window_index=w)
+            if self.report:
+                return failure_record(e, key=path, label=label, video_index=v, window_index=w)
+            raise
         return _window_item(out, key=path, label=label, video_index=v, window_index=w,
                             num_windows=self.num_windows[v], start=start)

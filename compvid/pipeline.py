@@ -11,7 +11,9 @@ are the pieces each sample goes through:
 - :class:`WindowClips`: the deterministic sliding windows × crops of evaluation:
   ``rgb float32 (N, 3, T, S, S)``, ``mv float32 (N, 2, T, S, S)`` per window.
 - :func:`resolve_handler` / :class:`SkipLog`: the handler policy, in
-  WebDataset's convention ``handler(exn) -> bool`` (True = go on).
+  WebDataset's convention ``handler(exn) -> bool`` (True = go on); :func:`name_sample` /
+  :func:`sample_of` carry the failing sample on the exception, :func:`failure_record` is what
+  the window datasets yield instead of raising under handler 'report'.
 - :func:`check_damage`: the damage policy. A clip with damaged frames or lost
   packets (``Clip.damaged``, ``Clip.decode_errors``) raises
   :class:`~compvid.errors.DamagedClipError` (``on_damage='error'``, default), which
@@ -138,6 +140,34 @@ def resolve_handler(handler: HandlerPolicy) -> Callable[[BaseException], bool]:
     if callable(handler):
         return handler
     raise InvalidArgumentError(f"handler={handler!r}: allowed values are 'raise', 'skip' or a callable(exn) -> bool")
+
+
+def name_sample(exn: BaseException, where: str, *, key: str, video_index: int | None = None,
+                window_index: int | None = None) -> None:
+    """Name the sample ``exn`` came from: a note for people (``where``, shown by :func:`describe_error`)
+    and :func:`sample_of` for code, so a handler can tell which video failed without reading text.
+
+    The attribute lives on this exception object only: an exception re-raised out of a DataLoader
+    worker is rebuilt from its type and message and loses it; datasets that must report failures
+    across workers yield :func:`failure_record` items instead (handler 'report')."""
+    exn.add_note(where)
+    exn.compvid_sample = {"key": key, "video_index": video_index, "window_index": window_index}
+
+
+def sample_of(exn: BaseException) -> dict[str, Any] | None:
+    """``{"key", "video_index", "window_index"}`` of the sample ``exn`` came from (None: not named)."""
+    return getattr(exn, "compvid_sample", None)
+
+
+def failure_record(exn: BaseException, *, key: str, label: int, video_index: int,
+                   window_index: int) -> dict[str, Any]:
+    """What a window dataset yields for a failure under handler 'report', in place of raising:
+    ``{"error": describe_error text, "error_type": class name, "key", "label", "video_index",
+    "window_index"}`` (``window_index`` -1: the whole video failed; ``video_index`` -1: a failure
+    tied to no video, e.g. an unreadable tar, ``key`` then names the shard). Plain str/int values,
+    so the record crosses DataLoader workers and ``torch.save`` intact."""
+    return {"error": describe_error(exn), "error_type": type(exn).__name__, "key": key, "label": label,
+            "video_index": video_index, "window_index": window_index}
 
 
 def describe_error(exn: BaseException) -> str:

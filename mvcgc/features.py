@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader, Dataset
 import compvid
 from compvid.datasets import WindowFiles, WindowStream, expand_urls
 from compvid.layouts import parse_layout
-from compvid.pipeline import WindowClips, describe_error
+from compvid.pipeline import WindowClips
 from compvid.probe import VideoInfo
 from compvid.request import ALL_VIEWS, ClipRequest
 from compvid.shards import videos_in_shards
@@ -60,7 +60,7 @@ Device = Literal["auto", "cpu", "cuda"]
 FEATURES_FORMAT = "mvcgc.features"
 FEATURES_VERSION = 1
 WINDOWS_FORMAT = "mvcgc.windows"
-WINDOWS_VERSION = 1
+WINDOWS_VERSION = 2  # 2: failures are records among the items (with key and window index)
 # The first pass holds the decoded windows in memory until it writes them: beyond this many bytes
 # (a large data set) it keeps none and every pass decodes, as without a cache.
 WINDOW_CACHE_MAX_BYTES = 4 * 2**30
@@ -387,7 +387,9 @@ def window_outputs(
         windows = _decode_windows(videos, window_opts, num_workers=num_workers)
     else:
         windows = _cached_windows(videos, window_opts, num_workers=num_workers, cache_dir=cache_dir)
-    errors = windows.errors  # video index -> reason
+    errors = windows.errors  # video index -> reason; each from the failure record of that very video
+    loose_errors: list[str] = []  # failures tied to no video (an unreadable tar)
+    failed_keys: dict[int, str] = {}  # video index -> key, as the failure record names it
     for _, (encoder, _) in encoders.items():
         encoder.to(dev).eval()
     # video index -> window index -> (N, D) per view; plus the label and key of each video
@@ -396,8 +398,12 @@ def window_outputs(
     with torch.no_grad():
         for item in windows.items:
             v = int(item["video_index"])
+            if "error" in item and v < 0:
+                loose_errors.append(item["error"])
+                continue
             if "error" in item:
                 errors.setdefault(v, item["error"])
+                failed_keys.setdefault(v, str(item["key"]))
             elif v not in errors:
                 feats = {view: enc(item[view].to(dev).float()).float().cpu()  # (N, D)
                          for view, (enc, _) in encoders.items()}
@@ -409,19 +415,18 @@ def window_outputs(
             report()
     done = num_videos if num_videos is not None else done  # failed videos have no items to count
     report()
-    loose_errors = windows.loose_errors  # failures not tied to a video index (complete after the pass)
-    # A video is kept only when every one of its windows decoded.
+    # A video is kept only when every one of its windows decoded; every failing window or video came
+    # with its own failure record (handler 'report'), so what is left here is never a guess from text.
     for v, (_, key, n) in info.items():
         if len(per_video[v]) != n and v not in errors:
-            errors[v] = f"{n - len(per_video[v])} of its {n} windows failed: " + "; ".join(
-                e for e in loose_errors if key in e)[:500]
-    if not windows.from_files:  # shards: a video that failed before its first window never shows up
+            errors[v] = f"{n - len(per_video[v])} of its {n} windows never arrived"
+    if not windows.from_files:  # shards: a sample lost to an unreadable tar never shows up
         seen = set(info) | set(errors)
         for v in range(max(seen) + 1 if seen else 0):
             if v not in seen:
-                errors[v] = "failed before its first window: " + "; ".join(loose_errors)[:500]
+                errors[v] = "never read; the shards reported: " + ("; ".join(loose_errors)[:500] or "nothing")
     keep = sorted(v for v in info if v not in errors)
-    failed = [{"key": _key_of(videos, v, info), "reason": errors[v]} for v in sorted(errors)]
+    failed = [{"key": failed_keys.get(v) or _key_of(videos, v, info), "reason": errors[v]} for v in sorted(errors)]
     for f in failed:
         log.warning("left out %s: %s", f["key"], f["reason"])
     if not keep:
@@ -452,44 +457,40 @@ class _Windows:
     """One pass over the evaluation windows, decoded now or read from the window cache.
 
     ``items``: window items of compvid (``{view: (N, C, T, S, S), "key", "label", "video_index",
-    "window_index", "num_windows", "start"}``) or ``{"error", "video_index"}``; ``errors``: video
-    index -> reason, known before the pass (probe failures); ``loose_errors``: failures not tied
-    to a video, complete once ``items`` is exhausted; ``total``: windows in all (None for shards).
+    "window_index", "num_windows", "start"}``) or failure records (compvid's handler 'report':
+    ``{"error", "error_type", "key", "label", "video_index", "window_index"}``, ``video_index`` -1
+    when tied to no video); ``errors``: video index -> reason, known before the pass (probe
+    failures); ``total``: windows in all (None for shards).
     """
 
     items: Iterable[dict[str, Any]]
     errors: dict[int, str]
-    loose_errors: list[str]
     total: int | None
     from_files: bool
 
 
 def _decode_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_workers: int,
                     clips: WindowClips | None = None) -> _Windows:
-    """Decode every window (``clips`` replaces the dataset's :class:`WindowClips` when given)."""
+    """Decode every window (``clips`` replaces the dataset's :class:`WindowClips` when given).
+
+    Failures come as compvid's failure records (handler 'report'), each naming its video by index,
+    so they reach this process intact from DataLoader workers too."""
     errors: dict[int, str] = {}
-    loose_errors: list[str] = []
-
-    def record(exn: BaseException) -> bool:
-        loose_errors.append(describe_error(exn))
-        return True
-
     if videos.items:
-        files = WindowFiles(list(videos.items), handler=record, **window_opts)
+        files = WindowFiles(list(videos.items), handler="report", **window_opts)
+        errors = {v: failure["error"] for v, failure in files.failures.items()}
         for v, n in enumerate(files.num_windows):
-            if n == 0:
-                errors[v] = loose_errors.pop(0) if loose_errors else "could not be probed"
-        if clips is not None:
-            files.clips = clips
-        dataset: Dataset = _Guarded(files)
+            if n == 0 and v not in errors:
+                errors[v] = "has no window of these options"
+        dataset: Dataset = files
         total: int | None = len(files)
     else:
-        dataset = WindowStream(list(videos.urls), handler=record, **window_opts)
-        if clips is not None:
-            dataset.clips = clips
+        dataset = WindowStream(list(videos.urls), handler="report", **window_opts)
         total = None
+    if clips is not None:
+        dataset.clips = clips
     loader = DataLoader(dataset, batch_size=None, num_workers=num_workers)
-    return _Windows(loader, errors, loose_errors, total, bool(videos.items))
+    return _Windows(loader, errors, total, bool(videos.items))
 
 
 @dataclass(frozen=True)
@@ -552,7 +553,7 @@ def _cached_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_wor
                 items = payload["items"]
                 log.info("windows of %s: from cache %s (%d items)", videos.source, path, len(items))
                 return _Windows((clips.cropped(item) for item in items), {int(v): r for v, r in meta["errors"]},
-                                list(meta["loose_errors"]), meta["total"], bool(meta["from_files"]))
+                                meta["total"], bool(meta["from_files"]))
         except Exception as e:  # noqa: BLE001 - a broken cache file is re-made, never trusted
             problem = str(e)
         log.warning("ignoring unreadable window cache %s (%s)", path, problem)
@@ -576,30 +577,13 @@ def _cached_windows(videos: VideoSet, window_opts: Mapping[str, Any], *, num_wor
             return
         # crops are cut when read
         options = {"request": window_opts["request"].to_dict(), "stride": window_opts.get("stride")}
-        meta = {"data": videos.source, "options": options, "errors": errors_before,
-                "loose_errors": list(live.loose_errors), "total": live.total, "from_files": live.from_files}
+        meta = {"data": videos.source, "options": options, "errors": errors_before, "total": live.total,
+                "from_files": live.from_files}
         _save_atomic({"format": WINDOWS_FORMAT, "format_version": WINDOWS_VERSION, "key": key,
                       "meta_json": json.dumps(meta), "items": stored}, path)
         log.info("windows of %s: decoded %d items, stored in %s", videos.source, len(stored), path)
 
-    return _Windows(items(), live.errors, live.loose_errors, live.total, live.from_files)
-
-
-class _Guarded(Dataset):
-    """A :class:`WindowFiles` whose failing windows come back as ``{"error", "video_index"}``, so
-    one bad video does not stop the DataLoader (its other windows are dropped later)."""
-
-    def __init__(self, files: WindowFiles) -> None:
-        self.files = files
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        try:
-            return self.files[index]
-        except Exception as e:  # noqa: BLE001 - reported and excluded from every figure
-            return {"error": describe_error(e), "video_index": self.files.windows[index][0]}
+    return _Windows(items(), live.errors, live.total, live.from_files)
 
 
 def _key_of(videos: VideoSet, v: int, info: Mapping[int, tuple]) -> str:

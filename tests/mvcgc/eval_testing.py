@@ -28,3 +28,21 @@ def tiny_checkpoint(out: Path, *, stage: str = "cross", view: str | None = None,
     data = SyntheticClips(num_videos=4, batch_size=4, num_frames=8, size=(32, 32), views=views)
     return pretrain(data, stage=stage, view=view, out_dir=out, steps=1, arch="tiny", queue_size=8, dim=16,
                     device="cpu", seed=seed).checkpoint
+
+
+def write_tar(path: Path, samples: list[tuple[str, dict, bytes]]) -> Path:
+    """A WebDataset shard of ``(key, JSON record, video bytes)`` in order (members ``key.json``, ``key.<ext>``)."""
+    import io
+    import json
+    import tarfile
+
+    def add(tar, name: str, data: bytes) -> None:
+        member = tarfile.TarInfo(name)
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+
+    with tarfile.open(path, "w") as tar:
+        for key, record, data in samples:
+            add(tar, f"{key}.json", json.dumps({**record, "key": key}).encode())
+            add(tar, f"{key}.{record['ext']}", data)
+    return path

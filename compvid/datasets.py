@@ -42,7 +42,8 @@ from typing import Any, Iterable, Iterator, Literal, Sequence, Union
 
 import numpy as np
 import webdataset as wds
-from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, default_collate
 
 from compvid.errors import InvalidArgumentError, NothingDecodedError
 from compvid.layouts import parse_layout
@@ -231,6 +232,36 @@ class PairStream(IterableDataset):
             yield {**out, "key": str(sample["__key__"]), "label": _label(record)}
 
 
+class EpochBatches(Sampler):
+    """Batches of indices of a map-style dataset, one epoch per ``iter()``: shuffled like
+    ``DataLoader(shuffle=True)`` (one seed drawn from torch's global RNG as the iteration starts,
+    a ``randperm`` from it) or in order. :attr:`start` (one-shot) makes the next iteration begin at
+    that batch of the same order, so a resumed epoch never loads the batches before it."""
+
+    def __init__(self, num_items: int, *, batch_size: int, drop_last: bool, shuffle: bool) -> None:
+        self.num_items, self.batch_size, self.drop_last, self.shuffle = num_items, batch_size, drop_last, shuffle
+        self.start = 0
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.num_items, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        # eager (not a generator): the seed is drawn when the DataLoader's iterator is made
+        order = list(range(self.num_items))
+        if self.shuffle:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            order = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(seed)).tolist()
+        batches = [order[i:i + self.batch_size] for i in range(0, len(self) * self.batch_size, self.batch_size)]
+        return self._from_start(batches)
+
+    def _from_start(self, batches: list[list[int]]) -> Iterator[list[int]]:
+        # read at the first batch taken, not in __iter__: a DataLoader with workers calls __iter__
+        # twice as its iterator starts and keeps only the second
+        start, self.start = self.start, 0
+        yield from batches[start:]
+
+
 class EpochLoader(DataLoader):
     """A DataLoader whose ``set_epoch`` reaches its dataset, in the workers too (shared memory).
 
@@ -240,6 +271,10 @@ class EpochLoader(DataLoader):
     nothing: with few videos per worker (small sets, many workers) most of an epoch was lost.
     Here only the epoch's final partial batch is dropped (``drop_last``). ``num_samples`` (videos
     per epoch, when known) gives a stream a length in batches, so progress can show a total.
+
+    :meth:`iter_from` resumes an epoch mid-way: for a map-style dataset (batched by
+    :class:`EpochBatches`) without loading the batches before the start; a stream cannot tell
+    which of its samples those were without decoding them, so it draws them again, unused.
     """
 
     def __init__(self, dataset: Dataset, *, batch_size: int, drop_last: bool, num_samples: int | None = None,
@@ -247,7 +282,11 @@ class EpochLoader(DataLoader):
         self.stream_batch_size = batch_size if isinstance(dataset, IterableDataset) else None
         self.stream_drop_last = drop_last
         self.num_samples = num_samples
-        if self.stream_batch_size is None:
+        if self.stream_batch_size is None and not {"sampler", "batch_sampler"} & set(kw):
+            batches = EpochBatches(len(dataset), batch_size=batch_size, drop_last=drop_last,
+                                   shuffle=bool(kw.pop("shuffle", False)))
+            super().__init__(dataset, batch_sampler=batches, **kw)
+        elif self.stream_batch_size is None:
             super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, **kw)
         else:
             kw.pop("shuffle", None)
@@ -256,6 +295,17 @@ class EpochLoader(DataLoader):
     def __iter__(self):
         samples = super().__iter__()
         return samples if self.stream_batch_size is None else self._batches(samples)
+
+    def iter_from(self, start: int) -> Iterator[dict[str, Any]]:
+        """This epoch's batches from batch ``start`` on, as ``iter(self)`` gives them after ``start``
+        batches, drawing from torch's global RNG what ``iter(self)`` draws."""
+        if isinstance(self.batch_sampler, EpochBatches):
+            self.batch_sampler.start = start
+            return iter(self)
+        batches = iter(self)
+        for _ in range(start):  # a stream, or a caller's own sampler: drawn again, unused
+            next(batches, None)
+        return batches
 
     def __len__(self) -> int:
         if self.stream_batch_size is None:

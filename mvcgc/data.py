@@ -8,7 +8,9 @@ A pretraining batch is a dict:
 - ``"key"``: ``list[str]`` (B,) and ``"label"``: int64 ``(B,)``.
 
 A view the stage does not train may be absent. The trainer iterates the source once per epoch;
-if it has ``set_epoch(epoch)``, that is called first (as with a DistributedSampler).
+if it has ``set_epoch(epoch)``, that is called first (as with a DistributedSampler). A source with
+``iter_from(batch)`` (the epoch's batches from ``batch`` on, drawing from torch's global RNG what
+``iter()`` draws) lets a mid-epoch resume skip the batches before it without building them.
 """
 
 from __future__ import annotations
@@ -71,8 +73,12 @@ class SyntheticClips:
         return (self.num_videos // self.world_size) // self.batch_size
 
     def __iter__(self) -> Iterator[dict]:
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Iterator[dict]:
+        """The epoch's batches from batch ``start`` on (each is made from its index alone)."""
         t = self.num_frames
-        for index in range(len(self)):
+        for index in range(start, len(self)):
             g = torch.Generator().manual_seed(hash((self.seed, self.epoch, self.rank, index)) % (2**63))
             first = (index * self.world_size + self.rank) * self.batch_size
             batch: dict = {

@@ -81,8 +81,10 @@ def pretrain(
     ``plateau_patience`` epochs, at most ``lr_drops`` times. ``amp``: bf16 autocast, CUDA only.
     ``resume``: a checkpoint of the same stage, views, architecture and queue size; a checkpoint
     written mid-epoch (every ``checkpoint_every`` steps, 0 = epoch ends only, or on SIGINT/SIGTERM)
-    resumes exactly there: the epoch's batches before it are drawn again, unused, so that the next
-    one is the batch an uninterrupted run would train on. An ``out_dir``
+    resumes exactly there: the next batch is the one an uninterrupted run would train on. A source
+    with ``iter_from`` (:class:`~mvcgc.data.SyntheticClips`, compvid's loaders over map-style
+    datasets) starts the epoch at that batch without building the ones before it; any other
+    (a shard stream, a plain DataLoader) draws the epoch's batches before it again, unused. An ``out_dir``
     that already holds a run is refused unless ``resume`` continues it or ``overwrite`` replaces
     it (nothing is truncated by accident). Stage
     ``supervised`` trains ``view`` from random weights with the data's labels (``num_classes``
@@ -355,19 +357,25 @@ def _continue_epoch(data: Iterable, t: LoopState, epoch_rng: torch.Tensor | None
 
     A mid-epoch resume must see the epoch an uninterrupted run saw: its iteration starts again
     from torch's RNG as the epoch began (``epoch_rng``: a shuffling DataLoader draws its order and
-    its workers' seeds from it), the batches already trained on are drawn and dropped, and the
-    RNG is then set back to the checkpoint's, so the next batch and step are the uninterrupted run's.
+    its workers' seeds from it); ``data.iter_from(batch)`` where the source has it starts at the
+    batch without building those before it, otherwise the batches already trained on are drawn
+    and dropped; the RNG is then set back to the checkpoint's, so the next batch and step are the
+    uninterrupted run's.
     """
     if not t.batch_in_epoch:
         return iter(data)
-    log.info("resuming epoch %d at batch %d: drawing the %d batches before it again, unused",
-             t.epoch, t.batch_in_epoch, t.batch_in_epoch)
     resumed_rng = torch.get_rng_state()
     if epoch_rng is not None:  # None: a checkpoint written before the epoch's RNG was kept
         torch.set_rng_state(epoch_rng)
-    stream = iter(data)
-    for _ in range(t.batch_in_epoch):
-        next(stream, None)
+    if hasattr(data, "iter_from"):
+        log.info("resuming epoch %d at batch %d", t.epoch, t.batch_in_epoch)
+        stream = data.iter_from(t.batch_in_epoch)
+    else:
+        log.info("resuming epoch %d at batch %d: drawing the %d batches before it again, unused",
+                 t.epoch, t.batch_in_epoch, t.batch_in_epoch)
+        stream = iter(data)
+        for _ in range(t.batch_in_epoch):
+            next(stream, None)
     torch.set_rng_state(resumed_rng)
     return stream
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from cli.mvcgc import main
+import compvid.pipeline
+from compvid.datasets import PairFiles, pair_loader
 from compvid.request import ClipRequest
 from compvid.shards import shard_paths, write_shards
 from compvid.synthetic import RECIPES, write_moving_video
@@ -17,7 +20,7 @@ from mvcgc_testing import TINY
 
 
 @pytest.fixture(scope="module")
-def urls(tmp_path_factory) -> list[str]:
+def videos(tmp_path_factory) -> Path:
     # 8 videos, two classes moving opposite ways, H.264 and MPEG-4 Part 2, 64x48, 16 frames.
     root = tmp_path_factory.mktemp("shards") / "videos"
     for i in range(8):
@@ -26,6 +29,12 @@ def urls(tmp_path_factory) -> list[str]:
         path = root / f"class{i % 2}" / f"v{i}{RECIPES[recipe].suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_moving_video(path, recipe=recipe, dx=2 * sign, dy=1, num_frames=16, width=64, height=48, seed=i)
+    return root
+
+
+@pytest.fixture(scope="module")
+def urls(videos) -> list[str]:
+    root = videos
     out = root.parent / "out"
     write_shards(root, out, max_count=4, seed=0, workers=0)
     return [str(p) for p in shard_paths(out)]
@@ -95,3 +104,41 @@ def test_a_mid_epoch_checkpoint_of_decoded_clips_resumes_with_the_uninterrupted_
     first = pretrain(data(), out_dir=tmp_path / "cut", steps=3, **opts)
     rest = pretrain(data(), out_dir=tmp_path / "cut", steps=6, resume=first.checkpoint, **opts)
     assert first.losses + rest.losses == full.losses and len(full.losses) == 6
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_mid_epoch_resume_over_video_files_decodes_none_of_the_batches_before_it(videos, tmp_path, monkeypatch,
+                                                                                   num_workers):
+    # 8 files / batch 2 = 4 steps an epoch, shuffled; the checkpoint at step 3 is mid-epoch, step 6 in epoch 2.
+    # Every decode_clip call appends a line to a file. With two workers (whose DataLoader calls the
+    # batch sampler's __iter__ twice as it starts) the resumed losses must still be the uninterrupted run's.
+    decodes = tmp_path / "decodes.txt"
+    real = compvid.pipeline.decode_clip
+
+    def counted(*args, **kwargs):
+        with open(decodes, "a") as f:
+            f.write("1\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compvid.pipeline, "decode_clip", counted)
+
+    def data():
+        files = PairFiles(videos, request=ClipRequest(num_frames=4, crop_px=16, views=("rgb",)), seed=4)
+        return pair_loader(files, batch_size=2, num_workers=num_workers)
+
+    def count() -> int:
+        n = len(decodes.read_text().splitlines()) if decodes.exists() else 0
+        decodes.unlink(missing_ok=True)
+        return n
+
+    opts = dict(TINY, queue_size=4, stage="init", view="rgb", checkpoint_every=3, seed=4)
+    full = pretrain(data(), out_dir=tmp_path / "full", steps=6, **opts)
+    full_decodes = count()
+    first = pretrain(data(), out_dir=tmp_path / "cut", steps=3, **opts)
+    first_decodes = count()
+    rest = pretrain(data(), out_dir=tmp_path / "cut", steps=6, resume=first.checkpoint, **opts)
+    rest_decodes = count()
+    assert first.losses + rest.losses == full.losses and len(full.losses) == 6
+    if num_workers == 0:  # workers prefetch batches no step uses: counts are exact without them
+        # the two runs together decode what the uninterrupted one did; the resumed one only batches 4-6
+        assert first_decodes + rest_decodes == full_decodes and rest_decodes == full_decodes // 2 > 0

@@ -132,7 +132,27 @@ def _label(record: ShardRecord) -> int:
 # --------------------------------------------------------------------------- pretraining pairs
 
 
-class PairStream(IterableDataset):
+class _Epochs:
+    """The epoch of a pretraining dataset, in shared memory (``_epoch``, a :class:`SharedInt`) so
+    it reaches persistent DataLoader workers, and its handler's skip count."""
+
+    _epoch: SharedInt
+    handler: Any
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch.value
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.value = epoch
+
+    @property
+    def skipped(self) -> int | None:
+        """Bad samples skipped so far, all workers together (None unless handler='skip')."""
+        return skipped_count(self.handler)
+
+
+class PairStream(_Epochs, IterableDataset):
     """Pretraining stream over WebDataset shards: two augmented clips (A, B) per video.
 
     Yields ``{"rgb": float32 (2, 3, T, S, S), "mv": float32 (2, 2, T, S, S), "key": str,
@@ -177,18 +197,6 @@ class PairStream(IterableDataset):
         self.handler = resolve_handler(handler)
         self.seed = int(seed)
         self._epoch = SharedInt(0)  # set here, read in the workers
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch.value
-
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.value = epoch
-
-    @property
-    def skipped(self) -> int | None:
-        """Bad samples skipped so far, all workers together (None unless handler='skip')."""
-        return skipped_count(self.handler)
 
     def _shard_urls(self, rank: int, worker: int, world: int, workers: int) -> Iterator[str]:
         if self.mode == "resampled":
@@ -380,7 +388,7 @@ def file_items(items: FileItems) -> list[tuple[str, int]]:
     return out
 
 
-class PairFiles(Dataset):
+class PairFiles(_Epochs, Dataset):
     """Map-style pretraining pairs over video files: the same dict per video as :class:`PairStream`.
 
     ``items``: ``[(path, label)]`` or a folder of class subfolders. Clip starts
@@ -410,17 +418,6 @@ class PairFiles(Dataset):
         self.seed = int(seed)
         self._epoch = SharedInt(0)  # set here, read in the workers
         self._infos: dict[int, VideoInfo] = {}  # per process (kept by persistent workers): probing reads every packet
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch.value
-
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.value = epoch
-
-    @property
-    def skipped(self) -> int | None:
-        return skipped_count(self.handler)
 
     def __len__(self) -> int:
         return len(self.items)

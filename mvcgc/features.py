@@ -250,8 +250,17 @@ def plan_features(
     crops: Crops = "center",
     cache_dir: str | os.PathLike | None = None,
 ) -> FeaturePlan:
-    """Load the encoders, read cached features, and group the other views into decoding passes
-    (see :func:`extract_features` for the arguments); :func:`run_features` carries the plan out."""
+    """Load the encoders, read cached features, and group the other views into decoding passes;
+    :func:`run_features` carries the plan out.
+
+    ``checkpoints``: ``{view: path}``. ``num_frames``, ``crop_px`` (the side of each crop, pixels)
+    and ``frame_step`` default to what the checkpoint's encoder was trained on
+    (:func:`mvcgc.checkpoint.evaluation_request`); windows start every ``stride`` frames (default
+    half a clip); ``crops``: 'center' (1), 'three' (3) or 'ten' (4 corners + centre, × flip, which
+    negates MV x). Views that share these settings are decoded in one pass. ``cache_dir``: where
+    features and decoded windows are kept (None: no cache); a new checkpoint on the same videos
+    and protocol reads the windows there.
+    """
     videos = video_set(videos)
     _check_choice("crops", crops, Crops)
     for view in checkpoints:
@@ -316,32 +325,21 @@ def run_features(
 def extract_features(
     videos: VideoSet | str | os.PathLike | Sequence[tuple[str | os.PathLike, int]],
     *,
-    checkpoints: Mapping[str, str | os.PathLike],
-    num_frames: int | None = None,
-    crop_px: int | None = None,
-    frame_step: int | None = None,
-    stride: int | None = None,
-    crops: Crops = "center",
     device: Device = "auto",
     num_workers: int = 0,
-    cache_dir: str | os.PathLike | None = None,
     on_progress: Callable[[FeatureProgress], None] | None = None,
+    **plan_options: Any,
 ) -> dict[str, WindowFeatures]:
     """Features of ``videos`` for each view in ``checkpoints`` (``{"rgb": path, "mv": path}``; one
     file may hold both). Returns ``{view: WindowFeatures}``.
 
-    ``num_frames``, ``crop_px`` (the side of each crop, pixels) and ``frame_step`` default to what
-    the checkpoint's encoder was trained on (:func:`mvcgc.checkpoint.evaluation_request`); windows
-    start every ``stride`` frames (default half a clip); ``crops``: 'center' (1), 'three' (3) or
-    'ten' (4 corners + centre, × flip, which negates MV x). Views that share
-    these settings are decoded in one pass. ``cache_dir``: where features and decoded windows are
-    kept (None: no cache); a new checkpoint on the same videos and protocol reads the windows there.
-    ``on_progress`` follows the passes (:class:`FeatureProgress`).
+    ``plan_options`` are :func:`plan_features`'s (``checkpoints`` and the window protocol);
+    ``device`` and ``num_workers`` run the passes, ``on_progress`` follows them
+    (:class:`FeatureProgress`). The same as ``run_features(plan_features(...))``.
     Raises CheckpointError when a checkpoint lacks its view, EmptyDataError when no video decodes.
     """
     _check_choice("device", device, Device)
-    plan = plan_features(videos, checkpoints=checkpoints, num_frames=num_frames, crop_px=crop_px,
-                         frame_step=frame_step, stride=stride, crops=crops, cache_dir=cache_dir)
+    plan = plan_features(videos, **plan_options)
     return run_features(plan, device=device, num_workers=num_workers, on_progress=on_progress)
 
 

@@ -93,43 +93,56 @@ def test_epochs_over_a_stream_without_length(urls, tmp_path):
     assert run.epoch == 2 and run.step == 4  # 8 videos, batches of 4, two passes
 
 
-def test_a_mid_epoch_checkpoint_of_decoded_clips_resumes_with_the_uninterrupted_runs_next_batch(urls, tmp_path):
-    # 8 videos / batch 2 = 4 steps an epoch; two workers decode; the every-N-steps checkpoint at step 3 is mid-epoch
+@pytest.mark.parametrize("batch_size,stops", [(2, (3,)), (3, (1, 3))])
+def test_a_mid_epoch_checkpoint_of_decoded_clips_resumes_with_the_uninterrupted_runs_next_batch(urls, tmp_path,
+                                                                                               batch_size, stops):
+    # 8 videos, two workers decode, 6 steps: batches of 2 make 4 steps an epoch (the every-N-steps checkpoint at
+    # step 3 is mid-epoch); batches of 3 make 2 (2 videos dropped), and the stops at steps 1 and 3 stand after 3
+    # and 9 samples, where the second worker's turn is next. Each run resumes from the one before.
     def data():
-        return shard_stream(urls, batch_size=2, request=ClipRequest(num_frames=4, crop_px=16, views=("rgb",)),
+        return shard_stream(urls, batch_size=batch_size, request=ClipRequest(num_frames=4, crop_px=16, views=("rgb",)),
                             num_workers=2, seed=4)
 
-    opts = dict(TINY, queue_size=4, stage="init", view="rgb", checkpoint_every=3, seed=4)
+    opts = dict(TINY, queue_size=2 * batch_size, stage="init", view="rgb", checkpoint_every=3, seed=4)
     full = pretrain(data(), out_dir=tmp_path / "full", steps=6, **opts)
-    first = pretrain(data(), out_dir=tmp_path / "cut", steps=3, **opts)
-    rest = pretrain(data(), out_dir=tmp_path / "cut", steps=6, resume=first.checkpoint, **opts)
-    assert first.losses + rest.losses == full.losses and len(full.losses) == 6
+    losses, resume = [], None
+    for steps in (*stops, 6):
+        run = pretrain(data(), out_dir=tmp_path / "cut", steps=steps, resume=resume, **opts)
+        losses, resume = losses + run.losses, run.checkpoint
+    assert losses == full.losses and len(losses) == 6
+
+
+def _count_decodes(log: Path, monkeypatch):
+    """Every decode_clip call from now on (in DataLoader workers too) appends a line to ``log``;
+    the function returned gives the calls since its last call."""
+    real = compvid.pipeline.decode_clip
+
+    def counted(*args, **kwargs):
+        with open(log, "a") as f:
+            f.write("1\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compvid.pipeline, "decode_clip", counted)
+
+    def count() -> int:
+        n = len(log.read_text().splitlines()) if log.exists() else 0
+        log.unlink(missing_ok=True)
+        return n
+
+    return count
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_a_mid_epoch_resume_over_video_files_decodes_none_of_the_batches_before_it(videos, tmp_path, monkeypatch,
                                                                                    num_workers):
     # 8 files / batch 2 = 4 steps an epoch, shuffled; the checkpoint at step 3 is mid-epoch, step 6 in epoch 2.
-    # Every decode_clip call appends a line to a file. With two workers (whose DataLoader calls the
-    # batch sampler's __iter__ twice as it starts) the resumed losses must still be the uninterrupted run's.
-    decodes = tmp_path / "decodes.txt"
-    real = compvid.pipeline.decode_clip
-
-    def counted(*args, **kwargs):
-        with open(decodes, "a") as f:
-            f.write("1\n")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(compvid.pipeline, "decode_clip", counted)
+    # With two workers (whose DataLoader calls the batch sampler's __iter__ twice as it starts) the resumed
+    # losses must still be the uninterrupted run's.
+    count = _count_decodes(tmp_path / "decodes.txt", monkeypatch)
 
     def data():
         files = PairFiles(videos, request=ClipRequest(num_frames=4, crop_px=16, views=("rgb",)), seed=4)
         return pair_loader(files, batch_size=2, num_workers=num_workers)
-
-    def count() -> int:
-        n = len(decodes.read_text().splitlines()) if decodes.exists() else 0
-        decodes.unlink(missing_ok=True)
-        return n
 
     opts = dict(TINY, queue_size=4, stage="init", view="rgb", checkpoint_every=3, seed=4)
     full = pretrain(data(), out_dir=tmp_path / "full", steps=6, **opts)

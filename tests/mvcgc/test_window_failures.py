@@ -107,3 +107,15 @@ def test_a_window_that_fails_in_a_worker_comes_back_as_its_record(tmp_path):
     failures = [(i["video_index"], i["window_index"], i["key"]) for i in items if "error" in i]
     assert failures == [(1, 2, str(short))] and "start=8" in items[-1]["error"]
     assert len(items) == 6 and not files.failures
+
+
+def test_the_window_cache_keeps_each_failure_with_its_video(shards, tmp_path):
+    mixed, _, ckpt = shards
+    fresh = extract_features(str(mixed), checkpoints={"mv": ckpt}, device="cpu")["mv"]
+    cold = extract_features(str(mixed), checkpoints={"mv": ckpt}, device="cpu", cache_dir=tmp_path)["mv"]
+    for f in tmp_path.glob("mv-*.pt"):
+        f.unlink()  # the features again, now from the stored windows
+    warm = extract_features(str(mixed), checkpoints={"mv": ckpt}, device="cpu", cache_dir=tmp_path)["mv"]
+    for out in (cold, warm):
+        assert out.failed == fresh.failed and [f["key"] for f in out.failed] == ["cut", "cut_again"]
+        assert torch.equal(out.features, fresh.features) and out.keys == fresh.keys

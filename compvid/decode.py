@@ -64,6 +64,12 @@ log = logging.getLogger(__name__)
 os.register_at_fork(before=gc.collect)
 
 
+# Stricter bitstream checks where they were measured to reveal damage and to flag nothing in clean
+# files: H.264 CAVLC slices whose damaged data decodes to the picture's last macroblock with bits
+# left over are flagged only with "aggressive" (tests/compvid/test_damage.py). CABAC slices have no
+# such check in FFmpeg (it notices only reading past the data or an invalid value).
+_ERROR_CHECKS: dict[str, dict[str, str]] = {"h264": {"err_detect": "aggressive"}}
+
 MvMode = Literal["normalized", "raw"]
 MV_MODES: tuple[str, ...] = ("normalized", "raw")
 
@@ -309,8 +315,11 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     strategy = _strategy_for(codec, info.mv_source, mv_mode, cc.extradata) if with_mv else None
     plan = _ClipPlan(name, tuple(wanted), frame_step, with_rgb, size, strategy.needs if strategy else Needs(),
                      timeline, cc)
+    options = dict(_ERROR_CHECKS.get(codec, {}))
     if plan.needs.export_vectors:
-        cc.options = {"flags2": "+export_mvs"}
+        options["flags2"] = "+export_mvs"
+    if options:
+        cc.options = options
     stream.thread_type = "SLICE"
     stream.codec_context.thread_count = threads
     plan.decoded_size(0)  # validate ``size`` before decoding anything

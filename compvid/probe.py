@@ -187,6 +187,9 @@ def probe(source: VideoSource) -> VideoInfo:
             warnings.append(f"demuxing stopped early after {len(stamps)} packets: {e}")
         if not stamps:
             raise CorruptVideoError(f"{name}: the video stream holds no packets; the file is truncated or empty")
+        if not timed:  # decode order, numbered: drop the pictures the decoder skips (raw HEVC cut at a CRA)
+            kept = [st for st, skip in zip(stamps, raw_order.skipped(len(stamps))) if not skip]
+            stamps = [(n, key, size, dur) for n, (_, key, size, dur) in enumerate(kept)]
         stamps.sort()
         tb = stream.time_base or Fraction(1, 1)
         listed = int(stream.frames or 0)

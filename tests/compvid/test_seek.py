@@ -172,3 +172,75 @@ def test_raw_h264_key_frames_from_wrapping_order_counts(gop, leading, log2_max_p
     idr = [k == 0 for k in range(len(pocs))]
     got = keys_in_display_order(tuple(keys), h264_leading_pictures(keys, lsbs, log2_max_poc_lsb, idr))
     assert got == expected
+
+
+def hevc_nal_units(data: bytes) -> list[tuple[int, int]]:
+    """(offset of the start code, nal_unit_type) of each NAL unit of an Annex B HEVC stream."""
+    out, pos = [], data.find(b"\x00\x00\x01")
+    while pos >= 0:
+        out.append((pos - 1 if pos and data[pos - 1] == 0 else pos, (data[pos + 3] >> 1) & 0x3F))
+        pos = data.find(b"\x00\x00\x01", pos + 3)
+    return out
+
+
+def test_raw_hevc_cut_at_a_cra_picture_counts_the_pictures_the_decoder_shows(tmp_path, pictures):
+    """A raw HEVC stream that starts at a CRA picture (an open-GOP stream cut before its second
+    one): the RASL pictures decoded after it predict from pictures the cut removed, and the decoder
+    skips them. probe counts frames and places key frames as sequential decoding shows them, and
+    clips past key frames are the sequential decode's frames."""
+    options = {"x265-params": X265_GOP12["x265-params"] + ":open-gop=1:repeat-headers=1"}
+    full = encode_frames(pictures, tmp_path / "full.hevc", recipe=EncoderRecipe("libx265", ".hevc", options, "hevc"))
+    data = full.read_bytes()
+    nals = hevc_nal_units(data)
+    cra = [n for n, (_, t) in enumerate(nals) if t == 21]  # CRA_NUT
+    assert len(cra) >= 2, [t for _, t in nals]
+    vps = max(n for n in range(cra[1]) if nals[n][1] == 32)  # the parameter sets repeated before it
+    after = [t for _, t in nals[cra[1] + 1:] if t < 32][:3]
+    assert set(after) <= {8, 9} and after, "RASL pictures follow the CRA picture: the cut drops their references"
+    cut = tmp_path / "cut.hevc"
+    cut.write_bytes(data[nals[vps][0]:])
+
+    # Reference: PyAV's sequential decode (no compvid), pictures and types as the decoder puts them out.
+    import av
+
+    with av.open(str(cut)) as c:
+        decoded = [(f.to_ndarray(format="rgb24"), f.pict_type == av.video.frame.PictureType.I)
+                   for f in c.decode(c.streams.video[0])]
+    shown = nearest_pictures(np.stack([rgb for rgb, _ in decoded]), pictures)
+    first = shown[0]
+    assert shown == list(range(first, N)) and first > 0, "the decoder shows every picture from the CRA on"
+
+    info = probe(cut)
+    assert info.num_frames == len(decoded)
+    assert list(info.keyframe_indices) == [i for i, (_, key) in enumerate(decoded) if key]
+    whole = decode_clip(cut, start=0, num_frames=info.num_frames, with_mv=False, info=info)
+    assert not whole.padded
+    assert nearest_pictures(whole.rgb, pictures) == shown
+    for start in starts_past_key_frames(info):
+        clip = decode_clip(cut, start=start, num_frames=4, with_mv=False, info=info)
+        stop = min(start + 4, info.num_frames)
+        np.testing.assert_array_equal(clip.rgb[: stop - start], whole.rgb[start:stop], err_msg=f"start={start}")
+        np.testing.assert_array_equal(clip.frame_indices[: stop - start], np.arange(start, stop))
+
+
+def test_raw_hevc_rasl_pictures_the_decoder_skips():
+    """H.265 §8.1.3: RASL pictures are skipped after an IRAP picture with NoRaslOutputFlag (the
+    stream's first, a BLA, the first after an end of sequence), kept after a CRA inside the
+    stream; RADL pictures are always shown. Packets built from NAL unit headers alone."""
+    from compvid.raw_order import RawKeyOrder
+
+    def unit(*types: int) -> bytes:
+        return b"".join(b"\x00\x00\x01" + bytes([t << 1, 1]) + b"\xaa" for t in types)
+
+    CRA, RASL, RADL, TRAIL, BLA, EOS, VPS = 21, 8, 6, 1, 16, 36, 32
+    stream = [(unit(VPS, CRA), False), (unit(RASL), True), (unit(RADL), False), (unit(TRAIL), False),
+              (unit(CRA), False), (unit(RASL), False), (unit(TRAIL), False),
+              (unit(EOS, VPS, CRA), False), (unit(RASL), True), (unit(TRAIL), False),
+              (unit(BLA), False), (unit(RASL), True), (unit(RADL), False)]
+    order = RawKeyOrder("hevc", None)
+    for packet, _ in stream:
+        order.add(packet)
+    assert order.skipped(len(stream)) == [skip for _, skip in stream]
+    # Key pictures at their decode positions among the 10 shown pictures: CRA 0 (its RADL picture
+    # is shown before it), CRA 3 (its kept RASL picture too), CRA 6, BLA 8 (its RADL picture).
+    assert order.display_keys((0, 3, 6, 8), 10) == (1, 4, 6, 9)

@@ -112,6 +112,50 @@ def test_fields_after_a_seek_match_the_sequential_decode(tmp_path, pictures, cod
         np.testing.assert_allclose(clip.mv, whole.mv[:, start:start + 4], atol=1e-5, err_msg=f"start={start}")
 
 
+ESTIMATED = {"hevc-mp4": ("libx265", ".mp4", X265_GOP12, None),
+             "vp9-webm": ("libvpx-vp9", ".webm", {"deadline": "realtime", "cpu-used": "8", "g": "12"}, None)}
+
+
+def estimated_case(tmp_path, pictures, codec: str):
+    encoder, suffix, options, fmt = ESTIMATED[codec]
+    return encode_frames(pictures, tmp_path / f"{codec}{suffix}", recipe=EncoderRecipe(encoder, suffix, options, fmt))
+
+
+@pytest.mark.parametrize("codec", ESTIMATED)
+def test_estimated_fields_after_a_seek_match_the_sequential_decode(tmp_path, pictures, monkeypatch, codec):
+    """With a block search that keeps no state from frame to frame (exhaustive search), a clip's
+    estimated fields are the sequential decode's, first and last frame included: the estimator
+    sees each served frame with the same neighbours before and after it, wherever the clip starts."""
+    import compvid.decode
+
+    monkeypatch.setattr(compvid.decode, "ESTIMATOR_METHOD", "esa")
+    path = estimated_case(tmp_path, pictures, codec)
+    info = probe(path)
+    whole = decode_clip(path, start=0, num_frames=N, info=info)
+    assert whole.mv_source == "estimated" and whole.has_mv[1:].all()
+    for start in sorted(set(range(1, N - 8, 5)) | set(starts_past_key_frames(info))):
+        clip = decode_clip(path, start=start, num_frames=8, info=info)
+        stop = min(start + 8, N)
+        np.testing.assert_array_equal(clip.mv[:, : stop - start], whole.mv[:, start:stop], err_msg=f"start={start}")
+        np.testing.assert_array_equal(clip.has_mv[: stop - start], whole.has_mv[start:stop])
+
+
+@pytest.mark.parametrize("codec", ESTIMATED)
+def test_estimated_fields_with_epzs_after_a_seek_differ_only_by_its_predictors(tmp_path, pictures, codec):
+    """compvid's default search (EPZS) starts from the vectors of the frame before: after a seek
+    the first frames may differ a little from the sequential decode (measured 0.01-0.04 % of
+    pixels; 1-1.6 % while a clip's last frame was estimated without the frame after it and a clip
+    starting at a key frame without the frame before it)."""
+    path = estimated_case(tmp_path, pictures, codec)
+    info = probe(path)
+    whole = decode_clip(path, start=0, num_frames=N, info=info)
+    differing = []
+    for start in range(1, N - 8, 3):
+        clip = decode_clip(path, start=start, num_frames=8, info=info)
+        differing.append((np.abs(clip.mv - whole.mv[:, start:start + 8]).max(axis=0) > 0.5).mean())
+    assert np.mean(differing) <= 0.001, np.round(differing, 4)
+
+
 def test_streams_without_timestamps_say_they_decode_from_the_start(tmp_path, pictures):
     path = encode_case(tmp_path, pictures, "h264-raw", "regular")
     assert probe(path).timeline == ()

@@ -74,7 +74,7 @@ _ERROR_CHECKS: dict[str, dict[str, str]] = {"h264": {"err_detect": "aggressive"}
 # vectors found in the frame before (temporal predictors), so a field depends a little on where the
 # estimator started: after a seek 0.01-0.04 % of pixels differ from the sequential decode, in
 # the clip's first frames. The predictor-free searches ("esa", "umh") are seek-invariant to the pixel
-# but cost 2-4.7x EPZS's clip time (README, "The motion-vector convention").
+# but cost 1.9-4.7x EPZS's clip time (README, "The motion-vector convention").
 ESTIMATOR_METHOD = "epzs"
 
 MvMode = Literal["normalized", "raw"]

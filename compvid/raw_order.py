@@ -13,7 +13,8 @@ no picture needs decoding to count them:
 - HEVC RASL pictures of an IRAP picture that starts the stream (a stream cut at a
   CRA picture), follows an end of sequence, or is a BLA picture predict from pictures
   the stream does not hold: the decoder skips them (H.265 §8.1.3, NoRaslOutputFlag),
-  so they are neither frames nor leading pictures (:meth:`RawKeyOrder.skipped`).
+  so they are neither frames nor leading pictures (:meth:`RawKeyOrder.skipped`; read
+  in timed containers too, where their timestamps would otherwise name frames).
 - H.264: an open GOP starts at a non-IDR I-frame (a recovery point); its leading
   pictures are those decoded right after it with a smaller picture order count, read as
   ``pic_order_cnt_lsb`` off the slice headers (POC type 0, what encoders with
@@ -38,11 +39,16 @@ HEVC_END_TYPES = frozenset({36, 37})  # end of sequence, end of bitstream
 
 class RawKeyOrder:
     """Reads, packet by packet of an untimed Annex B H.264 / HEVC stream (decode order), what
-    places its key pictures in presentation order (:meth:`display_keys`)."""
+    places its key pictures in presentation order (:meth:`display_keys`), and of any HEVC stream
+    (Annex B or length-prefixed, as MP4/MKV hold it), the pictures the decoder skips (:meth:`skipped`)."""
 
     def __init__(self, codec: str, extradata: bytes | None) -> None:
         annex_b = not (extradata or b"\x00").startswith(b"\x01")  # avcC / hvcC extradata start with 1
-        self.codec = codec if annex_b and codec in ("h264", "hevc") else None
+        self.codec = codec if codec == "hevc" or annex_b and codec == "h264" else None
+        # hvcC: NAL units prefixed by their length in (lengthSizeMinusOne + 1) bytes (ISO/IEC 14496-15).
+        self.length_size: int | None = None
+        if self.codec == "hevc" and not annex_b:
+            self.length_size = (extradata[21] & 3) + 1 if extradata is not None and len(extradata) > 22 else 4
         self.sps: SequenceParameters | None = read_sps(extradata) if self.codec == "h264" else None
         self.hevc_leading: list[bool] = []
         self.hevc_skipped: list[bool] = []  # RASL pictures the decoder skips (NoRaslOutputFlag)
@@ -63,7 +69,7 @@ class RawKeyOrder:
 
     def _add_hevc(self, data: bytes | memoryview) -> None:
         vcl = None  # the first slice's type says what the picture is
-        for t in _hevc_nal_types(data):  # in stream order: an end NAL unit may precede the picture
+        for t in _hevc_nal_types(data, self.length_size):  # in stream order: an end NAL unit may come first
             if t in HEVC_END_TYPES:
                 self._hevc_after_end = True
             elif t < 32 and vcl is None:
@@ -139,8 +145,16 @@ def h264_leading_pictures(keys: Sequence[int], poc_lsbs: Sequence[int | None], l
     return leading
 
 
-def _hevc_nal_types(data: bytes | memoryview):
-    """``nal_unit_type`` of every NAL unit of an Annex B packet (start codes 00 00 01)."""
+def _hevc_nal_types(data: bytes | memoryview, length_size: int | None = None):
+    """``nal_unit_type`` of every NAL unit of a packet: Annex B (start codes 00 00 01), or
+    NAL units prefixed by their length in ``length_size`` bytes (read without copying the packet)."""
+    if length_size:
+        view, pos = memoryview(data), 0
+        while pos + length_size < len(view):
+            size = int.from_bytes(view[pos:pos + length_size], "big")
+            yield (view[pos + length_size] >> 1) & 0x3F
+            pos += length_size + size
+        return
     raw = bytes(data)
     pos = raw.find(b"\x00\x00\x01")
     while 0 <= pos and pos + 3 < len(raw):

@@ -227,29 +227,53 @@ def hevc_nal_units(data: bytes) -> list[tuple[int, int]]:
     return out
 
 
-def test_raw_hevc_cut_at_a_cra_picture_counts_the_pictures_the_decoder_shows(tmp_path, pictures):
-    """A raw HEVC stream that starts at a CRA picture (an open-GOP stream cut before its second
-    one): the RASL pictures decoded after it predict from pictures the cut removed, and the decoder
-    skips them. probe counts frames and places key frames as sequential decoding shows them, and
-    clips past key frames are the sequential decode's frames."""
+def cut_at_second_cra(tmp_path, pictures, suffix: str):
+    """An open-GOP HEVC stream cut right before its second CRA picture: raw (bytes from the
+    parameter sets repeated before it) or remuxed into MP4 / MKV (packets from it on, timestamps
+    kept). The RASL pictures decoded after it predict from pictures the cut removed."""
     options = {"x265-params": X265_GOP12["x265-params"] + ":open-gop=1:repeat-headers=1"}
-    full = encode_frames(pictures, tmp_path / "full.hevc", recipe=EncoderRecipe("libx265", ".hevc", options, "hevc"))
-    data = full.read_bytes()
-    nals = hevc_nal_units(data)
-    cra = [n for n, (_, t) in enumerate(nals) if t == 21]  # CRA_NUT
-    assert len(cra) >= 2, [t for _, t in nals]
-    vps = max(n for n in range(cra[1]) if nals[n][1] == 32)  # the parameter sets repeated before it
-    after = [t for _, t in nals[cra[1] + 1:] if t < 32][:3]
-    assert set(after) <= {8, 9} and after, "RASL pictures follow the CRA picture: the cut drops their references"
-    cut = tmp_path / "cut.hevc"
-    cut.write_bytes(data[nals[vps][0]:])
+    full = encode_frames(pictures, tmp_path / f"full{suffix}", recipe=EncoderRecipe("libx265", suffix, options))
+    cut = tmp_path / f"cut{suffix}"
+    if suffix == ".hevc":
+        data = full.read_bytes()
+        nals = hevc_nal_units(data)
+        cra = [n for n, (_, t) in enumerate(nals) if t == 21]  # CRA_NUT
+        assert len(cra) >= 2, [t for _, t in nals]
+        after = [t for _, t in nals[cra[1] + 1:] if t < 32][:3]
+        assert after and set(after) <= {8, 9}, "RASL pictures follow the CRA picture"
+        vps = max(n for n in range(cra[1]) if nals[n][1] == 32)  # the parameter sets repeated before it
+        cut.write_bytes(data[nals[vps][0]:])
+        return cut
+    import av
+
+    with av.open(str(full)) as src, av.open(str(cut), "w") as dst:
+        stream = src.streams.video[0]
+        packets = [p for p in src.demux(stream) if p.size]  # decode order
+        keys = [n for n, p in enumerate(packets) if p.is_keyframe]
+        out = dst.add_stream_from_template(stream)
+        for packet in packets[keys[1]:]:
+            packet.stream = out
+            dst.mux(packet)
+    return cut
+
+
+@pytest.mark.parametrize("suffix", [".hevc", ".mkv", ".mp4"])
+def test_hevc_cut_at_a_cra_picture_counts_the_pictures_the_decoder_shows(tmp_path, pictures, suffix):
+    """A stream that starts at a CRA picture: the decoder skips the RASL pictures after it. probe
+    counts frames and places key frames as sequential decoding shows them (raw: by decode order;
+    MP4/MKV: the skipped pictures' timestamps name no frame), and clips past key frames are the
+    sequential decode's frames."""
+    cut = cut_at_second_cra(tmp_path, pictures, suffix)
 
     # Reference: PyAV's sequential decode (no compvid), pictures and types as the decoder puts them out.
     import av
 
     with av.open(str(cut)) as c:
+        num_packets = sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+    with av.open(str(cut)) as c:
         decoded = [(f.to_ndarray(format="rgb24"), f.pict_type == av.video.frame.PictureType.I)
                    for f in c.decode(c.streams.video[0])]
+    assert len(decoded) < num_packets, "the decoder skips pictures: the case means something"
     shown = nearest_pictures(np.stack([rgb for rgb, _ in decoded]), pictures)
     first = shown[0]
     assert shown == list(range(first, N)) and first > 0, "the decoder shows every picture from the CRA on"

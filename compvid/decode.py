@@ -64,6 +64,19 @@ log = logging.getLogger(__name__)
 os.register_at_fork(before=gc.collect)
 
 
+# Stricter bitstream checks where they were measured to reveal damage and to flag nothing in clean
+# files: H.264 CAVLC slices whose damaged data decodes to the picture's last macroblock with bits
+# left over are flagged only with "aggressive" (tests/compvid/test_damage.py). CABAC slices have no
+# such check in FFmpeg (it notices only reading past the data or an invalid value).
+_ERROR_CHECKS: dict[str, dict[str, str]] = {"h264": {"err_detect": "aggressive"}}
+
+# Block search of estimated fields (compvid.estimate). EPZS starts each block's search from the
+# vectors found in the frame before (temporal predictors), so a field depends a little on where the
+# estimator started: after a seek 0.01-0.04 % of pixels differ from the sequential decode, in
+# the clip's first frames. The predictor-free searches ("esa", "umh") are seek-invariant to the pixel
+# but cost 1.9-4.7x EPZS's clip time (README, "The motion-vector convention").
+ESTIMATOR_METHOD = "epzs"
+
 MvMode = Literal["normalized", "raw"]
 MV_MODES: tuple[str, ...] = ("normalized", "raw")
 
@@ -309,8 +322,11 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     strategy = _strategy_for(codec, info.mv_source, mv_mode, cc.extradata) if with_mv else None
     plan = _ClipPlan(name, tuple(wanted), frame_step, with_rgb, size, strategy.needs if strategy else Needs(),
                      timeline, cc)
+    options = dict(_ERROR_CHECKS.get(codec, {}))
     if plan.needs.export_vectors:
-        cc.options = {"flags2": "+export_mvs"}
+        options["flags2"] = "+export_mvs"
+    if options:
+        cc.options = options
     stream.thread_type = "SLICE"
     stream.codec_context.thread_count = threads
     plan.decoded_size(0)  # validate ``size`` before decoding anything
@@ -388,7 +404,9 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
     to_rgb = RgbConverter()  # keeps its swscale contexts for the whole clip
     decoded = errors = 0
     warnings: list[str] = []
-    points = seek_points(first, info, timeline)
+    # The estimator matches each frame with the frames beside it: a clip starting at a key frame
+    # needs the frame before it decoded too (from the key frame before), as in sequential decoding.
+    points = seek_points(max(first - 1, 0) if needs.estimates else first, info, timeline)
     if points[0] == 0 and first > 0 and not timeline.has_timestamps:
         warnings.append(f"the stream carries no timestamps (a raw elementary stream): decoded from its first "
                         f"frame to reach frame {first}; remux it (e.g. to .mkv) for fast seeking")
@@ -402,7 +420,8 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
             from compvid.estimate import MotionEstimator  # deferred: builds a filter graph
 
             # 16-px blocks leave too few blocks on small frames (a 96x72 frame has 6x4).
-            estimator = MotionEstimator(cc.width, cc.height, block_size=8 if min(cc.width, cc.height) < 240 else 16)
+            estimator = MotionEstimator(cc.width, cc.height, block_size=8 if min(cc.width, cc.height) < 240 else 16,
+                                        method=ESTIMATOR_METHOD)
         seek_frame = points[min(attempt, len(points) - 1)]
         if seek_frame > 0 and not seek(container, stream, timeline.time_of(seek_frame), tb):
             # The container cannot seek (raw streams, broken indexes): decode from the start.
@@ -566,6 +585,8 @@ def _run_decoder(packets, stream, plan: _ClipPlan, attempt: _Attempt) -> _Outcom
                     store.estimated[j] = motion
         if idx > last and ptype in REFERENCE_TYPES:
             future_ready = True
+        if attempt.estimator is not None and idx == last:
+            return False  # the estimator matches the last frame against the next one too, as sequentially
         return idx >= last and (future_ready or idx >= last + MAX_REFERENCE_DISTANCE)
 
     try:

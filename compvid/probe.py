@@ -165,9 +165,10 @@ def probe(source: VideoSource) -> VideoInfo:
                     continue
                 pts = packet.pts if packet.pts is not None else packet.dts
                 timed = timed or pts is not None
+                if pts is None or raw_order.codec == "hevc":  # HEVC: the RASL pictures the decoder skips
+                    raw_order.add(memoryview(packet))
                 if pts is None:
                     pts = n
-                    raw_order.add(memoryview(packet))
                 if last_pts is not None and pts < last_pts:
                     reordered = True
                 last_pts = pts
@@ -187,6 +188,11 @@ def probe(source: VideoSource) -> VideoInfo:
             warnings.append(f"demuxing stopped early after {len(stamps)} packets: {e}")
         if not stamps:
             raise CorruptVideoError(f"{name}: the video stream holds no packets; the file is truncated or empty")
+        # Still in decode order: drop the pictures the decoder skips (HEVC cut at a CRA picture);
+        # untimed packets are numbered.
+        stamps = [st for st, skip in zip(stamps, raw_order.skipped(len(stamps))) if not skip]
+        if not timed:
+            stamps = [(n, key, size, dur) for n, (_, key, size, dur) in enumerate(stamps)]
         stamps.sort()
         tb = stream.time_base or Fraction(1, 1)
         listed = int(stream.frames or 0)

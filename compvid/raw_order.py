@@ -10,6 +10,11 @@ no picture needs decoding to count them:
 - HEVC: the NAL unit type names the leading pictures of an IRAP (random-access)
   picture, RADL and RASL (H.265 §7.4.2.2); every picture decoded before an IRAP
   picture is output before it, and every trailing picture after it (§8.1).
+- HEVC RASL pictures of an IRAP picture that starts the stream (a stream cut at a
+  CRA picture), follows an end of sequence, or is a BLA picture predict from pictures
+  the stream does not hold: the decoder skips them (H.265 §8.1.3, NoRaslOutputFlag),
+  so they are neither frames nor leading pictures (:meth:`RawKeyOrder.skipped`; read
+  in timed containers too, where their timestamps would otherwise name frames).
 - H.264: an open GOP starts at a non-IDR I-frame (a recovery point); its leading
   pictures are those decoded right after it with a smaller picture order count, read as
   ``pic_order_cnt_lsb`` off the slice headers (POC type 0, what encoders with
@@ -25,35 +30,71 @@ from compvid.nal import SequenceParameters, annex_b_poc_lsb, read_sps, scan_acce
 
 # HEVC NAL unit types (H.265 Table 7-1) of leading-picture slices: RADL_N, RADL_R, RASL_N, RASL_R.
 HEVC_LEADING_TYPES = frozenset({6, 7, 8, 9})
+HEVC_RASL_TYPES = frozenset({8, 9})
+HEVC_BLA_TYPES = frozenset({16, 17, 18})
+HEVC_IRAP_TYPES = frozenset(range(16, 24))  # BLA, IDR, CRA, reserved IRAP
+HEVC_IDR_TYPES = frozenset({19, 20})
+HEVC_END_TYPES = frozenset({36, 37})  # end of sequence, end of bitstream
 
 
 class RawKeyOrder:
     """Reads, packet by packet of an untimed Annex B H.264 / HEVC stream (decode order), what
-    places its key pictures in presentation order (:meth:`display_keys`)."""
+    places its key pictures in presentation order (:meth:`display_keys`), and of any HEVC stream
+    (Annex B or length-prefixed, as MP4/MKV hold it), the pictures the decoder skips (:meth:`skipped`)."""
 
     def __init__(self, codec: str, extradata: bytes | None) -> None:
         annex_b = not (extradata or b"\x00").startswith(b"\x01")  # avcC / hvcC extradata start with 1
-        self.codec = codec if annex_b and codec in ("h264", "hevc") else None
+        self.codec = codec if codec == "hevc" or annex_b and codec == "h264" else None
+        # hvcC: NAL units prefixed by their length in (lengthSizeMinusOne + 1) bytes (ISO/IEC 14496-15).
+        self.length_size: int | None = None
+        if self.codec == "hevc" and not annex_b:
+            self.length_size = (extradata[21] & 3) + 1 if extradata is not None and len(extradata) > 22 else 4
         self.sps: SequenceParameters | None = read_sps(extradata) if self.codec == "h264" else None
         self.hevc_leading: list[bool] = []
+        self.hevc_skipped: list[bool] = []  # RASL pictures the decoder skips (NoRaslOutputFlag)
+        self._hevc_rasl_skipped = False  # the last IRAP picture's RASL pictures are skipped
+        self._hevc_after_end = True  # the next IRAP picture starts a coded video sequence afresh
         self.poc_lsbs: list[int | None] = []
         self.idr: list[bool] = []
 
     def add(self, data: bytes | memoryview) -> None:
         """Note one packet (an access unit), in decode order."""
         if self.codec == "hevc":
-            self.hevc_leading.append(is_hevc_leading_picture(data))
+            self._add_hevc(data)
         elif self.codec == "h264":
             if self.sps is None and not self.poc_lsbs:  # no SPS in the extradata: the first access unit's
                 self.sps = read_sps(data)
             self.poc_lsbs.append(annex_b_poc_lsb(data, self.sps) if self.sps is not None else None)
             self.idr.append(scan_access_unit(data, None)[1])
 
+    def _add_hevc(self, data: bytes | memoryview) -> None:
+        vcl = None  # the first slice's type says what the picture is
+        for t in _hevc_nal_types(data, self.length_size):  # in stream order: an end NAL unit may come first
+            if t in HEVC_END_TYPES:
+                self._hevc_after_end = True
+            elif t < 32 and vcl is None:
+                vcl = t
+                if vcl in HEVC_IRAP_TYPES:
+                    # NoRaslOutputFlag (H.265 §8.1.3): IDR, BLA, the first picture, the first after an end.
+                    self._hevc_rasl_skipped = vcl in HEVC_IDR_TYPES or vcl in HEVC_BLA_TYPES or self._hevc_after_end
+                    self._hevc_after_end = False
+        self.hevc_leading.append(vcl in HEVC_LEADING_TYPES)
+        self.hevc_skipped.append(vcl in HEVC_RASL_TYPES and self._hevc_rasl_skipped)
+
+    def skipped(self, num_packets: int) -> list[bool]:
+        """Per packet in decode order: a picture the decoder skips and never puts out (HEVC RASL
+        pictures whose references precede the stream); all False where the stream says nothing."""
+        if self.codec == "hevc" and len(self.hevc_skipped) == num_packets:
+            return list(self.hevc_skipped)
+        return [False] * num_packets
+
     def display_keys(self, keys: tuple[int, ...], num_packets: int) -> tuple[int, ...]:
         """Display indices of the key pictures at decode positions ``keys`` (as given where
-        the packets noted are not all ``num_packets`` or the stream says nothing)."""
-        if self.codec == "hevc" and len(self.hevc_leading) == num_packets:
-            return keys_in_display_order(keys, self.hevc_leading)
+        the stream says nothing). ``keys`` and ``num_packets`` count the pictures the decoder puts
+        out: those it skips (:meth:`skipped`) take no index."""
+        shown = [lead for lead, skip in zip(self.hevc_leading, self.hevc_skipped) if not skip]
+        if self.codec == "hevc" and len(shown) == num_packets:
+            return keys_in_display_order(keys, shown)
         if (self.codec == "h264" and len(self.poc_lsbs) == num_packets and self.sps is not None
                 and self.sps.log2_max_poc_lsb is not None):
             return keys_in_display_order(keys, h264_leading_pictures(keys, self.poc_lsbs, self.sps.log2_max_poc_lsb,
@@ -104,8 +145,16 @@ def h264_leading_pictures(keys: Sequence[int], poc_lsbs: Sequence[int | None], l
     return leading
 
 
-def _hevc_nal_types(data: bytes | memoryview):
-    """``nal_unit_type`` of every NAL unit of an Annex B packet (start codes 00 00 01)."""
+def _hevc_nal_types(data: bytes | memoryview, length_size: int | None = None):
+    """``nal_unit_type`` of every NAL unit of a packet: Annex B (start codes 00 00 01), or
+    NAL units prefixed by their length in ``length_size`` bytes (read without copying the packet)."""
+    if length_size:
+        view, pos = memoryview(data), 0
+        while pos + length_size < len(view):
+            size = int.from_bytes(view[pos:pos + length_size], "big")
+            yield (view[pos + length_size] >> 1) & 0x3F
+            pos += length_size + size
+        return
     raw = bytes(data)
     pos = raw.find(b"\x00\x00\x01")
     while 0 <= pos and pos + 3 < len(raw):

@@ -15,6 +15,7 @@ nothing there either). So the packet damaged here is one the decoder is seen to 
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import re
 from pathlib import Path
@@ -224,3 +225,86 @@ def test_a_data_set_where_nothing_decodes_is_one_typed_error(tmp_path):
     with pytest.raises(NothingDecodedError, match="none of the 3 videos") as e:
         pairs[0]
     assert isinstance(e.value, RuntimeError) and isinstance(e.value, CompvidError)
+
+
+# --------------------------------------------------------------------------- CAVLC H.264 sweep
+
+# x264 without CABAC (as its "ultrafast" preset and baseline-profile encoders write H.264), with and
+# without B-frames. FFmpeg notices damaged CAVLC data that decodes to the picture's last macroblock
+# with bits left over only under err_detect=aggressive; compvid asks for it (compvid.decode).
+CAVLC = {"cavlc-b0": "cabac=0:bframes=0:keyint=12:min-keyint=12:scenecut=0",
+         "cavlc-b2": "cabac=0:bframes=2:keyint=12:min-keyint=12:scenecut=0"}
+
+
+def overwrite(data: bytes, packet: av.Packet, where: float, mode: str) -> bytes:
+    """``data`` with an eighth of ``packet``'s bytes from ``where`` (share of the packet) XOR-ed
+    or zeroed; the packet keeps its size, so the container still finds every packet."""
+    out = bytearray(data)
+    a = packet.pos + max(5, int(packet.size * where))  # past the 4-byte NAL length and the header byte
+    b = min(packet.pos + packet.size, a + max(4, packet.size // 8))
+    out[a:b] = bytes(k ^ 0x5A for k in out[a:b]) if mode == "xor" else bytes(b - a)
+    return bytes(out)
+
+
+def test_wrong_frames_of_damaged_cavlc_h264_are_reported(tmp_path):
+    """Every P/B packet of frames 12-23 damaged in turn (an eighth of it XOR-ed or zeroed at a
+    quarter, half, four fifths), two contents, with and without B-frames; each file decoded from
+    its start and after a seek to frame 12. A case is reported when every wrong frame of the damaged
+    GOP is marked damaged (or a packet was rejected, ``decode_errors``). Measured: 526 of 528 wrong
+    clips reported (one zeroed B-frame packet stays silent, from the start and after the seek);
+    without err_detect=aggressive 430 of 500."""
+    from compvid.synthetic import EncoderRecipe, encode_frames, moving_frames
+
+    wrong_cases, silent = 0, []
+    for (name, params), seed in itertools.product(CAVLC.items(), (0, 1)):
+        frames, _ = moving_frames(num_frames=36, width=W, height=H, dx=3, dy=-2, seed=seed)
+        clean = encode_frames(frames, tmp_path / f"{name}-{seed}.mp4",
+                              recipe=EncoderRecipe("libx264", ".mp4", {"x264-params": params}))
+        reference = decode_clip(clean, start=0, num_frames=36, with_mv=False).rgb
+        data, listed = clean.read_bytes(), packets(clean)
+        keys = [n for n, p in enumerate(listed) if p.is_keyframe]
+        assert len(keys) == 3
+        for packet, mode, where in itertools.product(listed[keys[1] + 1 : keys[2]], ("xor", "zero"),
+                                                     (0.25, 0.5, 0.8)):
+            bad = tmp_path / "bad.mp4"
+            bad.write_bytes(overwrite(data, packet, where, mode))
+            for start, num_frames in ((0, 36), (12, 12)):  # from the start, after a seek
+                clip = decode_clip(bad, start=start, num_frames=num_frames, with_mv=False)
+                # Wrong frames of the damaged GOP. (FFmpeg's decoder state may carry a trace of the
+                # damage past the next IDR picture: not asserted, see the README.)
+                wrong = (grey_error(clip, reference) > WRONG) & np.isin(clip.frame_indices, DAMAGED_GOP)
+                assert set(clip.frame_indices[clip.damaged].tolist()) <= set(DAMAGED_GOP)
+                if wrong.any():
+                    wrong_cases += 1
+                    if clip.decode_errors == 0 and not clip.damaged[wrong].all():
+                        silent.append(f"{name} seed {seed} packet at {packet.pos}: {mode} at {where}, start {start}")
+    assert wrong_cases >= 200  # the damage shows: the sweep means something
+    assert len(silent) <= wrong_cases // 50, f"{len(silent)} of {wrong_cases} damaged clips unreported: {silent}"
+
+
+GOP12 = "keyint=12:min-keyint=12:scenecut=0"
+CLEAN = {  # name -> (encoder, suffix, options, container format)
+    "x264-ultrafast": ("libx264", ".mp4", {"preset": "ultrafast", "x264-params": GOP12}, None),  # CAVLC
+    "x264-cavlc-b3-mbaff": ("libx264", ".mkv", {"x264-params": GOP12 + ":cabac=0:bframes=3:interlaced=1"}, None),
+    "x264-cavlc-slices": ("libx264", ".mp4", {"x264-params": GOP12 + ":cabac=0:slices=4:bframes=0:ref=1"}, None),
+    "x264-slow-open-gop": ("libx264", ".mkv", {"preset": "slow", "x264-params": GOP12 + ":open-gop=1"}, None),
+    "x264-slices-ts": ("libx264", ".ts", {"x264-params": GOP12 + ":slices=3"}, "mpegts"),
+    "x264-raw-open-gop": ("libx264", ".h264", {"x264-params": GOP12 + ":open-gop=1"}, None),
+    "x265-open-gop": ("libx265", ".mkv", {"x265-params": "log-level=error:bframes=3:open-gop=1:" + GOP12}, None),
+    "mpeg4": ("mpeg4", ".avi", {"bf": "2", "g": "12"}, None),
+    "mpeg2-ps": ("mpeg2video", ".mpg", {"bf": "2", "g": "12"}, "mpeg"),
+}
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_clean_encodes_report_no_damage_from_any_start(tmp_path, name):
+    from compvid.synthetic import EncoderRecipe, encode_frames, moving_frames
+
+    codec, suffix, options, fmt = CLEAN[name]
+    frames, _ = moving_frames(num_frames=FRAMES, width=W, height=H, dx=3, dy=-2, seed=2)
+    path = encode_frames(frames, tmp_path / f"clean{suffix}", recipe=EncoderRecipe(codec, suffix, options, fmt))
+    info = probe(path)
+    for start in range(0, FRAMES - 8, 5):  # key frames, mid-GOP, open-GOP leading pictures
+        clip = decode_clip(path, start=start, num_frames=8, info=info)
+        assert clip.num_damaged == 0 and not clip.concealed.any() and clip.decode_errors == 0, (start, clip.warnings)
+        assert not any("damaged" in w or "corrupt" in w for w in clip.warnings), (start, clip.warnings)

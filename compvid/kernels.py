@@ -1,6 +1,7 @@
 """Compiled inner loops (numba), optional: without numba compvid runs numpy code that gives the same bytes.
 
-The cost sums of H.264 reference matching and the painting of dense fields (compvid.motion).
+The cost sums of H.264 reference matching, the choice of the best two candidates among them, and
+the painting of dense fields (compvid.motion).
 
 numba is installed with ``pip install -e '.[fast]'`` (README, Install). ``COMPVID_NUMBA=0`` in the
 environment turns the compiled loops off (tests compare both paths). numba is imported on first
@@ -119,6 +120,26 @@ def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w
                     out[c, f, i, j] = grid[c, f, y, cols[j]]
 
 
+def _best_two(costs, best, low, second):
+    """Per row of ``costs`` float32 (s, C), C >= 1, no NaN: the column of its minimum (the first, as
+    ``argmin``), that minimum and the smallest value in the other columns (inf where C = 1), into
+    ``best`` intp (s,), ``low`` and ``second`` float32 (s,); the loop behind ``motion._best_two``."""
+    for i in range(costs.shape[0]):
+        b = 0
+        lo = costs[i, 0]
+        for c in range(1, costs.shape[1]):
+            if costs[i, c] < lo:
+                b = c
+                lo = costs[i, c]
+        nxt = np.float32(np.inf)
+        for c in range(costs.shape[1]):
+            if c != b and costs[i, c] < nxt:
+                nxt = costs[i, c]
+        best[i] = b
+        low[i] = lo
+        second[i] = nxt
+
+
 def _load(name, function):
     """The compiled ``function``, or None where the compiled loops do not run."""
     global ENABLED
@@ -139,6 +160,11 @@ def _load(name, function):
 def paint_cells():
     """The compiled :func:`_paint_cells`, or None where the compiled loops do not run."""
     return _load("paint_cells", _paint_cells)
+
+
+def best_two():
+    """The compiled :func:`_best_two`, or None where the compiled loops do not run."""
+    return _load("best_two", _best_two)
 
 
 def match_costs():

@@ -190,6 +190,12 @@ def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _best_two(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(column of the minimum, minimum, second smallest value) of each row of ``costs`` (s, C);
     the second is inf where C = 1. The same values as argmin, min and ``np.partition(costs, 1)[:, 1]``."""
+    loop = kernels.best_two()
+    if loop is not None and costs.dtype == np.float32 and costs.shape[1] > 0:  # one pass per row, no copy
+        best = np.empty(costs.shape[0], np.intp)
+        low, second = np.empty(costs.shape[0], costs.dtype), np.empty(costs.shape[0], costs.dtype)
+        loop(costs, best, low, second)
+        return best, low, second
     best = costs.argmin(axis=1)
     rows = np.arange(costs.shape[0])
     low = costs[rows, best]

@@ -26,31 +26,38 @@ ENABLED = os.environ.get("COMPVID_NUMBA", "1") != "0" and importlib.util.find_sp
 _compiled: dict[str, object] = {}
 
 
-def _match_costs(flat, height, width, sel, planes, off_x, off_y, size_w, size_h, base_x, base_y, move_x, move_y,
-                 field_parity, here_base, out):
+def _match_costs(flat, height, width, sel, planes, off_x, off_y, grid_x, grid_y, size_w, size_h, base_x, base_y,
+                 move_x, move_y, field_parity, here_base, out):
     """Mean abs differences of grid samples, the loop behind ``motion._Sampler.costs``.
 
     For each row ``r = sel[i]`` and candidate ``c``: ``out[i, c]`` = mean over the S samples of
-    ``|current - reference|`` in grey levels, inf where ``planes[i, c] < 0``. Samples of row r:
-    ``(base_x[r] + off_x[size_w[r], s], base_y[r] + off_y[size_h[r], s])`` in its own plane
-    (``here_base[r]``: flat offset) and, displaced by ``(move_x[r], move_y[r])`` and rounded half to
-    even (onto the lines of field ``field_parity[r]`` when that array is not empty), in the
-    candidate plane ``planes[i, c]`` (plane index); both clipped to the frame. Shapes: flat (P*H*W,)
-    uint8, sel (s,), planes (s, C), off_x (widths, S), off_y (heights, S), per-row arrays (n,), out
-    (s, C) float32.
+    ``|current - reference|`` in grey levels, inf where ``planes[i, c] < 0``. Sample s of row r lies
+    at ``(base_x[r] + off_x[size_w[r], grid_x[s]], base_y[r] + off_y[size_h[r], grid_y[s]])`` in its
+    own plane (``here_base[r]``: flat offset) and, displaced by ``(move_x[r], move_y[r])`` and rounded
+    half to even (onto the lines of field ``field_parity[r]`` when that array is not empty), in the
+    candidate plane ``planes[i, c]`` (plane index); both clipped to the frame. The samples lie on a
+    grid of G columns and G rows, so each row's G column and G line positions are worked out once,
+    not once per sample. Shapes: flat (P*H*W,) uint8, sel (s,), planes (s, C), off_x (widths, G),
+    off_y (heights, G), grid_x and grid_y (S,), per-row arrays (n,), out (s, C) float32.
     """
-    num = off_x.shape[1]
+    num = grid_x.shape[0]
+    side = off_x.shape[1]
     scale = np.float32(1.0 / num)
     plane_size = height * width
     on_field = field_parity.shape[0] > 0
+    here_col = np.empty(side, np.int64)  # clipped column of each grid column in the row's own plane
+    here_line = np.empty(side, np.int64)  # clipped line * width of each grid line
+    ref_col = np.empty(side, np.int64)  # the same, displaced and rounded, in a candidate plane
+    ref_line = np.empty(side, np.int64)
     here = np.empty(num, np.int32)
     ref = np.empty(num, np.int64)
     for i in range(sel.shape[0]):
         r = sel[i]
-        for s in range(num):
-            x = off_x[size_w[r], s] + base_x[r]
-            y = off_y[size_h[r], s] + base_y[r]
-            here[s] = flat[here_base[r] + min(max(y, 0), height - 1) * width + min(max(x, 0), width - 1)]
+        for k in range(side):
+            x = off_x[size_w[r], k] + base_x[r]
+            y = off_y[size_h[r], k] + base_y[r]
+            here_col[k] = min(max(x, 0), width - 1)
+            here_line[k] = min(max(y, 0), height - 1) * width
             ry = np.float32(y) + move_y[r]
             if on_field:
                 q = field_parity[r]
@@ -58,7 +65,12 @@ def _match_costs(flat, height, width, sel, planes, off_x, off_y, size_w, size_h,
             else:
                 ry = np.rint(ry)
             rx = np.rint(np.float32(x) + move_x[r])
-            ref[s] = min(max(int(ry), 0), height - 1) * width + min(max(int(rx), 0), width - 1)
+            ref_line[k] = min(max(int(ry), 0), height - 1) * width
+            ref_col[k] = min(max(int(rx), 0), width - 1)
+        own = here_base[r]
+        for s in range(num):
+            here[s] = flat[own + here_line[grid_y[s]] + here_col[grid_x[s]]]
+            ref[s] = ref_line[grid_y[s]] + ref_col[grid_x[s]]
         for c in range(planes.shape[1]):
             plane = planes[i, c]
             if plane < 0:

@@ -133,6 +133,8 @@ class _Sampler:
         sizes_h, self.size_h = _distinct(vectors.h[rows])
         self.off_x = np.floor(sizes_w[:, None] * _GX[None, :]).astype(np.int32)  # (widths, 16)
         self.off_y = np.floor(sizes_h[:, None] * _GY[None, :]).astype(np.int32)  # (heights, 16)
+        self.off_x4 = np.ascontiguousarray(self.off_x[:, :4])  # (widths, 4): _GX[:4] is the grid's columns
+        self.off_y4 = np.ascontiguousarray(self.off_y[:, ::4])  # (heights, 4): _GY[::4] is its lines
         self.base_x, self.base_y = vectors.cx[rows], vectors.cy[rows]
         self.move_x, self.move_y = vectors.mx[rows], vectors.my[rows]  # float32, sub-pel
         # Rows sampled on one field: the reference rows are rounded onto that field's lines.
@@ -149,8 +151,9 @@ class _Sampler:
         loop = kernels.match_costs()
         if loop is not None:  # the same sums in one compiled loop (compvid.kernels)
             out = np.empty(table.shape, np.float32)
+            # The grid's 4 columns and 4 lines: sample s lies in column s % 4 and line s // 4 (_GX, _GY).
             loop(flat, height, width, np.asarray(sel, np.intp), np.asarray(table, np.intp),
-                 np.ascontiguousarray(self.off_x[:, grid]), np.ascontiguousarray(self.off_y[:, grid]),
+                 self.off_x4, self.off_y4, grid % 4, grid // 4,
                  self.size_w, self.size_h, self.base_x, self.base_y, self.move_x, self.move_y,
                  self.no_field if self.field_parity is None else self.field_parity, self.here_base, out)
             return out

@@ -93,36 +93,57 @@ def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w
     prefix sums run down the rows, then along them (``np.cumsum``), and each cell's sums times
     1 / count (0 where none) become float32. ``out`` float32 (2, T, H_out, W_out) gets the cell
     ``(rows[i], cols[j])`` at output pixel (i, j).
+
+    One frame at a time, in one table of (3, cells_h + 1, cells_w + 1) float64 reused for every
+    frame: each cell still gets its own frame's additions in the same order, and the table stays in
+    cache, where one for all T frames (megabytes) was new memory, page-faulted in, on every call.
+    Blocks not grouped by frame are put in frame order first (a stable counting sort).
     """
-    acc = np.zeros((3, num_frames, cells_h + 1, cells_w + 1))
     n = cx0.shape[0]
-    for corner in range(4):
-        sign = 1.0 if corner < 2 else -1.0
-        for i in range(n):
-            y = cy0[i] if corner == 0 or corner == 2 else cy1[i]
-            x = cx0[i] if corner == 0 or corner == 3 else cx1[i]
-            f = frame[i]
-            acc[0, f, y, x] += sign
-            acc[1, f, y, x] += sign * np.float64(vx[i])
-            acc[2, f, y, x] += sign * np.float64(vy[i])
-    grid = np.empty((2, num_frames, cells_h, cells_w), np.float32)
+    start = np.zeros(num_frames + 1, np.int64)  # blocks of frame f: order[start[f]:start[f + 1]]
+    for i in range(n):
+        start[frame[i] + 1] += 1
     for f in range(num_frames):
+        start[f + 1] += start[f]
+    grouped = True  # already in frame order (not so: MPEG-4 direct-mode fills come last)
+    for i in range(1, n):
+        if frame[i] < frame[i - 1]:
+            grouped = False
+            break
+    order = np.empty(0, np.int64) if grouped else np.empty(n, np.int64)
+    if not grouped:
+        fill = start[:num_frames].copy()
+        for i in range(n):
+            order[fill[frame[i]]] = i
+            fill[frame[i]] += 1
+    acc = np.empty((3, cells_h + 1, cells_w + 1))
+    grid = np.empty((2, cells_h, cells_w), np.float32)
+    for f in range(num_frames):
+        acc[:] = 0.0
+        for corner in range(4):
+            sign = 1.0 if corner < 2 else -1.0
+            for k in range(start[f], start[f + 1]):
+                i = k if grouped else order[k]
+                y = cy0[i] if corner == 0 or corner == 2 else cy1[i]
+                x = cx0[i] if corner == 0 or corner == 3 else cx1[i]
+                acc[0, y, x] += sign
+                acc[1, y, x] += sign * np.float64(vx[i])
+                acc[2, y, x] += sign * np.float64(vy[i])
         for p in range(3):
             for y in range(1, cells_h + 1):
                 for x in range(cells_w + 1):
-                    acc[p, f, y, x] += acc[p, f, y - 1, x]
+                    acc[p, y, x] += acc[p, y - 1, x]
             for y in range(cells_h + 1):
                 for x in range(1, cells_w + 1):
-                    acc[p, f, y, x] += acc[p, f, y, x - 1]
+                    acc[p, y, x] += acc[p, y, x - 1]
         for y in range(cells_h):
             for x in range(cells_w):
-                inv = np.rint(acc[0, f, y, x])
+                inv = np.rint(acc[0, y, x])
                 if inv > 0:
                     inv = 1.0 / inv
-                grid[0, f, y, x] = np.float32(acc[1, f, y, x] * inv)
-                grid[1, f, y, x] = np.float32(acc[2, f, y, x] * inv)
-    for c in range(2):
-        for f in range(num_frames):
+                grid[0, y, x] = np.float32(acc[1, y, x] * inv)
+                grid[1, y, x] = np.float32(acc[2, y, x] * inv)
+        for c in range(2):
             for i in range(rows.shape[0]):
                 y = rows[i]
                 if i > 0 and y == rows[i - 1]:  # the row above samples the same cells: copy it
@@ -130,7 +151,7 @@ def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w
                         out[c, f, i, j] = out[c, f, i - 1, j]
                     continue
                 for j in range(cols.shape[0]):
-                    out[c, f, i, j] = grid[c, f, y, cols[j]]
+                    out[c, f, i, j] = grid[c, y, cols[j]]
 
 
 def _best_two(costs, best, low, second):

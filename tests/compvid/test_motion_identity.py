@@ -366,6 +366,23 @@ def test_painting_matches_a_per_block_painter_and_the_painter_before(loops, heig
         assert got.tobytes() == before.tobytes()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_painting_rows_in_any_frame_order(loops, seed):
+    """Rows need not come grouped by frame (MPEG-4 direct-mode fills come after the other frames'
+    rows); some frames have none. Overlapping blocks make the order of additions matter."""
+    rng = np.random.default_rng(seed)
+    motion, frame = codec_blocks(rng, 5, 144, 176, (4, 8, 16), per_frame=200)
+    frame = frame.copy()
+    frame[frame == 3] = 4  # frame 3: no rows
+    order = rng.permutation(len(frame))
+    shuffled = BlockMotion(*(getattr(motion, f)[order] for f in ("x0", "y0", "w", "h", "dx", "dy", "unsure")))
+    for out_size in (None, (128, 156), (40, 52)):
+        got = rasterize_rows(shuffled, frame[order], 6, frame_size=(144, 176), out_size=out_size)
+        before = rasterize_rows_before(shuffled, frame[order], 6, frame_size=(144, 176), out_size=out_size)
+        assert got.tobytes() == before.tobytes()
+        assert not got[:, 3].any() and not got[:, 5].any()
+
+
 def test_painting_blocks_off_every_grid_and_frames_without_inner_edges(loops):
     # Estimated fields and direct-mode fills may sit anywhere; a block covering the whole frame
     # leaves no inner edge at all.

@@ -1,7 +1,7 @@
 """Compiled inner loops (numba), optional: without numba compvid runs numpy code that gives the same bytes.
 
-The cost sums of H.264 reference matching, the choice of the best two candidates among them, and
-the painting of dense fields (compvid.motion).
+The cost sums of H.264 reference matching, the choice of the best two candidates among them, the
+painting of dense fields and the reading of FFmpeg's vector tables (compvid.motion).
 
 numba is installed with ``pip install -e '.[fast]'`` (README, Install). ``COMPVID_NUMBA=0`` in the
 environment turns the compiled loops off (tests compare both paths). numba is imported on first
@@ -174,6 +174,26 @@ def _best_two(costs, best, low, second):
         second[i] = nxt
 
 
+def _vector_columns(rows, direction, mx, my, cx, cy, w, h):
+    """FFmpeg's exported vector table (PyAV's structured AVMotionVector array, (N,)) in one pass,
+    the loop behind ``motion.RawVectors.from_side_data``, with its numbers: ``direction`` int8 sign
+    of ``source``; ``mx, my`` float32 ``motion / motion_scale`` (scale 0 read as 1) in float32;
+    ``cx, cy, w, h`` int32 ``dst_x, dst_y, w, h``. Outputs (N,) each."""
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        scale = np.float32(row.motion_scale)
+        if scale == 0:
+            scale = np.float32(1.0)
+        source = row.source
+        direction[i] = 1 if source > 0 else (-1 if source < 0 else 0)
+        mx[i] = np.float32(row.motion_x) / scale
+        my[i] = np.float32(row.motion_y) / scale
+        cx[i] = row.dst_x
+        cy[i] = row.dst_y
+        w[i] = row.w
+        h[i] = row.h
+
+
 def _load(name, function):
     """The compiled ``function``, or None where the compiled loops do not run."""
     global ENABLED
@@ -199,6 +219,11 @@ def paint_cells():
 def best_two():
     """The compiled :func:`_best_two`, or None where the compiled loops do not run."""
     return _load("best_two", _best_two)
+
+
+def vector_columns():
+    """The compiled :func:`_vector_columns`, or None where the compiled loops do not run."""
+    return _load("vector_columns", _vector_columns)
 
 
 def match_costs():

@@ -73,6 +73,13 @@ class RawVectors:
     @staticmethod
     def from_side_data(rows: np.ndarray) -> "RawVectors":
         """From ``frame.side_data['MOTION_VECTORS'].to_ndarray()`` (structured array)."""
+        loop = kernels.vector_columns()
+        if loop is not None and rows.ndim == 1 and rows.flags.c_contiguous:  # one pass instead of ten
+            n = rows.shape[0]
+            out = RawVectors(np.empty(n, np.int8), np.empty(n, np.float32), np.empty(n, np.float32),
+                             *(np.empty(n, np.int32) for _ in range(4)))
+            loop(rows, out.direction, out.mx, out.my, out.cx, out.cy, out.w, out.h)
+            return out
         scale = rows["motion_scale"].astype(np.float32)
         scale[scale == 0] = 1.0  # defensive: an encoder that leaves it 0 means whole pixels
         return RawVectors(

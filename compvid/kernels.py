@@ -6,8 +6,9 @@ painting of dense fields and the reading of FFmpeg's vector tables (compvid.moti
 numba is installed with ``pip install -e '.[fast]'`` (README, Install). ``COMPVID_NUMBA=0`` in the
 environment turns the compiled loops off (tests compare both paths). numba is imported on first
 use, not with compvid; compiled code is cached in ``__pycache__`` beside this file (numba's
-``cache=True``), so the compilation (8 s of CPU for both loops on a loaded 2-core machine) is paid
-once per machine; a later process loads them in under a second, numba's import included.
+``cache=True``), so the compilation (a few seconds of CPU: 2.9 s for all four loops, numba's
+import included, measured on the loaded 2-core machine; 8 s was measured for two of them in
+another session) is paid once per machine; a later process loads them in under a second.
 """
 
 from __future__ import annotations

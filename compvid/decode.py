@@ -234,10 +234,16 @@ def _check_args(name: str, *, start, num_frames, frame_step, mv_mode, with_rgb, 
         raise InvalidArgumentError(f"{name}: threads must be an int >= 0 (0: FFmpeg's choice), got {threads!r}")
 
 
+@functools.lru_cache(maxsize=None)
+def _luma_is_plane_0(format_name: str) -> bool:
+    """Whether plane 0 of pixel format ``format_name`` is its 8-bit luma (asked once per format)."""
+    fmt = av.VideoFormat(format_name)
+    return format_name.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")) and fmt.components[0].bits == 8
+
+
 def _luma(frame: av.VideoFrame) -> np.ndarray:
     """Luma plane as uint8 (H, W), without colour conversion for 8-bit YUV/gray."""
-    fmt = frame.format
-    if fmt.name.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")) and fmt.components[0].bits == 8:
+    if _luma_is_plane_0(frame.format.name):
         plane = frame.planes[0]
         rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
         return rows[: frame.height, : frame.width]
@@ -666,11 +672,23 @@ def _keep(store: FrameStore, idx: int, frame: av.VideoFrame, ptype: str, seconds
         store.luma[idx] = _luma(frame)  # a view into the frame's buffer; stacked (copied) once
     if needs.export_vectors and (needed or needs.vectors_of_window):
         side = frame.side_data.get("MOTION_VECTORS")
-        rows = side.to_ndarray() if side is not None else None
-        store.rows[idx] = rows if rows is not None and len(rows) else None
+        store.rows[idx] = _vector_table(side) if side is not None and len(side) else None
     if plan.with_rgb and needed:
         store.rgb[idx] = to_rgb(frame, *plan.decoded_size(store.rotation))
 
+
+
+_VECTOR_DTYPE: list[np.dtype] = []  # PyAV's structured dtype of AVMotionVector, taken from its first table
+
+
+def _vector_table(side) -> np.ndarray:
+    """``side.to_ndarray()`` of MOTION_VECTORS side data: the same view of its buffer, without
+    building PyAV's structured dtype anew for every frame (that took most of the call)."""
+    if not _VECTOR_DTYPE:
+        table = side.to_ndarray()
+        _VECTOR_DTYPE.append(table.dtype)
+        return table
+    return np.frombuffer(side, dtype=_VECTOR_DTYPE[0])
 
 
 def _nearest_before(available: list[int], i: int, fallback: int) -> int:

@@ -73,6 +73,13 @@ class RawVectors:
     @staticmethod
     def from_side_data(rows: np.ndarray) -> "RawVectors":
         """From ``frame.side_data['MOTION_VECTORS'].to_ndarray()`` (structured array)."""
+        loop = kernels.vector_columns()
+        if loop is not None and rows.ndim == 1 and rows.flags.c_contiguous:  # one pass instead of ten
+            n = rows.shape[0]
+            out = RawVectors(np.empty(n, np.int8), np.empty(n, np.float32), np.empty(n, np.float32),
+                             *(np.empty(n, np.int32) for _ in range(4)))
+            loop(rows, out.direction, out.mx, out.my, out.cx, out.cy, out.w, out.h)
+            return out
         scale = rows["motion_scale"].astype(np.float32)
         scale[scale == 0] = 1.0  # defensive: an encoder that leaves it 0 means whole pixels
         return RawVectors(
@@ -133,6 +140,8 @@ class _Sampler:
         sizes_h, self.size_h = _distinct(vectors.h[rows])
         self.off_x = np.floor(sizes_w[:, None] * _GX[None, :]).astype(np.int32)  # (widths, 16)
         self.off_y = np.floor(sizes_h[:, None] * _GY[None, :]).astype(np.int32)  # (heights, 16)
+        self.off_x4 = np.ascontiguousarray(self.off_x[:, :4])  # (widths, 4): _GX[:4] is the grid's columns
+        self.off_y4 = np.ascontiguousarray(self.off_y[:, ::4])  # (heights, 4): _GY[::4] is its lines
         self.base_x, self.base_y = vectors.cx[rows], vectors.cy[rows]
         self.move_x, self.move_y = vectors.mx[rows], vectors.my[rows]  # float32, sub-pel
         # Rows sampled on one field: the reference rows are rounded onto that field's lines.
@@ -149,8 +158,9 @@ class _Sampler:
         loop = kernels.match_costs()
         if loop is not None:  # the same sums in one compiled loop (compvid.kernels)
             out = np.empty(table.shape, np.float32)
+            # The grid's 4 columns and 4 lines: sample s lies in column s % 4 and line s // 4 (_GX, _GY).
             loop(flat, height, width, np.asarray(sel, np.intp), np.asarray(table, np.intp),
-                 np.ascontiguousarray(self.off_x[:, grid]), np.ascontiguousarray(self.off_y[:, grid]),
+                 self.off_x4, self.off_y4, grid % 4, grid // 4,
                  self.size_w, self.size_h, self.base_x, self.base_y, self.move_x, self.move_y,
                  self.no_field if self.field_parity is None else self.field_parity, self.here_base, out)
             return out
@@ -190,6 +200,12 @@ def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _best_two(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(column of the minimum, minimum, second smallest value) of each row of ``costs`` (s, C);
     the second is inf where C = 1. The same values as argmin, min and ``np.partition(costs, 1)[:, 1]``."""
+    loop = kernels.best_two()
+    if loop is not None and costs.dtype == np.float32 and costs.shape[1] > 0:  # one pass per row, no copy
+        best = np.empty(costs.shape[0], np.intp)
+        low, second = np.empty(costs.shape[0], costs.dtype), np.empty(costs.shape[0], costs.dtype)
+        loop(costs, best, low, second)
+        return best, low, second
     best = costs.argmin(axis=1)
     rows = np.arange(costs.shape[0])
     low = costs[rows, best]

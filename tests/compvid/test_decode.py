@@ -163,3 +163,31 @@ def test_the_last_frame_decodes_with_and_without_probe_info(moving_video, recipe
     for kw in ({}, {"info": info}):
         clip = decode_clip(path, start=info.num_frames - 1, num_frames=1, **kw)
         assert clip.frame_indices.tolist() == [info.num_frames - 1] and not clip.padded
+
+
+@pytest.mark.parametrize("recipe", ["h264", "mpeg4"])
+def test_vector_tables_and_luma_are_what_pyav_hands_out(moving_video, monkeypatch, recipe):
+    """The decode loop reads each frame's vector table with a dtype kept from the first one, and its
+    luma straight from plane 0: the same arrays as PyAV's to_ndarray (every frame, the first
+    included) and the Y plane as PyAV's own yuv420p array holds it."""
+    import av
+
+    import compvid.decode as decode_mod
+
+    monkeypatch.setattr(decode_mod, "_VECTOR_DTYPE", [])  # start with no dtype kept
+    path = moving_video(recipe, num_frames=12, width=96, height=64)
+    tables = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"flags2": "+export_mvs"}
+        for frame in container.decode(stream):
+            luma = decode_mod._luma(frame)
+            assert frame.format.name == "yuv420p"
+            assert np.array_equal(luma, frame.to_ndarray()[: frame.height])  # yuv420p arrays: Y rows first
+            side = frame.side_data.get("MOTION_VECTORS")
+            if side is None:
+                continue
+            want, got = side.to_ndarray(), decode_mod._vector_table(side)
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+            tables += 1
+    assert tables >= 8 and len(decode_mod._VECTOR_DTYPE) == 1

@@ -214,3 +214,41 @@ def test_field_hypothesis_reads_predictions_from_either_field():
     motion = fixed.normalise(distance, unsure)
     np.testing.assert_allclose(motion.dy, -6.0)  # forward displacement per frame step
     assert np.all(cost < 1.0)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_vector_tables_read_the_same_compiled_and_in_numpy(monkeypatch, compiled):
+    """RawVectors.from_side_data: the compiled one-pass reading gives numpy's casts bit for bit
+    (motion beyond float32's 24 bits rounds alike, scale 0 reads as 1, source sign), and both are
+    the obvious per-row reading."""
+    from compvid import kernels
+
+    if compiled and not kernels.ENABLED:
+        pytest.skip("numba is not installed (pip install -e '.[fast]')")
+    monkeypatch.setattr(kernels, "ENABLED", compiled)
+    rng = np.random.default_rng(3)
+    n = 500
+    dtype = np.dtype([("source", "int32"), ("w", "uint8"), ("h", "uint8"), ("src_x", "int16"), ("src_y", "int16"),
+                      ("dst_x", "int16"), ("dst_y", "int16"), ("flags", "uint64"), ("motion_x", "int32"),
+                      ("motion_y", "int32"), ("motion_scale", "uint16")], align=True)  # PyAV's AVMotionVector
+    rows = np.zeros(n, dtype)
+    rows["source"] = rng.integers(-3, 4, n)
+    rows["w"], rows["h"] = rng.choice([4, 8, 16], n), rng.choice([4, 8, 16], n)
+    rows["dst_x"], rows["dst_y"] = rng.integers(-40, 2000, n), rng.integers(-40, 2000, n)
+    rows["motion_x"] = rng.integers(-600, 600, n)
+    rows["motion_y"] = np.where(rng.random(n) < 0.1, rng.integers(-2**31, 2**31 - 1, n), rng.integers(-600, 600, n))
+    rows["motion_scale"] = rng.choice([0, 1, 2, 4, 8], n)
+    got = RawVectors.from_side_data(rows)
+    for i in range(n):
+        scale = np.float32(rows["motion_scale"][i] or 1)
+        assert got.direction[i] == np.sign(rows["source"][i])
+        assert got.mx[i] == np.float32(rows["motion_x"][i]) / scale
+        assert got.my[i] == np.float32(rows["motion_y"][i]) / scale
+        assert (got.cx[i], got.cy[i], got.w[i], got.h[i]) == tuple(rows[f][i] for f in ("dst_x", "dst_y", "w", "h"))
+    for field, dtype_want in zip(("direction", "mx", "my", "cx", "cy", "w", "h"),
+                                 (np.int8, np.float32, np.float32, np.int32, np.int32, np.int32, np.int32)):
+        assert getattr(got, field).dtype == dtype_want
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    numpy_reading = RawVectors.from_side_data(rows)
+    for field in ("direction", "mx", "my", "cx", "cy", "w", "h"):
+        assert getattr(got, field).tobytes() == getattr(numpy_reading, field).tobytes()

@@ -366,6 +366,23 @@ def test_painting_matches_a_per_block_painter_and_the_painter_before(loops, heig
         assert got.tobytes() == before.tobytes()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_painting_rows_in_any_frame_order(loops, seed):
+    """Rows need not come grouped by frame (MPEG-4 direct-mode fills come after the other frames'
+    rows); some frames have none. Overlapping blocks make the order of additions matter."""
+    rng = np.random.default_rng(seed)
+    motion, frame = codec_blocks(rng, 5, 144, 176, (4, 8, 16), per_frame=200)
+    frame = frame.copy()
+    frame[frame == 3] = 4  # frame 3: no rows
+    order = rng.permutation(len(frame))
+    shuffled = BlockMotion(*(getattr(motion, f)[order] for f in ("x0", "y0", "w", "h", "dx", "dy", "unsure")))
+    for out_size in (None, (128, 156), (40, 52)):
+        got = rasterize_rows(shuffled, frame[order], 6, frame_size=(144, 176), out_size=out_size)
+        before = rasterize_rows_before(shuffled, frame[order], 6, frame_size=(144, 176), out_size=out_size)
+        assert got.tobytes() == before.tobytes()
+        assert not got[:, 3].any() and not got[:, 5].any()
+
+
 def test_painting_blocks_off_every_grid_and_frames_without_inner_edges(loops):
     # Estimated fields and direct-mode fills may sit anywhere; a block covering the whole frame
     # leaves no inner edge at all.
@@ -528,3 +545,36 @@ def test_generated_clips_give_the_fields_they_gave_before(loops, moving_video, r
 def test_real_clips_give_the_fields_they_gave_before(loops, shared_media, name):
     before, now = clips_before_and_now(shared_media / name, [(0, 24), (9, 16)], size=128)
     assert_same_clips(before, now)
+
+
+# ----------------------------------------------------------------------------
+# The best two candidates of each row (compiled and numpy)
+# ----------------------------------------------------------------------------
+
+
+def best_two_per_row(costs: np.ndarray):
+    """Obvious reference: for each row, the first column holding its minimum, that minimum, and the
+    smallest value among the other columns (inf with one column)."""
+    best, low, second = [], [], []
+    for row in costs.tolist():
+        b = row.index(min(row))
+        best.append(b)
+        low.append(row[b])
+        second.append(min(row[:b] + row[b + 1:], default=float("inf")))
+    return np.array(best, np.intp), np.array(low, np.float32), np.array(second, np.float32)
+
+
+@pytest.mark.parametrize("columns", [1, 2, 3, 9])
+def test_best_two_takes_the_first_minimum_and_the_next_smallest(loops, columns):
+    from compvid.motion import _best_two
+
+    rng = np.random.default_rng(columns)
+    # Costs on a coarse grid of grey levels, so that rows hold ties; some rows all inf (no candidate).
+    costs = (rng.integers(0, 6, (400, columns)) * 0.5).astype(np.float32)
+    costs[rng.random(costs.shape) < 0.2] = np.inf
+    costs[:7] = np.inf
+    got = _best_two(costs)
+    want = best_two_per_row(costs)
+    assert_same(got, want)
+    assert_same(_best_two(costs[:, ::-1]), best_two_per_row(costs[:, ::-1]))  # a strided view
+    assert [a.shape for a in _best_two(costs[:0])] == [(0,)] * 3

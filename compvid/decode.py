@@ -460,8 +460,7 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
         if seek_frame > 0 and container.format.name in STALE_PTS_AFTER_SEEK_FORMATS and info.keyframe_sizes:
             packets = note_landing_key(packets, indexer, info, timeline, tb)
         if needs.decode_order:
-            packets = _track_references(packets, store.references, nal_length_size(cc.extradata),
-                                        window=plan.window, tb=tb, timeline=timeline)
+            packets = _track_references(packets, store.references, plan, tb)
         outcome = _run_decoder(packets, stream, plan, _Attempt(indexer, store, estimator, to_rgb))
         decoded += outcome.decoded
         errors += outcome.errors
@@ -611,7 +610,7 @@ def _run_decoder(packets, stream, plan: _ClipPlan, attempt: _Attempt) -> _Outcom
             seconds = plan.timeline.time_of(idx)
             if seconds is None:  # no timestamps in the stream: the frame's own, or its index at the frame rate
                 seconds = frame.time if frame.time is not None else idx / plan.timeline.fps
-            _keep(store, idx, frame, ptype, seconds, plan, attempt.to_rgb)
+            _keep(plan, attempt, idx, frame, ptype, seconds)
             if attempt.estimator is not None and idx >= first - 1:
                 for j, motion in attempt.estimator.push(frame, idx):
                     store.estimated[j] = motion
@@ -678,14 +677,13 @@ def _pictures(packets, stream, out: _Outcome, name: str):
 
 
 
-def _keep(store: FrameStore, idx: int, frame: av.VideoFrame, ptype: str, seconds: float, plan: _ClipPlan,
-          to_rgb: RgbConverter) -> None:
+def _keep(plan: _ClipPlan, attempt: _Attempt, idx: int, frame: av.VideoFrame, ptype: str, seconds: float) -> None:
     """Keep what the clip needs of display frame ``idx`` (inside its window): type and pts
     always; what the motion strategy needs: exported vectors (of frames served, or of every
     frame for the GOP rule, whose B-frames borrow from neighbours), luma of frames served and of
     possible references (reference matching) or of interlaced frames (field readings); RGB of
     frames served."""
-    needs = plan.needs
+    needs, store = plan.needs, attempt.store
     needed = idx in plan.need_set
     store.types[idx] = ptype
     interlaced = bool(getattr(frame, "interlaced_frame", False))
@@ -700,7 +698,7 @@ def _keep(store: FrameStore, idx: int, frame: av.VideoFrame, ptype: str, seconds
         side = frame.side_data.get("MOTION_VECTORS")
         store.rows[idx] = _vector_table(side) if side is not None and len(side) else None
     if plan.request.with_rgb and needed:
-        store.rgb[idx] = to_rgb(frame, *plan.decoded_size(store.rotation))
+        store.rgb[idx] = attempt.to_rgb(frame, *plan.decoded_size(store.rotation))
 
 
 
@@ -723,13 +721,15 @@ def _nearest_before(available: list[int], i: int, fallback: int) -> int:
 
 
 
-def _track_references(packets, references: ReferenceOrder, length_size: int | None, *, window: tuple[int, int],
-                      tb: float, timeline: Timeline):
+def _track_references(packets, references: ReferenceOrder, plan: _ClipPlan, tb: float):
     """Pass ``packets`` through, noting each H.264 packet's decode order and
     whether it holds a reference picture (``references.packets``, keyed by pts;
-    read only for packets whose timestamp lies near the display ``window``)."""
+    read only for packets whose timestamp (``tb``: seconds per tick) lies near
+    the clip's display window)."""
+    length_size = nal_length_size(plan.codec_context.extradata)
+    timeline = plan.timeline
     order = epoch = 0
-    lo, hi = window[0] - 2, window[1] + 2
+    lo, hi = plan.window[0] - 2, plan.window[1] + 2
     for packet in packets:
         if packet.pts is not None and packet.size:
             ref, idr = None, False  # far from the window: nothing in it refers across

@@ -204,34 +204,52 @@ def decode_clip(
     pictures go unreported in ``Clip.damaged``).
     """
     name = source_name(source)
-    _check_args(name, start=start, num_frames=num_frames, frame_step=frame_step, mv_mode=mv_mode,
-                with_rgb=with_rgb, with_mv=with_mv, threads=threads)
+    request = _Request(start, num_frames, frame_step, size, with_rgb, with_mv, mv_mode, threads)
+    request.check(name)
     if info is None:
         info = probe(source)
     elif info.timeline is None:  # e.g. read from a shard record written before timelines
         info = dataclasses.replace(info, timeline=probe(source).timeline)
     container, stream = open_video(source)
     try:
-        return _decode(container, stream, name, start=start, num_frames=num_frames,
-                       frame_step=frame_step, size=size, with_rgb=with_rgb, with_mv=with_mv,
-                       mv_mode=mv_mode, info=info, threads=threads)
+        return _decode(container, stream, name, request, info)
     finally:
         container.close()
 
 
-def _check_args(name: str, *, start, num_frames, frame_step, mv_mode, with_rgb, with_mv, threads) -> None:
-    if not isinstance(num_frames, (int, np.integer)) or num_frames <= 0:
-        raise InvalidArgumentError(f"{name}: num_frames must be a positive int, got {num_frames!r}")
-    if not isinstance(frame_step, (int, np.integer)) or frame_step <= 0:
-        raise InvalidArgumentError(f"{name}: frame_step must be a positive int, got {frame_step!r}")
-    if not isinstance(start, (int, np.integer)) or start < 0:
-        raise InvalidArgumentError(f"{name}: start must be a frame index >= 0, got {start!r}")
-    if mv_mode not in MV_MODES:
-        raise InvalidArgumentError(f"{name}: mv_mode must be one of {MV_MODES}, got {mv_mode!r}")
-    if not (with_rgb or with_mv):
-        raise InvalidArgumentError(f"{name}: with_rgb and with_mv are both False; ask for at least one view")
-    if not isinstance(threads, (int, np.integer)) or threads < 0:
-        raise InvalidArgumentError(f"{name}: threads must be an int >= 0 (0: FFmpeg's choice), got {threads!r}")
+@dataclass(frozen=True)
+class _Request:
+    """decode_clip's keywords, as given (same names, same meanings), checked once by :meth:`check`."""
+
+    start: int  # display index of the first frame
+    num_frames: int  # T
+    frame_step: int  # display frames between clip frames
+    size: int | tuple[int, int] | Sequence[int] | None  # output size (output_size)
+    with_rgb: bool
+    with_mv: bool
+    mv_mode: MvMode
+    threads: int  # decoder slice threads (0: FFmpeg's choice)
+
+    def check(self, name: str) -> None:
+        """Refuse what no decode can serve, naming the source ``name`` (``size`` is checked once
+        the picture size is known: _ClipPlan.decoded_size)."""
+        if not isinstance(self.num_frames, (int, np.integer)) or self.num_frames <= 0:
+            raise InvalidArgumentError(f"{name}: num_frames must be a positive int, got {self.num_frames!r}")
+        if not isinstance(self.frame_step, (int, np.integer)) or self.frame_step <= 0:
+            raise InvalidArgumentError(f"{name}: frame_step must be a positive int, got {self.frame_step!r}")
+        if not isinstance(self.start, (int, np.integer)) or self.start < 0:
+            raise InvalidArgumentError(f"{name}: start must be a frame index >= 0, got {self.start!r}")
+        if self.mv_mode not in MV_MODES:
+            raise InvalidArgumentError(f"{name}: mv_mode must be one of {MV_MODES}, got {self.mv_mode!r}")
+        if not (self.with_rgb or self.with_mv):
+            raise InvalidArgumentError(f"{name}: with_rgb and with_mv are both False; ask for at least one view")
+        if not isinstance(self.threads, (int, np.integer)) or self.threads < 0:
+            raise InvalidArgumentError(
+                f"{name}: threads must be an int >= 0 (0: FFmpeg's choice), got {self.threads!r}")
+
+    def asked(self) -> list[int]:
+        """(T,) display index of each clip frame, before clamping to the video's end."""
+        return [self.start + i * self.frame_step for i in range(self.num_frames)]
 
 
 @functools.lru_cache(maxsize=None)
@@ -269,10 +287,8 @@ class _ClipPlan:
     """What one clip asks of the decoder, fixed before the first packet."""
 
     name: str  # the source, for messages
+    request: _Request
     wanted: tuple[int, ...]  # (T,) display index of each clip frame, clamped to the video's last
-    frame_step: int  # display frames between clip frames
-    with_rgb: bool
-    size: int | tuple[int, int] | None  # requested output size (compvid.decode.output_size)
     needs: Needs  # what the motion strategy needs kept (nothing without motion)
     timeline: Timeline
     # Decoder context: its picture size is read when needed (the decoder may change it).
@@ -294,7 +310,7 @@ class _ClipPlan:
     def window(self) -> tuple[int, int]:
         """Display frames (first, last) whose pictures may matter: the clip's frames, the motion
         strategy's look-back before them, and possible future references after them."""
-        return self.first - self.needs.lookback_frames - self.frame_step, self.last + MAX_REFERENCE_DISTANCE
+        return self.first - self.needs.lookback_frames - self.request.frame_step, self.last + MAX_REFERENCE_DISTANCE
 
     def decoded_size(self, rotation: int) -> tuple[int, int]:
         """(H, W) to convert to in coded orientation, so that after the display
@@ -303,14 +319,13 @@ class _ClipPlan:
         quarter_turn = rotation in (90, 270)
         disp_w, disp_h = (cc.height, cc.width) if quarter_turn else (cc.width, cc.height)
         try:
-            out_h, out_w = output_size(disp_w, disp_h, self.size)
+            out_h, out_w = output_size(disp_w, disp_h, self.request.size)
         except InvalidArgumentError as e:
             raise InvalidArgumentError(f"{self.name}: {e}") from None
         return (out_w, out_h) if quarter_turn else (out_h, out_w)
 
 
-def _decode(container, stream, name, *, start, num_frames, frame_step, size, with_rgb, with_mv,
-            mv_mode, info, threads) -> Clip:
+def _decode(container, stream, name: str, request: _Request, info: VideoInfo) -> Clip:
     """decode_clip on an open container: plan the clip, choose its motion strategy, decode its
     window, then serve each wanted frame (or the nearest one before it) with its RGB and field."""
     cc = stream.codec_context
@@ -318,44 +333,21 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         raise CorruptVideoError(f"{name}: the stream declares no frame rate; cannot index frames")
     timeline = Timeline(info.timeline or (), info.fps, info.num_frames)
     total = info.num_frames
-    if total > 0 and start >= total:
-        raise ClipRangeError(f"{name}: start={start} is past the end (the video has {total} frames)")
-    wanted = [start + i * frame_step for i in range(num_frames)]
-    if total > 0:
-        wanted = [min(i, total - 1) for i in wanted]
+    if total > 0 and request.start >= total:
+        raise ClipRangeError(f"{name}: start={request.start} is past the end (the video has {total} frames)")
+    asked = request.asked()
+    wanted = [min(i, total - 1) for i in asked] if total > 0 else asked
 
     codec = stream_codec_id_name(stream)  # codec id, as in compvid.mv_gop's codec sets
-    strategy = _strategy_for(codec, info.mv_source, mv_mode, cc.extradata) if with_mv else None
-    plan = _ClipPlan(name, tuple(wanted), frame_step, with_rgb, size, strategy.needs if strategy else Needs(),
-                     timeline, cc)
-    options = dict(_ERROR_CHECKS.get(codec, {}))
-    if plan.needs.export_vectors:
-        options["flags2"] = "+export_mvs"
-    if options:
-        cc.options = options
-    stream.thread_type = "SLICE"
-    stream.codec_context.thread_count = threads
+    strategy = _strategy_for(codec, info.mv_source, request.mv_mode, cc.extradata) if request.with_mv else None
+    plan = _ClipPlan(name, request, tuple(wanted), strategy.needs if strategy else Needs(), timeline, cc)
+    _configure_decoder(stream, codec, plan.needs, request.threads)
     plan.decoded_size(0)  # validate ``size`` before decoding anything
 
     decoded = _decode_window(container, stream, plan, info)
     store, warnings = decoded.store, decoded.warnings
-    # Serve only frames that hold what the clip returns (RGB of needed frames):
-    # a frame the decoder did not put out is stood in for by the nearest one before it.
-    # Only frames inside the window were kept whole (pts ...): a decoder that skipped past it serves nothing.
-    servable = store.rgb if with_rgb else store.types
-    available = sorted(i for i in servable if plan.first <= i <= plan.window[1])
-    if not available:
-        raise ClipRangeError(
-            f"{name}: no frame decoded at or after start={start}"
-            + (f" (the video has {total} frames)" if total else "")
-            + "; the clip lies past the end or the data is corrupt"
-        )
-    last = plan.last
-    last_real = max(i for i in available if i <= last) if any(i <= last for i in available) else available[0]
-    served = [i if i in servable else _nearest_before(available, i, last_real) for i in wanted]
-    num_padded = sum(1 for a, b in zip(wanted, served) if a != b) + sum(
-        1 for i in range(num_frames) if total > 0 and start + i * frame_step > total - 1
-    )
+    served = _served_frames(store, plan, total)
+    num_padded = sum(1 for a, b in zip(wanted, served) if a != b) + sum(1 for i in asked if total > 0 and i > total - 1)
     damaged_set, sources = _damaged_frames(served, store.concealed, store.types, info.keyframe_indices,
                                            b_frames_are_references=codec not in GOP_CODECS)
     if damaged_set:
@@ -364,9 +356,10 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
     if store.interlaced and strategy is not None and strategy.interlaced_note:
         warnings.append(strategy.interlaced_note)
     rgb = None
-    if with_rgb:
+    if request.with_rgb:
         rgb = _rotate_rgb(np.stack([store.rgb[i] for i in served]), store.rotation or 0)  # (T, H, W, 3)
-    fields = _motion_fields(strategy, store, served, plan) if strategy is not None else _Fields.none(num_frames)
+    fields = (_motion_fields(strategy, store, served, plan) if strategy is not None
+              else _Fields.none(request.num_frames))
 
     return Clip(
         source=name,
@@ -378,7 +371,7 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         frame_types=tuple(store.types[i] for i in served),
         pts_seconds=np.asarray([store.pts[i] for i in served], np.float64),
         mv_source=info.mv_source,
-        mv_mode=mv_mode,
+        mv_mode=request.mv_mode,
         padded=num_padded > 0,
         num_padded=num_padded,
         frames_decoded=decoded.frames,
@@ -389,6 +382,36 @@ def _decode(container, stream, name, *, start, num_frames, frame_step, size, wit
         concealed=np.array([i in store.concealed for i in served], bool),
         damaged=np.array([i in damaged_set for i in served], bool),
     )
+
+
+def _configure_decoder(stream, codec: str, needs: Needs, threads: int) -> None:
+    """Decoder options before the first packet: stricter error checks where measured useful,
+    exported vectors when the motion strategy reads them, ``threads`` slice threads."""
+    cc = stream.codec_context
+    options = dict(_ERROR_CHECKS.get(codec, {}))
+    if needs.export_vectors:
+        options["flags2"] = "+export_mvs"
+    if options:
+        cc.options = options
+    stream.thread_type = "SLICE"
+    cc.thread_count = threads
+
+
+def _served_frames(store: FrameStore, plan: _ClipPlan, total: int) -> list[int]:
+    """(T,) display index served for each wanted frame: itself when it holds what the clip returns
+    (RGB of needed frames), else the nearest kept frame before it. Only frames inside the window
+    were kept whole (pts ...): a decoder that skipped past it serves nothing."""
+    servable = store.rgb if plan.request.with_rgb else store.types
+    available = sorted(i for i in servable if plan.first <= i <= plan.window[1])
+    if not available:
+        raise ClipRangeError(
+            f"{plan.name}: no frame decoded at or after start={plan.request.start}"
+            + (f" (the video has {total} frames)" if total else "")
+            + "; the clip lies past the end or the data is corrupt"
+        )
+    last = plan.last
+    last_real = max(i for i in available if i <= last) if any(i <= last for i in available) else available[0]
+    return [i if i in servable else _nearest_before(available, i, last_real) for i in plan.wanted]
 
 
 @dataclass(frozen=True)
@@ -421,13 +444,7 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
     while True:
         store = FrameStore(info.rotation_degrees,
                            ReferenceOrder(max_num_ref_frames(cc.extradata) if needs.decode_order else None))
-        estimator = None
-        if needs.estimates:
-            from compvid.estimate import MotionEstimator  # deferred: builds a filter graph
-
-            # 16-px blocks leave too few blocks on small frames (a 96x72 frame has 6x4).
-            estimator = MotionEstimator(cc.width, cc.height, block_size=8 if min(cc.width, cc.height) < 240 else 16,
-                                        method=ESTIMATOR_METHOD)
+        estimator = _estimator(cc) if needs.estimates else None
         seek_frame = points[min(attempt, len(points) - 1)]
         if seek_frame > 0 and not seek(container, stream, timeline.time_of(seek_frame), tb):
             # The container cannot seek (raw streams, broken indexes): decode from the start.
@@ -443,8 +460,7 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
         if seek_frame > 0 and container.format.name in STALE_PTS_AFTER_SEEK_FORMATS and info.keyframe_sizes:
             packets = note_landing_key(packets, indexer, info, timeline, tb)
         if needs.decode_order:
-            packets = _track_references(packets, store.references, nal_length_size(cc.extradata),
-                                        window=plan.window, tb=tb, timeline=timeline)
+            packets = _track_references(packets, store.references, plan, tb)
         outcome = _run_decoder(packets, stream, plan, _Attempt(indexer, store, estimator, to_rgb))
         decoded += outcome.decoded
         errors += outcome.errors
@@ -459,6 +475,15 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
         else:
             return _Decoded(store, decoded, errors, warnings)
         cc.flush_buffers()
+
+
+def _estimator(cc) -> MotionEstimator:
+    """A fresh block-motion estimator for the decoder's picture size (one per decode attempt)."""
+    from compvid.estimate import MotionEstimator  # deferred: builds a filter graph
+
+    # 16-px blocks leave too few blocks on small frames (a 96x72 frame has 6x4).
+    return MotionEstimator(cc.width, cc.height, block_size=8 if min(cc.width, cc.height) < 240 else 16,
+                           method=ESTIMATOR_METHOD)
 
 
 @dataclass(frozen=True)
@@ -585,7 +610,7 @@ def _run_decoder(packets, stream, plan: _ClipPlan, attempt: _Attempt) -> _Outcom
             seconds = plan.timeline.time_of(idx)
             if seconds is None:  # no timestamps in the stream: the frame's own, or its index at the frame rate
                 seconds = frame.time if frame.time is not None else idx / plan.timeline.fps
-            _keep(store, idx, frame, ptype, seconds, plan, attempt.to_rgb)
+            _keep(plan, attempt, idx, frame, ptype, seconds)
             if attempt.estimator is not None and idx >= first - 1:
                 for j, motion in attempt.estimator.push(frame, idx):
                     store.estimated[j] = motion
@@ -652,14 +677,13 @@ def _pictures(packets, stream, out: _Outcome, name: str):
 
 
 
-def _keep(store: FrameStore, idx: int, frame: av.VideoFrame, ptype: str, seconds: float, plan: _ClipPlan,
-          to_rgb: RgbConverter) -> None:
+def _keep(plan: _ClipPlan, attempt: _Attempt, idx: int, frame: av.VideoFrame, ptype: str, seconds: float) -> None:
     """Keep what the clip needs of display frame ``idx`` (inside its window): type and pts
     always; what the motion strategy needs: exported vectors (of frames served, or of every
     frame for the GOP rule, whose B-frames borrow from neighbours), luma of frames served and of
     possible references (reference matching) or of interlaced frames (field readings); RGB of
     frames served."""
-    needs = plan.needs
+    needs, store = plan.needs, attempt.store
     needed = idx in plan.need_set
     store.types[idx] = ptype
     interlaced = bool(getattr(frame, "interlaced_frame", False))
@@ -673,8 +697,8 @@ def _keep(store: FrameStore, idx: int, frame: av.VideoFrame, ptype: str, seconds
     if needs.export_vectors and (needed or needs.vectors_of_window):
         side = frame.side_data.get("MOTION_VECTORS")
         store.rows[idx] = _vector_table(side) if side is not None and len(side) else None
-    if plan.with_rgb and needed:
-        store.rgb[idx] = to_rgb(frame, *plan.decoded_size(store.rotation))
+    if plan.request.with_rgb and needed:
+        store.rgb[idx] = attempt.to_rgb(frame, *plan.decoded_size(store.rotation))
 
 
 
@@ -697,13 +721,15 @@ def _nearest_before(available: list[int], i: int, fallback: int) -> int:
 
 
 
-def _track_references(packets, references: ReferenceOrder, length_size: int | None, *, window: tuple[int, int],
-                      tb: float, timeline: Timeline):
+def _track_references(packets, references: ReferenceOrder, plan: _ClipPlan, tb: float):
     """Pass ``packets`` through, noting each H.264 packet's decode order and
     whether it holds a reference picture (``references.packets``, keyed by pts;
-    read only for packets whose timestamp lies near the display ``window``)."""
+    read only for packets whose timestamp (``tb``: seconds per tick) lies near
+    the clip's display window)."""
+    length_size = nal_length_size(plan.codec_context.extradata)
+    timeline = plan.timeline
     order = epoch = 0
-    lo, hi = window[0] - 2, window[1] + 2
+    lo, hi = plan.window[0] - 2, plan.window[1] + 2
     for packet in packets:
         if packet.pts is not None and packet.size:
             ref, idr = None, False  # far from the window: nothing in it refers across

@@ -79,24 +79,24 @@ def eval_features(
     checkpoints: Mapping[str, str | os.PathLike],
     train_crops: Crops = "center",
     test_crops: Crops = "center",
-    num_frames: int | None = None,
-    crop_px: int | None = None,
-    stride: int | None = None,
     device: Device = "auto",
     num_workers: int = 0,
-    cache_dir: str | os.PathLike | None = None,
     on_progress: Callable[[str, FeatureProgress], None] | None = None,
+    **window_options: Any,
 ) -> EvalFeatures:
     """Features of the train and test sets for each view of ``checkpoints`` (cached), aligned.
 
-    ``num_frames`` / ``crop_px`` (each crop's side, pixels): None takes the checkpoint's.
+    ``window_options`` are :func:`mvcgc.features.plan_features`'s window protocol and cache
+    (``num_frames``, ``crop_px``, ``frame_step``, ``stride``, ``cache_dir``: documented there), the
+    same for both splits; ``train_crops`` / ``test_crops`` are its ``crops`` for each split.
+    ``device`` and ``num_workers`` run the decoding passes (:func:`mvcgc.features.run_features`).
     ``on_progress(split, FeatureProgress)``: ``done`` and ``total`` count the videos of every
     decoding pass of both splits (cached features need none), so one bar can show the whole job.
+    :func:`run_retrieval` and :func:`run_linear` pass these keywords on unchanged.
     """
     train_set = video_set(train)
     test_set = align_classes(train_set, video_set(test))
-    plans = {split: plan_features(vs, checkpoints=checkpoints, num_frames=num_frames, crop_px=crop_px,
-                                  stride=stride, crops=crops, cache_dir=cache_dir)
+    plans = {split: plan_features(vs, checkpoints=checkpoints, crops=crops, **window_options)
              for split, vs, crops in (("train", train_set, train_crops), ("test", test_set, test_crops))}
     works = [p.work for p in plans.values()]
     total = None if None in works else sum(works)
@@ -147,19 +147,14 @@ def run_retrieval(
     view: EvalView = "rgb",
     ks: Sequence[int] = DEFAULT_KS,
     crops: Crops = "center",
-    num_frames: int | None = None,
-    crop_px: int | None = None,
-    stride: int | None = None,
-    device: Device = "auto",
-    num_workers: int = 0,
-    cache_dir: str | os.PathLike | None = None,
-    on_progress: Callable[[str, FeatureProgress], None] | None = None,
+    **feature_options: Any,
 ) -> RetrievalResult:
-    """Test videos query train videos; R@k for ``view`` (``both``: RGB + MV similarities summed)."""
+    """Test videos query train videos; R@k for ``view`` (``both``: RGB + MV similarities summed).
+
+    ``crops`` serve both splits; ``feature_options`` are :func:`eval_features`'s (window protocol,
+    cache, device, workers, progress)."""
     ckpts = resolve_checkpoints(checkpoints, view)
-    ef = eval_features(train, test, checkpoints=ckpts, train_crops=crops, test_crops=crops, num_frames=num_frames,
-                       crop_px=crop_px, stride=stride, device=device, num_workers=num_workers, cache_dir=cache_dir,
-                       on_progress=on_progress)
+    ef = eval_features(train, test, checkpoints=ckpts, train_crops=crops, test_crops=crops, **feature_options)
     sims = {v: similarity(ef.test[v].video_features(), ef.train[v].video_features()) for v in ckpts}  # (Q, G)
     first = next(iter(ckpts))
     ql, gl = ef.test[first].labels, ef.train[first].labels
@@ -190,22 +185,18 @@ def run_linear(
     batch_size: int = 64,
     train_crops: Crops = "center",
     test_crops: Crops = "ten",
-    num_frames: int | None = None,
-    crop_px: int | None = None,
-    stride: int | None = None,
-    device: Device = "auto",
-    num_workers: int = 0,
-    cache_dir: str | os.PathLike | None = None,
     seed: int = 0,
-    on_progress: Callable[[str, FeatureProgress], None] | None = None,
     on_epoch: Callable[[str, EpochReport], None] | None = None,
+    **feature_options: Any,
 ) -> dict[str, ClassifyResult]:
     """Linear probe per view (frozen encoder, cached features); ``both`` adds ``"both"``, the mean of
-    the RGB and MV probabilities. Returns ``{view: ClassifyResult}``."""
+    the RGB and MV probabilities. Returns ``{view: ClassifyResult}``.
+
+    ``epochs`` ... ``seed`` and ``on_epoch(view, EpochReport)`` are the probe's
+    (:func:`mvcgc.classify.linear_probe`); ``feature_options`` are :func:`eval_features`'s."""
     ckpts = resolve_checkpoints(checkpoints, view)
     ef = eval_features(train, test, checkpoints=ckpts, train_crops=train_crops, test_crops=test_crops,
-                       num_frames=num_frames, crop_px=crop_px, stride=stride, device=device, num_workers=num_workers,
-                       cache_dir=cache_dir, on_progress=on_progress)
+                       **feature_options)
     results = {}
     for v in ckpts:
         results[v] = linear_probe(ef.train[v], ef.test[v], epochs=epochs, lr=lr, weight_decay=weight_decay,

@@ -72,6 +72,20 @@ class EvalFeatures:
     failed_test: list[dict[str, str]] = field(default_factory=list)
 
 
+# plan_features' keywords that eval_features passes through; run_retrieval / run_linear pass these
+# and eval_features' own run options
+WINDOW_OPTIONS = ("num_frames", "crop_px", "frame_step", "stride", "cache_dir")
+FEATURE_OPTIONS = WINDOW_OPTIONS + ("device", "num_workers", "on_progress")
+
+
+def _check_options(given: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    """An unknown pass-through keyword is named here, before any checkpoint or video is read."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise InvalidArgumentError(f"unknown option(s) {', '.join(unknown)}; the options passed on are "
+                                   f"{', '.join(allowed)}")
+
+
 def eval_features(
     train: Data,
     test: Data,
@@ -94,6 +108,7 @@ def eval_features(
     decoding pass of both splits (cached features need none), so one bar can show the whole job.
     :func:`run_retrieval` and :func:`run_linear` pass these keywords on unchanged.
     """
+    _check_options(window_options, WINDOW_OPTIONS)
     train_set = video_set(train)
     test_set = align_classes(train_set, video_set(test))
     plans = {split: plan_features(vs, checkpoints=checkpoints, crops=crops, **window_options)
@@ -153,6 +168,7 @@ def run_retrieval(
 
     ``crops`` serve both splits; ``feature_options`` are :func:`eval_features`'s (window protocol,
     cache, device, workers, progress)."""
+    _check_options(feature_options, FEATURE_OPTIONS)
     ckpts = resolve_checkpoints(checkpoints, view)
     ef = eval_features(train, test, checkpoints=ckpts, train_crops=crops, test_crops=crops, **feature_options)
     sims = {v: similarity(ef.test[v].video_features(), ef.train[v].video_features()) for v in ckpts}  # (Q, G)
@@ -194,6 +210,7 @@ def run_linear(
 
     ``epochs`` ... ``seed`` and ``on_epoch(view, EpochReport)`` are the probe's
     (:func:`mvcgc.classify.linear_probe`); ``feature_options`` are :func:`eval_features`'s."""
+    _check_options(feature_options, FEATURE_OPTIONS)
     ckpts = resolve_checkpoints(checkpoints, view)
     ef = eval_features(train, test, checkpoints=ckpts, train_crops=train_crops, test_crops=test_crops,
                        **feature_options)

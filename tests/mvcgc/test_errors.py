@@ -228,3 +228,13 @@ def test_a_cut_off_metrics_line_names_file_and_line(tmp_path):
                                                    "train_accuracy": 0.5}) + '\n{"event": "st\n')
     with pytest.raises(errors.ResultsError, match=r"metrics\.jsonl line 2 is not valid JSON"):
         supervised_fit(tmp_path)
+
+
+def test_an_unknown_evaluation_option_is_named_before_any_checkpoint_or_video_is_read(tmp_path):
+    from mvcgc.evaluate import FEATURE_OPTIONS, run_linear, run_retrieval
+
+    missing = tmp_path / "nowhere"  # neither data nor checkpoints exist: an error about them would come later
+    for run in (run_retrieval, run_linear):
+        with pytest.raises(errors.InvalidArgumentError, match=r"unknown option\(s\) num_frame; ") as info:
+            run(missing, missing, checkpoints=[tmp_path / "a.pt"], num_frame=8)
+        assert all(name in str(info.value) for name in FEATURE_OPTIONS)

@@ -65,6 +65,9 @@ def check_index_space(path, pictures) -> list[int]:
     assert not whole.padded
     assert nearest_pictures(whole.rgb, pictures) == shown
     np.testing.assert_array_equal(whole.frame_indices, np.arange(info.num_frames))
+    if path.suffix in (".hevc", ".h264"):  # no timestamps: numbered from the first picture put out
+        assert info.timeline == () and info.start_seconds == 0
+        np.testing.assert_allclose(whole.pts_seconds, np.arange(info.num_frames) / info.fps)
     inner = [k for k in info.keyframe_indices if 0 < k < info.num_frames - 4]
     starts = sorted({1} | {s for k in inner for s in (k - 1, k, k + 1, k + 3)} | {info.num_frames - 2})
     for start in starts:

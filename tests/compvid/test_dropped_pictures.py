@@ -27,7 +27,7 @@ X265_OPEN = {"x265-params": X265 + ":open-gop=1:repeat-headers=1"}
 X265_CLOSED = {"x265-params": X265 + ":open-gop=0:repeat-headers=1"}
 X264_OPEN = {"x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0:open-gop=1"}
 EOS = bytes([36 << 1, 1])  # end of sequence NAL unit: header only
-CRA, IDR_TYPES, RASL_TYPES, VPS = 21, (19, 20), (8, 9), 32
+CRA, BLA_W_LP, RASL_TYPES, VPS = 21, 16, (8, 9), 32
 
 
 @pytest.fixture(scope="module")
@@ -126,39 +126,41 @@ def key_packets(path) -> list[int]:
         return [n for n, p in enumerate(p for p in c.demux(c.streams.video[0]) if p.size) if p.is_keyframe]
 
 
-def with_eos_before_second_key(tmp_path, pictures, suffix: str, where: str, options=X265_OPEN) -> Path:
-    """An end of sequence NAL unit right before the second key picture's access unit: raw (before its
-    repeated VPS), or inside MP4 / MKV packets: at the end of the packet before (``where="end"``, where
-    H.265 puts it) or at the start of the key picture's packet (``"start"``, where FFmpeg's raw parser
-    puts it)."""
+def with_eos_before_keys(tmp_path, pictures, suffix: str, where: str, options=X265_OPEN, keys=(1,)) -> Path:
+    """An end of sequence NAL unit right before the access unit of each key picture numbered ``keys``
+    (0: the first): raw (before its repeated VPS), or inside MP4 / MKV packets: at the end of the
+    packet before (``where="end"``, where H.265 puts it) or at the start of the key picture's packet
+    (``"start"``, where FFmpeg's raw parser puts it)."""
     full = encode_frames(pictures, tmp_path / f"full{suffix}", recipe=EncoderRecipe("libx265", suffix, options))
     out = tmp_path / f"eos-{where}{suffix}"
     if suffix == ".hevc":
         data = full.read_bytes()
         vps = [offset for offset, t in annex_b_units(data) if t == VPS]
-        out.write_bytes(data[:vps[1]] + b"\x00\x00\x01" + EOS + data[vps[1]:])
+        for k in sorted(keys, reverse=True):
+            data = data[:vps[k]] + b"\x00\x00\x01" + EOS + data[vps[k]:]
+        out.write_bytes(data)
         return out
-    key = key_packets(full)[1]
+    at = {key_packets(full)[k] for k in keys}
     eos = len(EOS).to_bytes(4, "big") + EOS  # x265 in MP4 / MKV: 4-byte NAL unit lengths
 
     def edit(n: int, data: bytes) -> bytes:
-        if where == "end" and n == key - 1:
+        if where == "end" and n + 1 in at:
             return data + eos
-        return eos + data if where == "start" and n == key else data
+        return eos + data if where == "start" and n in at else data
 
     return rewrite_packets(full, out, edit)
 
 
-def rasl_after_second_cra(path) -> int:
-    """RASL pictures decoded right after the second CRA picture of an open-GOP stream."""
+def rasl_after_key(path, k: int = 1) -> int:
+    """RASL pictures decoded right after key (IRAP) picture ``k`` (0: the first)."""
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
         length = 4 if (stream.codec_context.extradata or b"\0")[0] == 1 else None
         types = [next(t for t, _ in hevc_nal_units(bytes(p), length) if t < 32)
                  for p in c.demux(stream) if p.size]
-    second = [n for n, t in enumerate(types) if t == CRA][1]
+    key = [n for n, t in enumerate(types) if 16 <= t <= 23][k]
     count = 0
-    while types[second + 1 + count] in RASL_TYPES:
+    while types[key + 1 + count] in RASL_TYPES:
         count += 1
     return count
 
@@ -170,8 +172,8 @@ def test_hevc_end_of_sequence_before_a_cra_picture(tmp_path, pictures, suffix, w
     are skipped (NoRaslOutputFlag), and the pictures of the previous sequence still waiting for
     output are discarded (NoOutputOfPriorPicsFlag is 1 for a CRA picture there): the last
     ``sps_max_num_reorder_pics`` of them in presentation order."""
-    path = with_eos_before_second_key(tmp_path, pictures, suffix, where)
-    rasl = rasl_after_second_cra(path)
+    path = with_eos_before_keys(tmp_path, pictures, suffix, where)
+    rasl = rasl_after_key(path)
     _, _, num_packets, reorder = sequential(path)
     assert rasl > 0 and reorder > 0, "the case means something: RASL pictures and pictures waiting for output"
     shown = check_index_space(path, pictures)
@@ -180,48 +182,74 @@ def test_hevc_end_of_sequence_before_a_cra_picture(tmp_path, pictures, suffix, w
     assert len(shown) == num_packets - rasl - reorder
 
 
+@pytest.mark.parametrize("suffix, where", [(".hevc", "raw"), (".mkv", "end")])
+def test_hevc_ends_of_sequence_before_two_cra_pictures(tmp_path, pictures, suffix, where):
+    """Each end of sequence discards the waiting pictures of the sequence it ends, counted from the
+    sequence's own start."""
+    path = with_eos_before_keys(tmp_path, pictures, suffix, where, keys=(1, 2))
+    _, _, _, reorder = sequential(path)
+    dropped = {i for k in (1, 2) for i in range(k * GOP - rasl_after_key(path, k) - reorder, k * GOP)}
+    assert len(dropped) > 2 * reorder
+    assert check_index_space(path, pictures) == [i for i in range(N) if i not in dropped]
+
+
 @pytest.mark.parametrize("suffix", [".hevc", ".mkv"])
 def test_hevc_end_of_sequence_before_an_idr_picture_discards_nothing(tmp_path, pictures, suffix):
     """An IDR picture after an end of sequence, ``no_output_of_prior_pics_flag`` 0 (as x265 writes
     it): the waiting pictures are output, every picture is a frame."""
-    path = with_eos_before_second_key(tmp_path, pictures, suffix, "raw" if suffix == ".hevc" else "start",
+    path = with_eos_before_keys(tmp_path, pictures, suffix, "raw" if suffix == ".hevc" else "start",
                                       options=X265_CLOSED)
     assert check_index_space(path, pictures) == list(range(N))
 
 
-def set_no_output_of_prior_pics(tmp_path, pictures, suffix: str, options) -> Path:
-    """The second key picture's slice header says ``no_output_of_prior_pics_flag`` = 1 (the bit after
-    ``first_slice_segment_in_pic_flag``; the slice data is not entropy coded there, so only the flag changes)."""
+def edit_second_key(tmp_path, pictures, suffix: str, options, *, bla: bool, no_output: bool) -> Path:
+    """The second key picture's slice NAL unit edited: its type made BLA_W_LP (a CRA picture's slice
+    header reads the same) and / or ``no_output_of_prior_pics_flag`` set (the bit after
+    ``first_slice_segment_in_pic_flag``; no entropy-coded data changes)."""
     full = encode_frames(pictures, tmp_path / f"full{suffix}", recipe=EncoderRecipe("libx265", suffix, options))
-    out = tmp_path / f"no-output{suffix}"
+    out = tmp_path / f"edited{suffix}"
 
-    def flip(data: bytes, length: int | None) -> bytes:
+    def edit(data: bytes, length: int | None) -> bytes:
         header = first_irap_header(data, length)
-        return data[:header + 2] + bytes([data[header + 2] | 0x40]) + data[header + 3:]
+        first, second, flags = data[header:header + 3]
+        if bla:
+            assert (first >> 1) & 0x3F == CRA
+            first = (BLA_W_LP << 1) | (first & 1)
+        if no_output:
+            flags |= 0x40
+        return data[:header] + bytes([first, second, flags]) + data[header + 3:]
 
     if suffix == ".hevc":
         data = full.read_bytes()
         second = [offset for offset, t in annex_b_units(data) if 16 <= t <= 23][1]
-        out.write_bytes(data[:second] + flip(data[second:], None))
+        out.write_bytes(data[:second] + edit(data[second:], None))
         return out
     key = key_packets(full)[1]
-    return rewrite_packets(full, out, lambda n, data: flip(data, 4) if n == key else data)
+    return rewrite_packets(full, out, lambda n, data: edit(data, 4) if n == key else data)
+
+
+# (GOP structure, second key made BLA, no_output_of_prior_pics_flag) -> (RASL skipped, waiting discarded)
+KEY_RULES = {
+    "idr, no_output_of_prior_pics": (X265_CLOSED, False, True, False, True),
+    "cra, no_output_of_prior_pics": (X265_OPEN, False, True, False, False),  # inside a sequence: no effect
+    "bla": (X265_OPEN, True, False, True, False),
+    "bla, no_output_of_prior_pics": (X265_OPEN, True, True, True, True),
+}
 
 
 @pytest.mark.parametrize("suffix", [".hevc", ".mkv"])
-def test_hevc_idr_picture_with_no_output_of_prior_pics_discards_the_waiting_pictures(tmp_path, pictures, suffix):
-    path = set_no_output_of_prior_pics(tmp_path, pictures, suffix, X265_CLOSED)
+@pytest.mark.parametrize("case", list(KEY_RULES))
+def test_hevc_key_picture_rules(tmp_path, pictures, suffix, case):
+    """A new coded video sequence starts at an IDR or BLA picture, not at a CRA picture inside one:
+    there a BLA picture's RASL pictures are skipped, and ``no_output_of_prior_pics_flag`` discards
+    the pictures of the previous sequence still waiting for output (H.265 §8.1.3, §C.5.2.2)."""
+    options, bla, no_output, rasl_skipped, discarded = KEY_RULES[case]
+    path = edit_second_key(tmp_path, pictures, suffix, options, bla=bla, no_output=no_output)
     _, _, num_packets, reorder = sequential(path)
-    assert num_packets == N and reorder > 0
-    assert check_index_space(path, pictures) == [i for i in range(N) if i < GOP - reorder or i >= GOP]
-
-
-@pytest.mark.parametrize("suffix", [".hevc", ".mkv"])
-def test_hevc_cra_picture_with_no_output_of_prior_pics_inside_a_sequence_discards_nothing(tmp_path, pictures,
-                                                                                          suffix):
-    """The flag counts only where a new coded video sequence starts (IDR, BLA, after an end of sequence)."""
-    path = set_no_output_of_prior_pics(tmp_path, pictures, suffix, X265_OPEN)
-    assert check_index_space(path, pictures) == list(range(N))
+    rasl = rasl_after_key(path) if rasl_skipped else 0
+    assert num_packets == N and reorder > 0 and (rasl > 0 or not rasl_skipped)
+    waiting = reorder if discarded else 0
+    assert check_index_space(path, pictures) == [i for i in range(N) if i < GOP - rasl - waiting or i >= GOP]
 
 
 def cut_h264_at_second_key(tmp_path, pictures, suffix: str) -> Path:

@@ -255,8 +255,9 @@ def test_hevc_key_picture_rules(tmp_path, pictures, suffix, case):
 def cut_h264_at_second_key(tmp_path, pictures, suffix: str) -> Path:
     """An open-GOP x264 stream cut at its second key packet (a non-IDR I-frame, a recovery point):
     raw (the packets' bytes from there, parameter sets taken from the first packet) or its packets
-    from there copied into MKV / MP4 (timestamps kept)."""
-    full = encode_frames(pictures, tmp_path / f"h264{suffix}", recipe=EncoderRecipe("libx264", suffix, X264_OPEN))
+    from there copied into MKV / MP4 / MPEG-TS (timestamps kept)."""
+    recipe = EncoderRecipe("libx264", suffix, X264_OPEN, container_format="mpegts" if suffix == ".ts" else None)
+    full = encode_frames(pictures, tmp_path / f"h264{suffix}", recipe=recipe)
     cut = tmp_path / f"cut{suffix}"
     with av.open(str(full)) as src:
         stream = src.streams.video[0]
@@ -275,7 +276,7 @@ def cut_h264_at_second_key(tmp_path, pictures, suffix: str) -> Path:
     return cut
 
 
-@pytest.mark.parametrize("suffix", [".h264", ".mkv", ".mp4"])
+@pytest.mark.parametrize("suffix", [".h264", ".mkv", ".mp4", ".ts"])
 def test_h264_cut_at_an_open_gop_i_frame(tmp_path, pictures, suffix):
     """The B-frames decoded after the first I-frame but shown before it predict from the GOP the cut
     removed: FFmpeg does not output them (they precede the first recovery point), so they are no frames."""

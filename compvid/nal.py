@@ -168,7 +168,7 @@ def _first_sps(extradata: bytes) -> bytes | None:
 
 
 class BitReader:
-    """Big-endian bit reader with Exp-Golomb codes (H.264 §9.1)."""
+    """Big-endian bit reader with Exp-Golomb codes (H.264 §9.1, H.265 §9.2)."""
 
     def __init__(self, data: bytes) -> None:
         self.value, self.left = int.from_bytes(data, "big"), 8 * len(data)

@@ -56,7 +56,7 @@ def sequential(path) -> tuple[np.ndarray, list[bool], int, int]:
 
 def check_index_space(path, pictures) -> list[int]:
     """probe and decode_clip against the sequential decode; the source pictures it shows."""
-    rgb, keys, num_packets, _ = sequential(path)
+    rgb, keys, _, _ = sequential(path)
     shown = nearest_pictures(rgb, pictures)
     info = probe(path)
     assert info.num_frames == len(rgb), f"probe counts {info.num_frames}, the decoder puts out {len(rgb)}"

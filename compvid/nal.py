@@ -126,14 +126,14 @@ def annex_b_poc_lsb(data: bytes | memoryview, sps: SequenceParameters) -> int | 
             # The slice header's first fields fit in 32 bytes; remove emulation prevention there.
             header = raw[pos + 4:pos + 36].replace(b"\x00\x00\x03", b"\x00\x00")
             try:
-                return _slice_poc_lsb(_Bits(header), sps, idr=kind == 5)
+                return _slice_poc_lsb(BitReader(header), sps, idr=kind == 5)
             except ValueError:  # CorruptVideoError: the header is cut short
                 return None
         pos = end
     return None
 
 
-def _slice_poc_lsb(bits: _Bits, sps: SequenceParameters, *, idr: bool) -> int:
+def _slice_poc_lsb(bits: BitReader, sps: SequenceParameters, *, idr: bool) -> int:
     """Read a slice header (§7.3.3) up to ``pic_order_cnt_lsb``."""
     bits.ue(), bits.ue(), bits.ue()  # first_mb_in_slice, slice_type, pic_parameter_set_id
     if sps.separate_colour_plane:
@@ -167,15 +167,15 @@ def _first_sps(extradata: bytes) -> bytes | None:
     return nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention bytes
 
 
-class _Bits:
-    """Big-endian bit reader with Exp-Golomb codes (H.264 §9.1)."""
+class BitReader:
+    """Big-endian bit reader with Exp-Golomb codes (H.264 §9.1, H.265 §9.2)."""
 
     def __init__(self, data: bytes) -> None:
         self.value, self.left = int.from_bytes(data, "big"), 8 * len(data)
 
     def u(self, n: int) -> int:
         if n > self.left:
-            raise CorruptVideoError("H.264 SPS or slice header ends early")
+            raise CorruptVideoError("SPS or slice header ends early")
         self.left -= n
         return (self.value >> self.left) & ((1 << n) - 1)
 
@@ -184,7 +184,7 @@ class _Bits:
         while self.u(1) == 0:
             zeros += 1
             if zeros > 31:
-                raise CorruptVideoError("H.264 SPS or slice header: bad Exp-Golomb code")
+                raise CorruptVideoError("SPS or slice header: bad Exp-Golomb code")
         return (1 << zeros) - 1 + self.u(zeros)
 
     def se(self) -> int:
@@ -193,7 +193,7 @@ class _Bits:
 
 
 def _parse_sps(sps: bytes) -> SequenceParameters:
-    bits = _Bits(sps)
+    bits = BitReader(sps)
     profile = bits.u(8)
     bits.u(16)  # constraint flags, level
     bits.ue()  # seq_parameter_set_id

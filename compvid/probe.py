@@ -157,7 +157,8 @@ def probe(source: VideoSource) -> VideoInfo:
         last_pts = None
         timed = False  # some packet carries a timestamp (raw H.264 / HEVC streams carry none)
         warnings: list[str] = []
-        # Untimed packets (raw .h264 / .hevc) come in decode order: what places their key frames.
+        # Untimed packets (raw .h264 / .hevc) come in decode order: what places their key frames; and
+        # the H.264 / HEVC pictures the decoder drops, in any container.
         raw_order = RawKeyOrder(stream_codec_id_name(stream), cc.extradata)
         try:
             for n, packet in enumerate(container.demux(stream)):
@@ -165,8 +166,10 @@ def probe(source: VideoSource) -> VideoInfo:
                     continue
                 pts = packet.pts if packet.pts is not None else packet.dts
                 timed = timed or pts is not None
-                if pts is None or raw_order.codec == "hevc":  # HEVC: the RASL pictures the decoder skips
-                    raw_order.add(memoryview(packet))
+                # HEVC: every packet (RASL pictures skipped, pictures discarded at a new sequence);
+                # H.264: the first (whether the stream starts at an IDR picture) and untimed ones.
+                if pts is None or raw_order.codec == "hevc" or not stamps:
+                    raw_order.add(memoryview(packet), bool(packet.is_keyframe))
                 if pts is None:
                     pts = n
                 if last_pts is not None and pts < last_pts:
@@ -188,9 +191,12 @@ def probe(source: VideoSource) -> VideoInfo:
             warnings.append(f"demuxing stopped early after {len(stamps)} packets: {e}")
         if not stamps:
             raise CorruptVideoError(f"{name}: the video stream holds no packets; the file is truncated or empty")
-        # Still in decode order: drop the pictures the decoder skips (HEVC cut at a CRA picture);
-        # untimed packets are numbered.
-        stamps = [st for st, skip in zip(stamps, raw_order.skipped(len(stamps))) if not skip]
+        # Still in decode order: drop the pictures the decoder never puts out (compvid.raw_order: a
+        # stream cut at an HEVC CRA or H.264 open-GOP I picture, an HEVC end of sequence); untimed
+        # packets are numbered.
+        dropped = raw_order.skipped(len(stamps), [pts for pts, _, _, _ in stamps] if timed else None)
+        stamps = [st for st, skip in zip(stamps, dropped) if not skip]
+        warnings.extend(raw_order.warnings)
         if not timed:
             stamps = [(n, key, size, dur) for n, (_, key, size, dur) in enumerate(stamps)]
         stamps.sort()

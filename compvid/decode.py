@@ -722,13 +722,14 @@ def _nearest_before(available: list[int], i: int, fallback: int) -> int:
 
 
 def _track_references(packets, references: ReferenceOrder, plan: _ClipPlan, tb: float):
-    """Pass ``packets`` through, noting each H.264 packet's decode order and
+    """Pass ``packets`` through, noting each H.264 packet's decode order,
     whether it holds a reference picture (``references.packets``, keyed by pts;
     read only for packets whose timestamp (``tb``: seconds per tick) lies near
-    the clip's display window)."""
+    the clip's display window) and the key picture decoded last before it."""
     length_size = nal_length_size(plan.codec_context.extradata)
     timeline = plan.timeline
     order = epoch = 0
+    key_pts = None  # pts of the last key (random access) picture decoded so far
     lo, hi = plan.window[0] - 2, plan.window[1] + 2
     for packet in packets:
         if packet.pts is not None and packet.size:
@@ -739,7 +740,9 @@ def _track_references(packets, references: ReferenceOrder, plan: _ClipPlan, tb: 
                 except (IndexError, ValueError, TypeError):
                     ref, idr = None, False
             epoch += idr
-            references.packets[int(packet.pts)] = (order, ref, epoch)
+            if packet.is_keyframe:
+                key_pts = int(packet.pts)
+            references.packets[int(packet.pts)] = (order, ref, epoch, key_pts)
             order += 1
         yield packet
 

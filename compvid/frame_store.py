@@ -23,29 +23,40 @@ class ReferenceOrder:
 
     def __init__(self, max_refs: int | None = None) -> None:
         self.max_refs = max_refs  # SPS max_num_ref_frames (None: unknown)
-        # packet pts (time-base units) -> (decode order, reference picture? None = unknown, IDR pictures so far)
-        self.packets: dict[int, tuple[int, bool | None, int]] = {}
+        # packet pts (time-base units) -> (decode order, reference picture? None = unknown, IDR pictures so far,
+        # pts of the key picture decoded last up to it, None = none yet)
+        self.packets: dict[int, tuple[int, bool | None, int, int | None]] = {}
         # The same per display index, once the frame is out of the decoder.
         self.decode_order: dict[int, int] = {}
         self.reference: dict[int, bool | None] = {}
         self.idr_epoch: dict[int, int] = {}
+        self.pts: dict[int, int] = {}
+        self.key_pts: dict[int, int | None] = {}
 
     def note_frame(self, idx: int, pts: int | None) -> None:
         """Display frame ``idx`` came out with packet timestamp ``pts``: take over its packet's facts."""
         if self.packets and pts is not None:
             known = self.packets.get(int(pts))
             if known is not None:
-                self.decode_order[idx], self.reference[idx], self.idr_epoch[idx] = known
+                self.decode_order[idx], self.reference[idx], self.idr_epoch[idx], self.key_pts[idx] = known
+                self.pts[idx] = int(pts)
 
     def may_reference(self, ref: int, i: int) -> bool:
-        """Whether frame ``ref`` can be a reference of frame ``i`` (unknown: yes):
-        a reference picture, decoded before ``i`` and after the last IDR before ``i``."""
+        """Whether frame ``ref`` can be a reference of frame ``i`` (unknown: yes): a reference
+        picture, decoded before ``i`` and after the last IDR before ``i``, and, where ``i`` is shown
+        at or after the key picture decoded last before it, not shown before that key. A key that
+        is no IDR picture (an open GOP's recovery point) keeps the older pictures, but those shown
+        after it decode exactly when decoding starts there (a seek), so they cannot predict from
+        pictures shown before it; only its leading pictures (shown before it) may."""
         if self.reference.get(ref) is False:
             return False
         a, b = self.decode_order.get(ref), self.decode_order.get(i)
         if a is None or b is None:
             return True
-        return a < b and self.idr_epoch[ref] == self.idr_epoch[i]
+        if not (a < b and self.idr_epoch[ref] == self.idr_epoch[i]):
+            return False
+        key = self.key_pts.get(i)
+        return key is None or self.pts[i] < key or self.pts[ref] >= key
 
     def last_references(self, frames: Sequence[int]) -> np.ndarray | None:
         """Per display frame of ``frames``, the reference picture decoded last before it (same

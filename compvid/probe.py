@@ -11,6 +11,7 @@ from typing import Any, Literal
 import av
 
 from compvid.errors import CorruptVideoError
+from compvid.lead_in import MAX_PACKETS, LeadIn
 from compvid.raw_order import RawKeyOrder
 from compvid.source import VideoSource, open_video, source_name
 from compvid.timeline import Run, timeline_runs
@@ -160,6 +161,7 @@ def probe(source: VideoSource) -> VideoInfo:
         # Untimed packets (raw .h264 / .hevc) come in decode order: what places their key frames; and
         # the H.264 / HEVC pictures the decoder drops, in any container.
         raw_order = RawKeyOrder(stream_codec_id_name(stream), cc.extradata)
+        lead_in: LeadIn | None = None  # a stream whose first packet is no key frame: its lead-in decoded
         try:
             for n, packet in enumerate(container.demux(stream)):
                 if packet.size == 0:
@@ -175,8 +177,12 @@ def probe(source: VideoSource) -> VideoInfo:
                 if last_pts is not None and pts < last_pts:
                     reordered = True
                 last_pts = pts
+                if not stamps and not packet.is_keyframe:
+                    lead_in = LeadIn(cc)
                 stamps.append((pts, bool(packet.is_keyframe), packet.size, int(packet.duration or 0)))
-                if rotation is None and tried < 32:
+                if lead_in is not None:
+                    lead_in.feed(packet, packet.pts)
+                elif rotation is None and tried < 32:
                     # The display rotation travels with decoded frames: decode
                     # the first packets until one comes out.
                     tried += 1
@@ -195,6 +201,20 @@ def probe(source: VideoSource) -> VideoInfo:
         # stream cut at an HEVC CRA or H.264 open-GOP I picture, an HEVC end of sequence); untimed
         # packets are numbered.
         dropped = raw_order.skipped(len(stamps), [pts for pts, _, _, _ in stamps] if timed else None)
+        if lead_in is not None:  # and the pictures before the first key frame that never come out
+            leading = (raw_order.leading_pictures_of(lead_in.first_key, len(stamps))
+                       if lead_in.first_key is not None else None)
+            dropped, problem = lead_in.dropped(dropped, leading)
+            warnings.extend([problem] if problem else [])
+            if lead_in.truncated:
+                warnings.append(f"no key frame in the first {MAX_PACKETS} packets: pictures the decoder does not put "
+                                "out before the first key frame are counted as frames")
+            if lead_in.first_frame is not None:
+                rotation = frame_rotation(lead_in.first_frame)
+            if any(dropped):
+                warnings.append(f"the stream starts {lead_in.first_key or 0} pictures before its first key frame; "
+                                f"the decoder puts out {sum(not d for d in dropped[:len(lead_in.fed)])} of its first "
+                                f"{len(lead_in.fed)} packets' pictures: frame 0 is the first picture it puts out")
         stamps = [st for st, skip in zip(stamps, dropped) if not skip]
         warnings.extend(raw_order.warnings)
         if not timed:
@@ -209,7 +229,7 @@ def probe(source: VideoSource) -> VideoInfo:
             )
         key_packets = tuple(i for i, (_, key, _, _) in enumerate(stamps) if key)  # in timestamp order
         # Without timestamps the packets are in decode order: leading pictures are shown before their key.
-        keyframes = key_packets if timed else raw_order.display_keys(key_packets, len(stamps))
+        keyframes = key_packets if timed else raw_order.display_keys(key_packets, len(stamps), dropped)
         start = float(stamps[0][0] * tb)
         num_frames = len(stamps)
         codec = stream_codec_id_name(stream)

@@ -98,7 +98,7 @@ class RawKeyOrder:
             if not self.idr:
                 self.first_key = key
             if self.annex_b:
-                if self.sps is None and not self.poc_lsbs:  # no SPS in the extradata: the first access unit's
+                if self.sps is None:  # no SPS in the extradata: the first access unit's that holds one
                     self.sps = read_sps(data)
                 self.poc_lsbs.append(annex_b_poc_lsb(data, self.sps) if self.sps is not None else None)
             self.idr.append(scan_access_unit(data, self.length_size)[1])
@@ -186,11 +186,27 @@ class RawKeyOrder:
             return skip
         return h264_leading_pictures([0], self.poc_lsbs, self.sps.log2_max_poc_lsb, self.idr)
 
-    def display_keys(self, keys: tuple[int, ...], num_packets: int) -> tuple[int, ...]:
+    def leading_pictures_of(self, key: int, num_packets: int) -> list[bool]:
+        """Per packet (``num_packets``, decode order) of an untimed stream: whether it is a leading
+        picture (decoded after, shown before) of the key picture at decode position ``key``; all
+        False where the stream does not say."""
+        if self.codec == "hevc" and len(self.hevc_kind) == num_packets:
+            after = self.hevc_kind[key + 1:]
+            run = next((n for n, kind in enumerate(after) if kind != _LEADING), len(after))
+            return [key < i <= key + run for i in range(num_packets)]
+        if (self.codec == "h264" and len(self.poc_lsbs) == num_packets and self.sps is not None
+                and self.sps.log2_max_poc_lsb is not None):
+            return h264_leading_pictures([key], self.poc_lsbs, self.sps.log2_max_poc_lsb, self.idr)
+        return [False] * num_packets
+
+    def display_keys(self, keys: tuple[int, ...], num_packets: int,
+                     dropped: Sequence[bool] | None = None) -> tuple[int, ...]:
         """Display indices of the key pictures at decode positions ``keys`` (as given where
         the stream says nothing). ``keys`` and ``num_packets`` count the pictures the decoder puts
-        out: those it drops (:meth:`skipped`, called first) take no index."""
-        skip = self._skip if self._skip is not None else self.skipped(len(self.hevc_kind) or len(self.idr))
+        out: those it drops (``dropped`` per packet read, else :meth:`skipped`) take no index."""
+        skip = dropped if dropped is not None else self._skip
+        if skip is None:
+            skip = self.skipped(len(self.hevc_kind) or len(self.idr))
         if self.codec == "hevc":
             shown = [lead for lead, dropped in zip(self.hevc_leading, skip) if not dropped]
             if len(shown) == num_packets:

@@ -221,8 +221,8 @@ def probe(source: VideoSource) -> VideoInfo:
             stamps = [(n, key, size, dur) for n, (_, key, size, dur) in enumerate(stamps)]
         stamps.sort()
         tb = stream.time_base or Fraction(1, 1)
-        listed = int(stream.frames or 0)
-        if listed > _slots_read(stamps, tb, fps, timed):
+        listed = int(stream.frames or 0)  # the container's count holds the pictures the decoder drops, too
+        if listed > _slots_read(stamps, tb, fps, timed) + sum(dropped):
             warnings.append(
                 f"the container lists {listed} frames but only {len(stamps)} could be read: "
                 "the file is truncated; clips past the readable part cannot be decoded"

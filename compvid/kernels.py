@@ -195,21 +195,39 @@ def _vector_columns(rows, direction, mx, my, cx, cy, w, h):
         h[i] = row.h
 
 
-def _load(name, function):
-    """The compiled ``function``, or None where the compiled loops do not run."""
+def _njit():
+    """numba's ``njit``, or None where the compiled loops do not run (turned off, or numba fails to load)."""
     global ENABLED
     if not ENABLED:
         return None
-    loop = _compiled.get(name)
+    try:
+        from numba import njit
+    except Exception as e:  # noqa: BLE001 - any failure to load numba leaves the numpy path
+        log.warning("numba does not load (%s): compvid runs its numpy code instead", e)
+        ENABLED = False
+        return None
+    return njit
+
+
+def _load(name, function):
+    """The compiled ``function``, or None where the compiled loops do not run."""
+    loop = _compiled.get(name) if ENABLED else None
     if loop is None:
-        try:
-            from numba import njit
-        except Exception as e:  # noqa: BLE001 - any failure to load numba leaves the numpy path
-            log.warning("numba does not load (%s): compvid runs its numpy code instead", e)
-            ENABLED = False
+        njit = _njit()
+        if njit is None:
             return None
         loop = _compiled[name] = njit(cache=True, nogil=True)(function)
     return loop
+
+
+def matcher_loops():
+    """The module compvid.matcher_loops (H.264 reference matching, compiled on first call of each
+    loop), or None where the compiled loops do not run."""
+    if _njit() is None:
+        return None
+    from compvid import matcher_loops
+
+    return matcher_loops
 
 
 def paint_cells():

@@ -214,6 +214,21 @@ def _best_two(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return best, low, rest.min(axis=1) if costs.shape[1] > 1 else np.full(costs.shape[0], np.inf, costs.dtype)
 
 
+_VECTOR_DTYPES = (np.int8, np.float32, np.float32, np.int32, np.int32, np.int32, np.int32)  # RawVectors' fields
+
+
+def _compiled_matcher(vectors: RawVectors, *numbers: object):
+    """compvid.matcher_loops where it runs and gives numpy's numbers: vectors of RawVectors' own dtypes
+    (others promote differently in numpy) and Python numbers for the thresholds ``numbers`` (numpy
+    computes with them in the float32 of the costs, NEP 50); else None."""
+    if any(type(x) not in (int, float) for x in numbers):
+        return None
+    if any(getattr(vectors, f).dtype != t for f, t in zip(("direction", "mx", "my", "cx", "cy", "w", "h"),
+                                                            _VECTOR_DTYPES)):
+        return None
+    return kernels.matcher_loops()
+
+
 def match_reference_distances(
     vectors: RawVectors,
     frames: np.ndarray,
@@ -290,6 +305,9 @@ def match_reference_distances_frames(
     plane_size = height * width
     flat = frames.reshape(-1)  # (F * H * W,)
     moving_all = np.hypot(vectors.mx, vectors.my) >= 0.25
+    loops = _compiled_matcher(vectors, min_gap) if frames.dtype == np.uint8 else None
+    if loops is not None:
+        parity = np.zeros(0, np.float32) if field_parity is None else np.asarray(field_parity).astype(np.float32)
     for direction in (-1, 1):
         per_frame = [sorted((o for o in c if (o > 0) == (direction > 0) and o != 0), key=abs) for c in candidates]
         count = np.array([len(o) for o in per_frame], np.intp)  # (K,)
@@ -301,6 +319,12 @@ def match_reference_distances_frames(
         for f, (offs, cand) in enumerate(zip(per_frame, candidates)):
             offsets[f, : len(offs)] = offs
             planes[f, : len(offs)] = [cand[o] for o in offs]
+        if loops is not None:  # the same steps, the same numbers, in one compiled loop over the rows
+            loops.match_direction(direction, vectors.direction, vectors.mx, vectors.my, vectors.cx, vectors.cy,
+                                  vectors.w, vectors.h, frame_of_row, moving_all, flat, height, width, current,
+                                  offsets, planes, count, parity, np.float32(min_gap), int(sample_rows),
+                                  distance, unsure, best_cost)
+            continue
         rows = np.flatnonzero((vectors.direction == direction) & (count[frame_of_row] > 0))
         if rows.size == 0:
             continue
@@ -482,6 +506,11 @@ def unused_list_rows(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.
     if n < 2:
         return drop
     frame = np.zeros(n, np.int64) if frame_of_row is None else np.asarray(frame_of_row, np.int64)
+    loops = _compiled_matcher(vectors, ratio, margin) if cost.dtype == np.float32 else None
+    if loops is not None:  # the same pairs found with a hash table instead of a sort
+        loops.unused_list_rows(vectors.direction, vectors.cx, vectors.cy, vectors.w, vectors.h, frame, cost,
+                               np.float32(ratio), np.float32(margin), drop)
+        return drop
     # One int64 key per block: frame, centre (FFmpeg's int16), size (uint8).
     block = ((((frame << 16) | (vectors.cx.astype(np.int64) & 0xFFFF)) << 16 | (vectors.cy.astype(np.int64) & 0xFFFF))
              << 16 | ((vectors.w.astype(np.int64) & 0xFF) << 8) | (vectors.h.astype(np.int64) & 0xFF))

@@ -476,6 +476,109 @@ def test_matcher_gives_the_results_it_gave_before(loops, seed):
         assert_same(got, want)
 
 
+def counting_calls(monkeypatch, module, name):
+    """Wrap ``module.name`` so that its calls are counted; the list of call counts (one entry)."""
+    calls = [0]
+    inner = getattr(module, name)
+
+    def counted(*args):
+        calls[0] += 1
+        return inner(*args)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_the_compiled_matcher_is_the_one_that_runs(loops, monkeypatch):
+    """Where numba runs, match_reference_distances_frames and unused_list_rows go through
+    compvid.matcher_loops (so the tests above compare it), except for inputs whose numbers numpy
+    works out in other precisions (float64 vectors, a numpy float64 threshold): those stay numpy."""
+    from compvid import kernels
+    from compvid.motion import match_reference_distances_frames, unused_list_rows
+
+    vectors, frame_of_row, planes, current, candidates = matcher_case(0)
+    if loops == "numpy":
+        assert kernels.matcher_loops() is None
+        return
+    module = kernels.matcher_loops()
+    matched = counting_calls(monkeypatch, module, "match_direction")
+    paired = counting_calls(monkeypatch, module, "unused_list_rows")
+    _, _, cost = match_reference_distances_frames(vectors, frame_of_row, planes, current, candidates)
+    unused_list_rows(vectors, cost, frame_of_row=frame_of_row)
+    assert matched[0] == 2 and paired[0] == 1  # one call per direction
+    wide = RawVectors(*(getattr(vectors, f).astype(np.float64) if f in ("mx", "my") else getattr(vectors, f)
+                        for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+    got = match_reference_distances_frames(wide, frame_of_row, planes, current, candidates)
+    assert_same(got, match_reference_distances_frames_before(wide, frame_of_row, planes, current, candidates))
+    match_reference_distances_frames(vectors, frame_of_row, planes, current, candidates, min_gap=np.float64(1.0))
+    unused_list_rows(vectors, cost, frame_of_row=frame_of_row, ratio=np.float64(2.0))
+    assert matched[0] == 2 and paired[0] == 1
+
+
+def unused_list_rows_before(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.0, margin: float = 4.0,
+                            frame_of_row: np.ndarray | None = None) -> np.ndarray:
+    """compvid.motion.unused_list_rows before issue 12 §2 (a stable sort of block keys)."""
+    n = len(vectors)
+    drop = np.zeros(n, bool)
+    if n < 2:
+        return drop
+    frame = np.zeros(n, np.int64) if frame_of_row is None else np.asarray(frame_of_row, np.int64)
+    # One int64 key per block: frame, centre (FFmpeg's int16), size (uint8).
+    block = ((((frame << 16) | (vectors.cx.astype(np.int64) & 0xFFFF)) << 16 | (vectors.cy.astype(np.int64) & 0xFFFF))
+             << 16 | ((vectors.w.astype(np.int64) & 0xFF) << 8) | (vectors.h.astype(np.int64) & 0xFF))
+    order = np.argsort(block * 2 + (vectors.direction > 0), kind="stable")
+    k = block[order]
+    d, c = vectors.direction[order], cost[order]
+    pair = (k[:-1] == k[1:]) & (d[:-1] < 0) & (d[1:] > 0)  # sorted: past row, then future row
+    first, second = np.flatnonzero(pair), np.flatnonzero(pair) + 1
+    worse_first = c[first] > ratio * c[second] + margin
+    worse_second = c[second] > ratio * c[first] + margin
+    drop[order[first[worse_first]]] = True
+    drop[order[second[worse_second]]] = True
+    return drop
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unused_list_rows_drops_what_it_dropped_before(loops, seed):
+    """Blocks from a small pool, so that most have partners, some several rows of one list (the
+    one next to the other list in key order pairs), some rows of direction 0 (sorted with the past
+    rows, never paired); centres past FFmpeg's int16 and sizes past uint8 wrap in the key as before;
+    costs on a coarse grid (ties at the threshold), some inf; rows in any order, several frames;
+    a threshold that differs in float32 and float64 (1.1 * 10 + 0.1)."""
+    from compvid.motion import unused_list_rows
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    pool = 400
+    cx = rng.integers(-40, 700, pool)
+    cx[:5] = [70000, 70000 - 65536, -3, 65533, 4]
+    block = rng.integers(0, pool, n)
+    w = rng.choice([4, 8, 16, 260], pool)[block].astype(np.int32)
+    vectors = RawVectors(rng.choice(np.array([-1, 1, 0], np.int8), n, p=[0.5, 0.45, 0.05]),
+                         np.zeros(n, np.float32), np.zeros(n, np.float32), cx[block].astype(np.int32),
+                         rng.integers(-20, 300, pool)[block].astype(np.int32), w,
+                         rng.choice([4, 8, 16], pool)[block].astype(np.int32))
+    frame = rng.integers(0, 3, n)
+    cost = (rng.integers(0, 40, n) * 0.5).astype(np.float32)
+    cost[rng.random(n) < 0.05] = np.inf
+    cost[:20] = 10.0
+    cost[20:40] = np.float32(11.1)
+    for kw in (dict(), dict(ratio=1.1, margin=0.1), dict(ratio=3, margin=0)):
+        for f in (frame, None):
+            want = unused_list_rows_before(vectors, cost, frame_of_row=f, **kw)
+            got = unused_list_rows(vectors, cost, frame_of_row=f, **kw)
+            assert got.dtype == bool and got.tobytes() == want.tobytes()
+            assert want.sum() > 50  # pairs found and dropped
+    # The obvious reading on a case small enough to follow: two blocks, a past row each, a future
+    # row each, one future row far worse than its partner.
+    small = RawVectors(np.array([-1, 1, -1, 1, 1], np.int8), np.zeros(5, np.float32), np.zeros(5, np.float32),
+                       np.array([8, 8, 24, 24, 24], np.int32), np.full(5, 8, np.int32), np.full(5, 16, np.int32),
+                       np.full(5, 16, np.int32))
+    # Block 24 has two future rows: the first of them pairs with the past row (as the stable sort has it).
+    got = unused_list_rows(small, np.array([2.0, 40.0, 2.0, 30.0, 3.0], np.float32))
+    assert got.tolist() == [False, True, False, True, False]
+
+
 def test_a_numba_that_does_not_load_leaves_the_numpy_path(monkeypatch, caplog):
     import sys
 

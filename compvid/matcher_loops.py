@@ -11,57 +11,65 @@ float32), so both paths give the same bytes (tests/compvid/test_motion_identity.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.typed import List
 
 # Sample offsets inside a block as fractions of its size, per grid column (and line): motion._GRID.
 _GRID = np.array([-0.375, -0.125, 0.125, 0.375])
 # Samples of the cheap pass: the 4x4 grid's checkerboard half (motion._HALF), sample s = 4 * line + column.
 _HALF = np.array([0, 2, 5, 7, 8, 10, 13, 15])
 _ALL = np.arange(16)
+_OTHER_HALF = np.array([1, 3, 4, 6, 9, 11, 12, 14])
+
+
+def plane_list(planes):
+    """The uint8 (H, W) luma planes ``planes`` (views into decoded frames, strided or not) as a
+    numba typed list, which :func:`match_direction` reads in place (no stacked copy)."""
+    out = List.empty_list(types.Array(types.uint8, 2, "A"))
+    for plane in planes:
+        out.append(plane)
+    return out
 
 
 @njit(cache=True, nogil=True)
 def _row_grid(height, width, w, h, cx, cy, mx, my, on_field, parity, grid):
     """Where the 4x4 grid samples of one block row lie, into ``grid`` int64 (4, 4): per grid line
-    (``[0]``) its clipped line * width and per grid column (``[1]``) its clipped column in the row's
-    own plane; ``[2]``, ``[3]`` the same displaced by (mx, my) px and rounded half to even (onto the
+    (``[0]``) its clipped line and per grid column (``[1]``) its clipped column in the row's own
+    plane; ``[2]``, ``[3]`` the same displaced by (mx, my) px and rounded half to even (onto the
     lines of field ``parity`` when ``on_field``) in a candidate plane. As ``motion._Sampler.costs``:
     float32 displacement, numpy's rounding; sample s lies on line s // 4, column s % 4."""
     for k in range(4):
         y = np.int32(np.floor(np.float64(h) * _GRID[k])) + cy
-        grid[0, k] = min(max(y, 0), height - 1) * width
+        grid[0, k] = min(max(y, 0), height - 1)
         ry = np.float32(y) + my
         if on_field:
             ry = 2 * np.rint((ry - parity) / 2) + parity
         else:
             ry = np.rint(ry)
-        grid[2, k] = min(max(int(ry), 0), height - 1) * width
+        grid[2, k] = min(max(int(ry), 0), height - 1)
         x = np.int32(np.floor(np.float64(w) * _GRID[k])) + cx
         grid[1, k] = min(max(x, 0), width - 1)
         grid[3, k] = min(max(int(np.rint(np.float32(x) + mx)), 0), width - 1)
 
 
 @njit(cache=True, nogil=True)
-def _costs(flat, own, plane_size, grid, samples, planes, here, ref, out):
-    """Mean abs difference float32 of the ``samples`` (indices into the 4x4 grid ``grid`` of
-    :func:`_row_grid`) of a row (own plane at flat offset ``own``) against each plane of ``planes``
-    (C,) into ``out`` (C,); inf where the plane is -1 (no candidate). ``here``, ``ref``: scratch (16,)."""
-    num = samples.shape[0]
-    for k in range(num):
-        line, col = samples[k] >> 2, samples[k] & 3
-        here[k] = flat[own + grid[0, line] + grid[1, col]]
-        ref[k] = grid[2, line] + grid[3, col]
-    scale = np.float32(1.0 / num)
-    for c in range(planes.shape[0]):
-        plane = planes[c]
-        if plane < 0:
-            out[c] = np.inf
-            continue
-        base = plane * plane_size
-        total = 0
-        for k in range(num):
-            total += abs(np.int32(flat[base + ref[k]]) - here[k])
-        out[c] = np.float32(total) * scale
+def _here(own, grid, samples, here):
+    """Grey levels of the ``samples`` (indices s into the 4x4 grid of :func:`_row_grid`) in the
+    row's own plane ``own`` into ``here[s]``."""
+    for k in range(samples.shape[0]):
+        s = samples[k]
+        here[s] = own[grid[0, s >> 2], grid[1, s & 3]]
+
+
+@njit(cache=True, nogil=True)
+def _cost(plane, grid, here, samples):
+    """Mean abs difference float32 between the row's ``here`` and its displaced ``samples`` in ``plane``:
+    an integer sum of grey levels times float32(1 / samples), as numpy sums uint16 and scales."""
+    total = 0
+    for k in range(samples.shape[0]):
+        s = samples[k]
+        total += abs(np.int32(plane[grid[2, s >> 2], grid[3, s & 3]]) - np.int32(here[s]))
+    return np.float32(total) * np.float32(1.0 / samples.shape[0])
 
 
 @njit(cache=True, nogil=True)
@@ -81,30 +89,36 @@ def _best_two(costs):
 
 
 @njit(cache=True, nogil=True)
-def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, moving_all, flat, height, width, current,
+def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, moving_all, lumas, current,
                     offsets, planes, count, field_parity, min_gap, sample_rows, distance, unsure, best_cost):
     """Reference distances of the rows of direction ``wanted`` (-1 past, +1 future): the three steps of
     ``motion.match_reference_distances_frames`` with its numbers, written into ``distance`` int32,
     ``unsure`` bool and ``best_cost`` float32 (N,) at those rows.
 
     Rows (N,): ``direction`` int8, ``mx, my`` float32 px (FFmpeg sense), ``cx, cy, w, h`` int32,
-    ``frame_of_row`` intp (0 .. K-1), ``moving_all`` bool (at least a quarter pixel). ``flat`` uint8
-    (P*H*W,): the luma planes; ``current`` intp (K,) the plane of each frame. Per frame, its candidates
-    of this direction nearest first: ``offsets`` int64 (K, C) signed display offsets, ``planes`` intp
-    (K, C) (-1: none), ``count`` intp (K,). ``field_parity`` float32 (N,) or empty (whole frames).
-    ``min_gap`` float32 grey levels.
+    ``frame_of_row`` intp (0 .. K-1), ``moving_all`` bool (at least a quarter pixel). ``lumas``: typed
+    list of the uint8 (H, W) luma planes (:func:`plane_list`); ``current`` intp (K,) the plane of
+    each frame. Per frame, its candidates of this direction nearest first: ``offsets`` int64 (K, C)
+    signed display offsets, ``planes`` intp (K, C) (-1: none), ``count`` intp (K,). ``field_parity``
+    float32 (N,) or empty (whole frames). ``min_gap`` float32 grey levels.
+
+    Frame by frame, candidate plane by candidate plane (each plane is read while it is in cache).
+    numpy's steps mix frames only in the last one, whose "any doubtful row and any confident row"
+    comes to the same as a frame's own tally being non-empty.
     """
     n_all = direction.shape[0]
     k_frames = current.shape[0]
     width_c = planes.shape[1]
-    plane_size = height * width
+    height, width = lumas[0].shape
     on_field = field_parity.shape[0] > 0
     # The rows, grouped by frame in their order (a stable counting sort).
     start = np.zeros(k_frames + 1, np.int64)
     for i in range(n_all):
         if direction[i] == wanted and count[frame_of_row[i]] > 0:
             start[frame_of_row[i] + 1] += 1
+    most = 0
     for f in range(k_frames):
+        most = max(most, start[f + 1])
         start[f + 1] += start[f]
     n = start[k_frames]
     if n == 0:
@@ -116,34 +130,43 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
             f = frame_of_row[i]
             rows[fill[f]] = i
             fill[f] += 1
-    grid = np.empty((4, 4), np.int64)  # sample positions of the row at hand (_row_grid)
-    here = np.empty(16, np.int32)  # scratch of _costs
-    ref = np.empty(16, np.int64)
+    # Scratch of one frame's rows: sample positions (_row_grid) and grey levels in their own plane.
+    grid = np.empty((most, 4, 4), np.int64)
+    here = np.empty((most, 16), np.uint8)
 
     # Step 1: up to sample_rows moving rows of each frame, spread evenly, try every candidate; votes
     # of clear winners elect the frame's usual candidates; the median best cost is its typical cost.
     usual = np.zeros((k_frames, width_c), np.bool_)
     usual[:, 0] = True
     typical = np.full(k_frames, np.inf, np.float32)
-    costs = np.empty(width_c, np.float32)
     for f in range(k_frames):
         movers = np.empty(start[f + 1] - start[f], np.int64)
         m = 0
         for p in range(start[f], start[f + 1]):
             if moving_all[rows[p]]:
-                movers[m] = p
+                movers[m] = rows[p]
                 m += 1
         taken = min(m, sample_rows) if count[f] > 1 else 0
         if taken == 0:
             continue
+        own = lumas[current[f]]
+        sample_grid = np.empty((taken, 4, 4), np.int64)
+        sample_here = np.empty((taken, 16), np.uint8)
+        for j in range(taken):
+            r = movers[j * (m - 1) // max(taken - 1, 1)]
+            _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
+                      field_parity[r] if on_field else np.float32(0), sample_grid[j])
+            _here(own, sample_grid[j], _ALL, sample_here[j])
+        costs = np.full((taken, width_c), np.inf, np.float32)
+        for c in range(width_c):
+            if planes[f, c] >= 0:
+                plane = lumas[planes[f, c]]
+                for j in range(taken):
+                    costs[j, c] = _cost(plane, sample_grid[j], sample_here[j], _ALL)
         votes = np.zeros(width_c, np.int64)
         lows = np.empty(taken, np.float32)
         for j in range(taken):
-            r = rows[movers[j * (m - 1) // max(taken - 1, 1)]]
-            _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
-                      field_parity[r] if on_field else np.float32(0), grid)
-            _costs(flat, current[f] * plane_size, plane_size, grid, _ALL, planes[f], here, ref, costs)
-            best, low, second = _best_two(costs)
+            best, low, second = _best_two(costs[j])
             lows[j] = low
             if width_c > 1 and second - low >= min_gap:
                 votes[best] += 1
@@ -153,14 +176,17 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
                 usual[f, c] = votes[c] >= max(1.0, 0.1 * total)
         typical[f] = np.sort(lows)[taken // 2]
 
-    # Step 2: every row against its frame's usual candidates, on the checkerboard half of the grid.
-    n_usual = usual.sum(axis=1)
+    # The usual candidates of each frame first, then the others (offsets only).
+    n_usual = np.zeros(k_frames, np.int64)
+    for f in range(k_frames):
+        for c in range(width_c):
+            n_usual[f] += usual[f, c]
     width_u = n_usual.max()
     usual_planes = np.full((k_frames, width_u), -1, np.int64)
     usual_offsets = np.zeros((k_frames, width_u), np.int64)
     for f in range(k_frames):
         u = 0
-        for c in range(width_c):  # the usual candidates first, then the others (offsets only)
+        for c in range(width_c):
             if usual[f, c] and u < width_u:
                 usual_planes[f, u] = planes[f, c]
                 usual_offsets[f, u] = offsets[f, c]
@@ -169,57 +195,77 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
             if not usual[f, c] and u < width_u:
                 usual_offsets[f, u] = offsets[f, c]
                 u += 1
-    chosen = np.empty(n, np.int32)
-    cost = np.empty(n, np.float32)
-    gap = np.empty(n, np.float32)
-    costs_u = np.empty(width_u, np.float32)
-    poor_factor, poor_margin = np.float32(2.0), np.float32(4.0)
-    for p in range(n):
-        r = rows[p]
-        f = frame_of_row[r]
-        own = current[f] * plane_size
-        _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
-                  field_parity[r] if on_field else np.float32(0), grid)
-        _costs(flat, own, plane_size, grid, _HALF, usual_planes[f], here, ref, costs_u)
-        best, low, second = _best_two(costs_u)
-        chosen[p] = abs(usual_offsets[f, best])
-        cost[p] = low
-        gap[p] = second - low if width_u > 1 else np.float32(np.inf)
-        # Step 3: a poor match tries every candidate on the full grid.
-        if moving_all[r] and low > poor_factor * typical[f] + poor_margin and count[f] > n_usual[f]:
-            _costs(flat, own, plane_size, grid, _ALL, planes[f], here, ref, costs)
-            best, low, second = _best_two(costs)
-            chosen[p] = abs(offsets[f, best])
-            cost[p] = low
-            gap[p] = second - low if width_c > 1 else np.float32(np.inf)
 
-    # Rows whose best two candidates are closer than min_gap take their frame's most common confident distance.
-    any_doubt = False
-    any_confident = False
-    span = 0
-    for p in range(n):
-        if moving_all[rows[p]]:
-            if gap[p] < min_gap:
-                any_doubt = True
-            else:
-                any_confident = True
-        span = max(span, chosen[p] + 1)
-    if any_doubt and any_confident:
-        tally = np.zeros((k_frames, span), np.int64)
-        for p in range(n):
-            r = rows[p]
-            if moving_all[r] and not gap[p] < min_gap:
-                tally[frame_of_row[r], chosen[p]] += 1
-        for p in range(n):
-            r = rows[p]
-            f = frame_of_row[r]
-            if moving_all[r] and gap[p] < min_gap and tally[f].sum() > 0:
-                chosen[p] = np.argmax(tally[f])
-    for p in range(n):
-        r = rows[p]
-        distance[r] = chosen[p]
-        unsure[r] = moving_all[r] and gap[p] < min_gap
-        best_cost[r] = cost[p]
+    costs_u = np.empty((most, width_u), np.float32)
+    costs_c = np.empty((most, width_c), np.float32)
+    poor = np.empty(most, np.int64)
+    chosen = np.empty(most, np.int32)
+    cost = np.empty(most, np.float32)
+    gap = np.empty(most, np.float32)
+    poor_factor, poor_margin = np.float32(2.0), np.float32(4.0)
+    for f in range(k_frames):
+        first, nf = start[f], start[f + 1] - start[f]
+        if nf == 0:
+            continue
+        own = lumas[current[f]]
+        for q in range(nf):
+            r = rows[first + q]
+            _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
+                      field_parity[r] if on_field else np.float32(0), grid[q])
+            _here(own, grid[q], _HALF, here[q])
+        # Step 2: every row against its frame's usual candidates, on the checkerboard half of the grid.
+        for u in range(width_u):
+            if usual_planes[f, u] < 0:
+                costs_u[:nf, u] = np.inf
+                continue
+            plane = lumas[usual_planes[f, u]]
+            for q in range(nf):
+                costs_u[q, u] = _cost(plane, grid[q], here[q], _HALF)
+        n_poor = 0
+        for q in range(nf):
+            r = rows[first + q]
+            best, low, second = _best_two(costs_u[q])
+            chosen[q] = abs(usual_offsets[f, best])
+            cost[q] = low
+            gap[q] = second - low if width_u > 1 else np.float32(np.inf)
+            if moving_all[r] and low > poor_factor * typical[f] + poor_margin and count[f] > n_usual[f]:
+                poor[n_poor] = q
+                n_poor += 1
+        # Step 3: poor matches try every candidate on the full grid.
+        if n_poor:
+            for k in range(n_poor):
+                q = poor[k]
+                _here(own, grid[q], _OTHER_HALF, here[q])
+            for c in range(width_c):
+                if planes[f, c] < 0:
+                    costs_c[:n_poor, c] = np.inf
+                    continue
+                plane = lumas[planes[f, c]]
+                for k in range(n_poor):
+                    q = poor[k]
+                    costs_c[k, c] = _cost(plane, grid[q], here[q], _ALL)
+            for k in range(n_poor):
+                q = poor[k]
+                best, low, second = _best_two(costs_c[k])
+                chosen[q] = abs(offsets[f, best])
+                cost[q] = low
+                gap[q] = second - low if width_c > 1 else np.float32(np.inf)
+        # Rows whose best two candidates are closer than min_gap take the frame's most common
+        # confident distance, where it has confident rows.
+        span = 0
+        for q in range(nf):
+            span = max(span, chosen[q] + 1)
+        tally = np.zeros(span, np.int64)
+        for q in range(nf):
+            if moving_all[rows[first + q]] and not gap[q] < min_gap:
+                tally[chosen[q]] += 1
+        common = np.argmax(tally) if tally.sum() > 0 else -1
+        for q in range(nf):
+            r = rows[first + q]
+            doubt = moving_all[r] and gap[q] < min_gap
+            distance[r] = common if doubt and common >= 0 else chosen[q]
+            unsure[r] = doubt
+            best_cost[r] = cost[q]
 
 
 @njit(cache=True, nogil=True)

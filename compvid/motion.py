@@ -229,6 +229,14 @@ def _compiled_matcher(vectors: RawVectors, *numbers: object):
     return kernels.matcher_loops()
 
 
+def _same_uint8_planes(frames: np.ndarray | Sequence[np.ndarray]) -> bool:
+    """Whether ``frames`` are uint8 luma planes of one size: (F, H, W), or F of (H, W)."""
+    if isinstance(frames, np.ndarray):
+        return frames.dtype == np.uint8 and frames.ndim == 3 and frames.shape[0] > 0
+    return len(frames) > 0 and all(isinstance(p, np.ndarray) and p.dtype == np.uint8 and p.shape == frames[0].shape
+                                   and p.ndim == 2 for p in frames)
+
+
 def match_reference_distances(
     vectors: RawVectors,
     frames: np.ndarray,
@@ -268,7 +276,9 @@ def match_reference_distances_frames(
 
     ``vectors``: the rows of K frames together; ``frame_of_row``: int (N,), which
     of the K frames each row belongs to. ``frames``: uint8 (F, H, W) luma planes
-    of the decoded window; ``current``: int (K,), the plane of each frame;
+    of the decoded window, or a sequence of F uint8 (H, W) planes (views into the
+    decoded frames: the compiled loops read them where they lie, numpy stacks
+    them); ``current``: int (K,), the plane of each frame;
     ``candidates``: per frame, signed display offset -> plane of a candidate
     reference (o < 0 past, o > 0 future). A vector (FFmpeg sense, src = dst + m)
     points into its reference; the candidate at offset ``o`` (same sign as the
@@ -301,13 +311,16 @@ def match_reference_distances_frames(
         return distance, unsure, best_cost
     frame_of_row = np.asarray(frame_of_row, np.intp)
     current = np.asarray(current, np.intp)
-    _, height, width = frames.shape
-    plane_size = height * width
-    flat = frames.reshape(-1)  # (F * H * W,)
     moving_all = np.hypot(vectors.mx, vectors.my) >= 0.25
-    loops = _compiled_matcher(vectors, min_gap) if frames.dtype == np.uint8 else None
+    loops = _compiled_matcher(vectors, min_gap) if _same_uint8_planes(frames) else None
     if loops is not None:
+        lumas = loops.plane_list(frames)  # read where they lie, no stacked copy
         parity = np.zeros(0, np.float32) if field_parity is None else np.asarray(field_parity).astype(np.float32)
+    else:
+        frames = frames if isinstance(frames, np.ndarray) else np.stack(frames)
+        _, height, width = frames.shape
+        plane_size = height * width
+        flat = frames.reshape(-1)  # (F * H * W,)
     for direction in (-1, 1):
         per_frame = [sorted((o for o in c if (o > 0) == (direction > 0) and o != 0), key=abs) for c in candidates]
         count = np.array([len(o) for o in per_frame], np.intp)  # (K,)
@@ -321,9 +334,8 @@ def match_reference_distances_frames(
             planes[f, : len(offs)] = [cand[o] for o in offs]
         if loops is not None:  # the same steps, the same numbers, in one compiled loop over the rows
             loops.match_direction(direction, vectors.direction, vectors.mx, vectors.my, vectors.cx, vectors.cy,
-                                  vectors.w, vectors.h, frame_of_row, moving_all, flat, height, width, current,
-                                  offsets, planes, count, parity, np.float32(min_gap), int(sample_rows),
-                                  distance, unsure, best_cost)
+                                  vectors.w, vectors.h, frame_of_row, moving_all, lumas, current, offsets, planes,
+                                  count, parity, np.float32(min_gap), int(sample_rows), distance, unsure, best_cost)
             continue
         rows = np.flatnonzero((vectors.direction == direction) & (count[frame_of_row] > 0))
         if rows.size == 0:
@@ -450,6 +462,8 @@ def match_with_field_hypothesis(
     Returns (vectors with ``my`` in frame rows, distance float32 (N,) in frames,
     halves for predictions from the other field, unsure, cost).
     """
+    if not isinstance(frames, np.ndarray) and _compiled_matcher(vectors) is None:
+        frames = np.stack(frames)  # numpy matches on one stack: stacked once for the readings below
     distance, unsure, cost = match_reference_distances_frames(vectors, frame_of_row, frames, current, candidates)
     distance = distance.astype(np.float32)
     extra = np.flatnonzero(field_rows)

@@ -466,6 +466,12 @@ def test_matcher_gives_the_results_it_gave_before(loops, seed):
     vectors, frame_of_row, planes, current, candidates = matcher_case(seed)
     want = match_reference_distances_frames_before(vectors, frame_of_row, planes, current, candidates)
     assert_same(match_reference_distances_frames(vectors, frame_of_row, planes, current, candidates), want)
+    # The planes as decode_clip keeps them: views into wider frame buffers (line stride past the width).
+    buffers = np.zeros((len(planes), planes.shape[1] + 3, planes.shape[2] + 24), np.uint8)
+    buffers[:, : planes.shape[1], : planes.shape[2]] = planes
+    views = [b[: planes.shape[1], : planes.shape[2]] for b in buffers]
+    assert not views[0].flags.c_contiguous
+    assert_same(match_reference_distances_frames(vectors, frame_of_row, views, current, candidates), want)
     # Rows not grouped by frame, a larger sample and gap, and field rows sampled on one field's lines.
     order = np.random.default_rng(seed).permutation(len(vectors))
     shuffled = RawVectors(*(getattr(vectors, f)[order] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
@@ -563,10 +569,13 @@ def test_unused_list_rows_drops_what_it_dropped_before(loops, seed):
     cost[rng.random(n) < 0.05] = np.inf
     cost[:20] = 10.0
     cost[20:40] = np.float32(11.1)
+    by_frame = np.argsort(frame, kind="stable")
+    grouped = RawVectors(*(getattr(vectors, f)[by_frame] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+    cases = [(vectors, cost, frame), (vectors, cost, None), (grouped, cost[by_frame], frame[by_frame])]
     for kw in (dict(), dict(ratio=1.1, margin=0.1), dict(ratio=3, margin=0)):
-        for f in (frame, None):
-            want = unused_list_rows_before(vectors, cost, frame_of_row=f, **kw)
-            got = unused_list_rows(vectors, cost, frame_of_row=f, **kw)
+        for v, c, f in cases:
+            want = unused_list_rows_before(v, c, frame_of_row=f, **kw)
+            got = unused_list_rows(v, c, frame_of_row=f, **kw)
             assert got.dtype == bool and got.tobytes() == want.tobytes()
             assert want.sum() > 50  # pairs found and dropped
     # The obvious reading on a case small enough to follow: two blocks, a past row each, a future
@@ -606,10 +615,15 @@ def clips_before_and_now(source, windows, **kw):
     import compvid.mv_matching as matching_mod
     from compvid import decode_clip, probe
 
+    def before_on_a_stack(vectors, frame_of_row, frames, *args, **kw):
+        # decode_clip stacked the luma planes before issue 12 §2; now it may pass them as a list.
+        frames = frames if isinstance(frames, np.ndarray) else np.stack(frames)
+        return match_reference_distances_frames_before(vectors, frame_of_row, frames, *args, **kw)
+
     info = probe(source)
     with pytest.MonkeyPatch.context() as mp:
         for mod in (matching_mod, motion_mod):
-            mp.setattr(mod, "match_reference_distances_frames", match_reference_distances_frames_before)
+            mp.setattr(mod, "match_reference_distances_frames", before_on_a_stack)
         for mod in (decode_mod, motion_mod):
             mp.setattr(mod, "rasterize_rows", rasterize_rows_before)
         before = [decode_clip(source, start=s, num_frames=n, info=info, with_rgb=False, **kw) for s, n in windows]

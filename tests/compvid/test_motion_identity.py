@@ -569,6 +569,7 @@ def test_unused_list_rows_drops_what_it_dropped_before(loops, seed):
     cost[rng.random(n) < 0.05] = np.inf
     cost[:20] = 10.0
     cost[20:40] = np.float32(11.1)
+    # Rows grouped by frame as decode_clip passes them (frame by frame), and not (all at once).
     by_frame = np.argsort(frame, kind="stable")
     grouped = RawVectors(*(getattr(vectors, f)[by_frame] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
     cases = [(vectors, cost, frame), (vectors, cost, None), (grouped, cost[by_frame], frame[by_frame])]

@@ -74,7 +74,10 @@ def _cost(plane, grid, here, samples):
 
 @njit(cache=True, nogil=True)
 def _best_two(costs):
-    """(first column of the minimum, minimum, smallest of the other columns: inf where none) of ``costs`` (C,)."""
+    """(first column of the minimum, minimum, smallest of the other columns: inf where none) of ``costs`` (C,);
+    (0, inf, inf) without columns, as numpy's argmin over columns that are all inf."""
+    if costs.shape[0] == 0:
+        return 0, np.float32(np.inf), np.float32(np.inf)
     best = 0
     low = costs[0]
     for c in range(1, costs.shape[0]):
@@ -134,70 +137,11 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
     grid = np.empty((most, 4, 4), np.int64)
     here = np.empty((most, 16), np.uint8)
 
-    # Step 1: up to sample_rows moving rows of each frame, spread evenly, try every candidate; votes
-    # of clear winners elect the frame's usual candidates; the median best cost is its typical cost.
-    usual = np.zeros((k_frames, width_c), np.bool_)
-    usual[:, 0] = True
-    typical = np.full(k_frames, np.inf, np.float32)
-    for f in range(k_frames):
-        movers = np.empty(start[f + 1] - start[f], np.int64)
-        m = 0
-        for p in range(start[f], start[f + 1]):
-            if moving_all[rows[p]]:
-                movers[m] = rows[p]
-                m += 1
-        taken = min(m, sample_rows) if count[f] > 1 else 0
-        if taken == 0:
-            continue
-        own = lumas[current[f]]
-        sample_grid = np.empty((taken, 4, 4), np.int64)
-        sample_here = np.empty((taken, 16), np.uint8)
-        for j in range(taken):
-            r = movers[j * (m - 1) // max(taken - 1, 1)]
-            _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
-                      field_parity[r] if on_field else np.float32(0), sample_grid[j])
-            _here(own, sample_grid[j], _ALL, sample_here[j])
-        costs = np.full((taken, width_c), np.inf, np.float32)
-        for c in range(width_c):
-            if planes[f, c] >= 0:
-                plane = lumas[planes[f, c]]
-                for j in range(taken):
-                    costs[j, c] = _cost(plane, sample_grid[j], sample_here[j], _ALL)
-        votes = np.zeros(width_c, np.int64)
-        lows = np.empty(taken, np.float32)
-        for j in range(taken):
-            best, low, second = _best_two(costs[j])
-            lows[j] = low
-            if width_c > 1 and second - low >= min_gap:
-                votes[best] += 1
-        total = votes.sum()
-        if width_c > 1 and total > 0:
-            for c in range(width_c):
-                usual[f, c] = votes[c] >= max(1.0, 0.1 * total)
-        typical[f] = np.sort(lows)[taken // 2]
-
-    # The usual candidates of each frame first, then the others (offsets only).
-    n_usual = np.zeros(k_frames, np.int64)
-    for f in range(k_frames):
-        for c in range(width_c):
-            n_usual[f] += usual[f, c]
-    width_u = n_usual.max()
-    usual_planes = np.full((k_frames, width_u), -1, np.int64)
-    usual_offsets = np.zeros((k_frames, width_u), np.int64)
-    for f in range(k_frames):
-        u = 0
-        for c in range(width_c):
-            if usual[f, c] and u < width_u:
-                usual_planes[f, u] = planes[f, c]
-                usual_offsets[f, u] = offsets[f, c]
-                u += 1
-        for c in range(width_c):
-            if not usual[f, c] and u < width_u:
-                usual_offsets[f, u] = offsets[f, c]
-                u += 1
-
-    costs_u = np.empty((most, width_u), np.float32)
+    costs_u = np.empty((most, width_c), np.float32)
     costs_c = np.empty((most, width_c), np.float32)
+    usual = np.empty(width_c, np.bool_)
+    usual_planes = np.empty(width_c, np.int64)
+    usual_offsets = np.empty(width_c, np.int64)
     poor = np.empty(most, np.int64)
     chosen = np.empty(most, np.int32)
     cost = np.empty(most, np.float32)
@@ -208,27 +152,38 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
         if nf == 0:
             continue
         own = lumas[current[f]]
+        # Step 1: up to sample_rows moving rows, spread evenly, try every candidate; votes of clear
+        # winners elect the frame's usual candidates; the median best cost is its typical cost.
+        typical = _elect(rows[first:first + nf], moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas,
+                         own, planes[f], count[f], min_gap, sample_rows, usual)
+        # The usual candidates first (their planes and offsets); numpy's further columns, past the
+        # usual ones of this frame, hold no plane: they change no minimum and no runner-up.
+        n_usual = 0
+        for c in range(width_c):
+            if usual[c]:
+                usual_planes[n_usual] = planes[f, c]
+                usual_offsets[n_usual] = offsets[f, c]
+                n_usual += 1
+        if n_usual == 0:  # votes too spread to elect any (over ten candidates): numpy's rows score inf
+            usual_offsets[0] = offsets[f, 0]  # and take its first column, until step 3
         for q in range(nf):
             r = rows[first + q]
             _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
                       field_parity[r] if on_field else np.float32(0), grid[q])
             _here(own, grid[q], _HALF, here[q])
-        # Step 2: every row against its frame's usual candidates, on the checkerboard half of the grid.
-        for u in range(width_u):
-            if usual_planes[f, u] < 0:
-                costs_u[:nf, u] = np.inf
-                continue
-            plane = lumas[usual_planes[f, u]]
+        # Step 2: every row against the frame's usual candidates, on the checkerboard half of the grid.
+        for u in range(n_usual):
+            plane = lumas[usual_planes[u]]
             for q in range(nf):
                 costs_u[q, u] = _cost(plane, grid[q], here[q], _HALF)
         n_poor = 0
         for q in range(nf):
             r = rows[first + q]
-            best, low, second = _best_two(costs_u[q])
-            chosen[q] = abs(usual_offsets[f, best])
+            best, low, second = _best_two(costs_u[q, :n_usual])
+            chosen[q] = abs(usual_offsets[best])
             cost[q] = low
-            gap[q] = second - low if width_u > 1 else np.float32(np.inf)
-            if moving_all[r] and low > poor_factor * typical[f] + poor_margin and count[f] > n_usual[f]:
+            gap[q] = second - low
+            if moving_all[r] and low > poor_factor * typical + poor_margin and count[f] > n_usual:
                 poor[n_poor] = q
                 n_poor += 1
         # Step 3: poor matches try every candidate on the full grid.
@@ -249,7 +204,7 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
                 best, low, second = _best_two(costs_c[k])
                 chosen[q] = abs(offsets[f, best])
                 cost[q] = low
-                gap[q] = second - low if width_c > 1 else np.float32(np.inf)
+                gap[q] = second - low
         # Rows whose best two candidates are closer than min_gap take the frame's most common
         # confident distance, where it has confident rows.
         span = 0
@@ -266,6 +221,52 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
             distance[r] = common if doubt and common >= 0 else chosen[q]
             unsure[r] = doubt
             best_cost[r] = cost[q]
+
+
+@njit(cache=True, nogil=True)
+def _elect(rows, moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas, own, planes, count, min_gap,
+           sample_rows, usual):
+    """Step 1 of one frame: its usual candidates into ``usual`` bool (C,) and its typical cost (the
+    median best cost of the sample; inf without one). ``rows``: the frame's rows; ``planes`` (C,)
+    and ``count``: its candidates (-1: none)."""
+    width_c = planes.shape[0]
+    height, width = own.shape
+    usual[:] = False
+    usual[0] = True  # no sample: the nearest candidate
+    movers = np.empty(rows.shape[0], np.int64)
+    m = 0
+    for r in rows:
+        if moving_all[r]:
+            movers[m] = r
+            m += 1
+    taken = min(m, sample_rows) if count > 1 else 0
+    if taken == 0:
+        return np.float32(np.inf)
+    sample_grid = np.empty((taken, 4, 4), np.int64)
+    sample_here = np.empty((taken, 16), np.uint8)
+    for j in range(taken):
+        r = movers[j * (m - 1) // max(taken - 1, 1)]
+        _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
+                  field_parity[r] if on_field else np.float32(0), sample_grid[j])
+        _here(own, sample_grid[j], _ALL, sample_here[j])
+    costs = np.full((taken, width_c), np.inf, np.float32)
+    for c in range(width_c):
+        if planes[c] >= 0:
+            plane = lumas[planes[c]]
+            for j in range(taken):
+                costs[j, c] = _cost(plane, sample_grid[j], sample_here[j], _ALL)
+    votes = np.zeros(width_c, np.int64)
+    lows = np.empty(taken, np.float32)
+    for j in range(taken):
+        best, low, second = _best_two(costs[j])
+        lows[j] = low
+        if second - low >= min_gap:
+            votes[best] += 1
+    total = votes.sum()
+    if total > 0:
+        for c in range(width_c):
+            usual[c] = votes[c] >= max(1.0, 0.1 * total)
+    return np.sort(lows)[taken // 2]
 
 
 @njit(cache=True, nogil=True)

@@ -372,7 +372,9 @@ def match_reference_distances_frames(
             typical[has] = low[ranked][(np.cumsum(n_k) - n_k)[has] + n_k[has] // 2]  # per-frame median
         # Step 2: every row against its frame's usual distances, on the cheap grid.
         n_usual = usual.sum(axis=1)
-        width_u = int(n_usual.max())
+        # At least one column: where no frame elects a candidate (votes spread over more than ten),
+        # rows score inf here, as beside a frame that elects some, and movers try every candidate.
+        width_u = max(int(n_usual.max()), 1)
         slots = np.argsort(~usual, axis=1, kind="stable")[:, :width_u]  # (K, U) usual positions first
         slot_ok = np.take_along_axis(usual, slots, axis=1)
         usual_planes = np.where(slot_ok, np.take_along_axis(planes, slots, axis=1), -1)

@@ -482,6 +482,42 @@ def test_matcher_gives_the_results_it_gave_before(loops, seed):
         assert_same(got, want)
 
 
+def test_matcher_with_votes_too_spread_to_elect_a_candidate(loops):
+    """Sixteen candidates (MAX_REFERENCE_DISTANCE) and sixteen sampled movers, each matching a
+    different one clearly: no candidate gets a tenth of the votes, so the frame has no usual
+    candidate; its rows score inf in the cheap pass, movers go to the full pass, still rows keep
+    the nearest distance. Beside a frame that elects one: the same numbers as before, both paths.
+    Alone: before, numpy's argmin over no column raised ValueError; now the same results."""
+    from compvid.motion import match_reference_distances_frames
+
+    rng = np.random.default_rng(5)
+    planes = textured_planes(rng, 18, 64, 96, (1, -1))
+    n = 40
+    distance_true = np.r_[np.arange(1, 17), np.ones(n - 16, int)]
+    still = np.arange(n) >= 16
+    mx = np.where(still, 0, -1.0 * distance_true).astype(np.float32)  # FFmpeg sense: src = dst + m
+    my = np.where(still, 0, 1.0 * distance_true).astype(np.float32)
+    spread = RawVectors(np.full(n, -1, np.int8), mx, my, rng.integers(20, 76, n).astype(np.int32),
+                        rng.integers(20, 44, n).astype(np.int32), np.full(n, 16, np.int32), np.full(n, 16, np.int32))
+    # A second frame (plane 9) whose movers all match the candidate 2 frames back.
+    one = RawVectors(np.full(n, -1, np.int8), np.full(n, -2.0, np.float32), np.full(n, 2.0, np.float32),
+                     spread.cx, spread.cy, spread.w, spread.h)
+    both = RawVectors(*(np.r_[getattr(spread, f), getattr(one, f)]
+                        for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+    candidates = [{-d: 17 - d for d in range(1, 17)}, {-d: 9 - d for d in range(1, 9)}]
+    for kw in (dict(sample_rows=16), dict(sample_rows=16, min_gap=0.5)):
+        args = (both, np.repeat([0, 1], n), planes, np.array([17, 9]), candidates)
+        want = match_reference_distances_frames_before(*args, **kw)
+        got = match_reference_distances_frames(*args, **kw)
+        assert_same(got, want)
+        np.testing.assert_array_equal(got[0][:16], distance_true[:16])  # the full pass finds every mover's
+        assert (got[0][16:n] == 1).all() and np.isinf(got[2][16:n]).all()
+        assert (got[0][n:] == 2).all()
+        alone = match_reference_distances_frames(spread, np.zeros(n, np.intp), planes, np.array([17]),
+                                                 candidates[:1], **kw)
+        assert_same(alone, tuple(a[:n] for a in got))
+
+
 def counting_calls(monkeypatch, module, name):
     """Wrap ``module.name`` so that its calls are counted; the list of call counts (one entry)."""
     calls = [0]

@@ -97,7 +97,13 @@ class FrameStore:
             self._raw[i] = RawVectors.from_side_data(rows) if rows is not None else None
         return self._raw[i]
 
+    def luma_planes(self, indices: Sequence[int]) -> tuple[list[np.ndarray], dict[int, int]]:
+        """Luma planes of ``indices``, uint8 (H, W) each (as kept: views into the decoded frames),
+        in display order, and display index -> position in that list."""
+        order = sorted(set(indices))
+        return [self.luma[i] for i in order], {i: r for r, i in enumerate(order)}
+
     def luma_stack(self, indices: Sequence[int]) -> tuple[np.ndarray, dict[int, int]]:
         """Luma planes of ``indices`` as uint8 (F, H, W) and display index -> row."""
-        order = sorted(set(indices))
-        return np.stack([self.luma[i] for i in order]), {i: r for r, i in enumerate(order)}
+        planes, row_of = self.luma_planes(indices)
+        return np.stack(planes), row_of

@@ -1,14 +1,18 @@
 """Compiled inner loops (numba), optional: without numba compvid runs numpy code that gives the same bytes.
 
 The cost sums of H.264 reference matching, the choice of the best two candidates among them, the
-painting of dense fields and the reading of FFmpeg's vector tables (compvid.motion).
+painting of dense fields and the reading of FFmpeg's vector tables (compvid.motion). Where numba
+runs, the whole reference matcher runs in compvid.matcher_loops (:func:`matcher_loops`); the cost
+sums and best-two loops here then serve numpy's matcher only for inputs that module leaves to it
+(vectors of other dtypes, numpy float64 thresholds).
 
 numba is installed with ``pip install -e '.[fast]'`` (README, Install). ``COMPVID_NUMBA=0`` in the
 environment turns the compiled loops off (tests compare both paths). numba is imported on first
 use, not with compvid; compiled code is cached in ``__pycache__`` beside this file (numba's
 ``cache=True``), so the compilation (a few seconds of CPU: 2.9 s for all four loops, numba's
 import included, measured on the loaded 2-core machine; 8 s was measured for two of them in
-another session) is paid once per machine; a later process loads them in under a second.
+another session; compvid.matcher_loops: 6.8 s, an empty cache, the loaded 2-core machine) is paid
+once per machine; a later process loads them in under a second (0.6 s for the matcher's loops).
 """
 
 from __future__ import annotations
@@ -195,21 +199,39 @@ def _vector_columns(rows, direction, mx, my, cx, cy, w, h):
         h[i] = row.h
 
 
-def _load(name, function):
-    """The compiled ``function``, or None where the compiled loops do not run."""
+def _njit():
+    """numba's ``njit``, or None where the compiled loops do not run (turned off, or numba fails to load)."""
     global ENABLED
     if not ENABLED:
         return None
-    loop = _compiled.get(name)
+    try:
+        from numba import njit
+    except Exception as e:  # noqa: BLE001 - any failure to load numba leaves the numpy path
+        log.warning("numba does not load (%s): compvid runs its numpy code instead", e)
+        ENABLED = False
+        return None
+    return njit
+
+
+def _load(name, function):
+    """The compiled ``function``, or None where the compiled loops do not run."""
+    loop = _compiled.get(name) if ENABLED else None
     if loop is None:
-        try:
-            from numba import njit
-        except Exception as e:  # noqa: BLE001 - any failure to load numba leaves the numpy path
-            log.warning("numba does not load (%s): compvid runs its numpy code instead", e)
-            ENABLED = False
+        njit = _njit()
+        if njit is None:
             return None
         loop = _compiled[name] = njit(cache=True, nogil=True)(function)
     return loop
+
+
+def matcher_loops():
+    """The module compvid.matcher_loops (H.264 reference matching, compiled on first call of each
+    loop), or None where the compiled loops do not run."""
+    if _njit() is None:
+        return None
+    from compvid import matcher_loops
+
+    return matcher_loops
 
 
 def paint_cells():

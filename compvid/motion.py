@@ -214,6 +214,29 @@ def _best_two(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return best, low, rest.min(axis=1) if costs.shape[1] > 1 else np.full(costs.shape[0], np.inf, costs.dtype)
 
 
+_VECTOR_DTYPES = (np.int8, np.float32, np.float32, np.int32, np.int32, np.int32, np.int32)  # RawVectors' fields
+
+
+def _compiled_matcher(vectors: RawVectors, *numbers: object):
+    """compvid.matcher_loops where it runs and gives numpy's numbers: vectors of RawVectors' own dtypes
+    (others promote differently in numpy) and Python numbers for the thresholds ``numbers`` (numpy
+    computes with them in the float32 of the costs, NEP 50); else None."""
+    if any(type(x) not in (int, float) for x in numbers):
+        return None
+    if any(getattr(vectors, f).dtype != t for f, t in zip(("direction", "mx", "my", "cx", "cy", "w", "h"),
+                                                            _VECTOR_DTYPES)):
+        return None
+    return kernels.matcher_loops()
+
+
+def _same_uint8_planes(frames: np.ndarray | Sequence[np.ndarray]) -> bool:
+    """Whether ``frames`` are uint8 luma planes of one size: (F, H, W), or F of (H, W)."""
+    if isinstance(frames, np.ndarray):
+        return frames.dtype == np.uint8 and frames.ndim == 3 and frames.shape[0] > 0
+    return len(frames) > 0 and all(isinstance(p, np.ndarray) and p.dtype == np.uint8 and p.shape == frames[0].shape
+                                   and p.ndim == 2 for p in frames)
+
+
 def match_reference_distances(
     vectors: RawVectors,
     frames: np.ndarray,
@@ -253,7 +276,9 @@ def match_reference_distances_frames(
 
     ``vectors``: the rows of K frames together; ``frame_of_row``: int (N,), which
     of the K frames each row belongs to. ``frames``: uint8 (F, H, W) luma planes
-    of the decoded window; ``current``: int (K,), the plane of each frame;
+    of the decoded window, or a sequence of F uint8 (H, W) planes (views into the
+    decoded frames: the compiled loops read them where they lie, numpy stacks
+    them); ``current``: int (K,), the plane of each frame;
     ``candidates``: per frame, signed display offset -> plane of a candidate
     reference (o < 0 past, o > 0 future). A vector (FFmpeg sense, src = dst + m)
     points into its reference; the candidate at offset ``o`` (same sign as the
@@ -286,10 +311,16 @@ def match_reference_distances_frames(
         return distance, unsure, best_cost
     frame_of_row = np.asarray(frame_of_row, np.intp)
     current = np.asarray(current, np.intp)
-    _, height, width = frames.shape
-    plane_size = height * width
-    flat = frames.reshape(-1)  # (F * H * W,)
     moving_all = np.hypot(vectors.mx, vectors.my) >= 0.25
+    loops = _compiled_matcher(vectors, min_gap) if _same_uint8_planes(frames) else None
+    if loops is not None:
+        lumas = loops.plane_list(frames)  # read where they lie, no stacked copy
+        parity = np.zeros(0, np.float32) if field_parity is None else np.asarray(field_parity).astype(np.float32)
+    else:
+        frames = frames if isinstance(frames, np.ndarray) else np.stack(frames)
+        _, height, width = frames.shape
+        plane_size = height * width
+        flat = frames.reshape(-1)  # (F * H * W,)
     for direction in (-1, 1):
         per_frame = [sorted((o for o in c if (o > 0) == (direction > 0) and o != 0), key=abs) for c in candidates]
         count = np.array([len(o) for o in per_frame], np.intp)  # (K,)
@@ -301,6 +332,11 @@ def match_reference_distances_frames(
         for f, (offs, cand) in enumerate(zip(per_frame, candidates)):
             offsets[f, : len(offs)] = offs
             planes[f, : len(offs)] = [cand[o] for o in offs]
+        if loops is not None:  # the same steps, the same numbers, in one compiled loop over the rows
+            loops.match_direction(direction, vectors.direction, vectors.mx, vectors.my, vectors.cx, vectors.cy,
+                                  vectors.w, vectors.h, frame_of_row, moving_all, lumas, current, offsets, planes,
+                                  count, parity, np.float32(min_gap), int(sample_rows), distance, unsure, best_cost)
+            continue
         rows = np.flatnonzero((vectors.direction == direction) & (count[frame_of_row] > 0))
         if rows.size == 0:
             continue
@@ -336,7 +372,9 @@ def match_reference_distances_frames(
             typical[has] = low[ranked][(np.cumsum(n_k) - n_k)[has] + n_k[has] // 2]  # per-frame median
         # Step 2: every row against its frame's usual distances, on the cheap grid.
         n_usual = usual.sum(axis=1)
-        width_u = int(n_usual.max())
+        # At least one column: where no frame elects a candidate (votes spread over more than ten),
+        # rows score inf here, as beside a frame that elects some, and movers try every candidate.
+        width_u = max(int(n_usual.max()), 1)
         slots = np.argsort(~usual, axis=1, kind="stable")[:, :width_u]  # (K, U) usual positions first
         slot_ok = np.take_along_axis(usual, slots, axis=1)
         usual_planes = np.where(slot_ok, np.take_along_axis(planes, slots, axis=1), -1)
@@ -426,6 +464,8 @@ def match_with_field_hypothesis(
     Returns (vectors with ``my`` in frame rows, distance float32 (N,) in frames,
     halves for predictions from the other field, unsure, cost).
     """
+    if not isinstance(frames, np.ndarray) and _compiled_matcher(vectors) is None:
+        frames = np.stack(frames)  # numpy matches on one stack: stacked once for the readings below
     distance, unsure, cost = match_reference_distances_frames(vectors, frame_of_row, frames, current, candidates)
     distance = distance.astype(np.float32)
     extra = np.flatnonzero(field_rows)
@@ -482,6 +522,11 @@ def unused_list_rows(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.
     if n < 2:
         return drop
     frame = np.zeros(n, np.int64) if frame_of_row is None else np.asarray(frame_of_row, np.int64)
+    loops = _compiled_matcher(vectors, ratio, margin) if cost.dtype == np.float32 else None
+    if loops is not None:  # the same pairs found with a hash table instead of a sort
+        loops.unused_list_rows(vectors.direction, vectors.cx, vectors.cy, vectors.w, vectors.h, frame, cost,
+                               np.float32(ratio), np.float32(margin), drop)
+        return drop
     # One int64 key per block: frame, centre (FFmpeg's int16), size (uint8).
     block = ((((frame << 16) | (vectors.cx.astype(np.int64) & 0xFFFF)) << 16 | (vectors.cy.astype(np.int64) & 0xFFFF))
              << 16 | ((vectors.w.astype(np.int64) & 0xFF) << 8) | (vectors.h.astype(np.int64) & 0xFF))

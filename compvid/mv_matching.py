@@ -36,16 +36,17 @@ class ReferenceMatching(BitstreamStrategy):
             lo = bisect.bisect_left(kept, i - MAX_REFERENCE_DISTANCE)
             hi = bisect.bisect_right(kept, i + MAX_REFERENCE_DISTANCE)
             candidates.append({j - i: j for j in kept[lo:hi] if j != i and store.references.may_reference(j, i)})
-        stack, plane_of = store.luma_stack(coded + [j for c in candidates for j in c.values()])
-        candidates = [{o: plane_of[j] for o, j in c.items()} for c in candidates]  # offset -> plane of ``stack``
+        # Not stacked: the compiled matcher reads the planes where they lie (numpy stacks them itself).
+        planes, plane_of = store.luma_planes(coded + [j for c in candidates for j in c.values()])
+        candidates = [{o: plane_of[j] for o, j in c.items()} for c in candidates]  # offset -> index into ``planes``
         current = np.array([plane_of[i] for i in coded], np.intp)
         interlaced = np.array([i in store.interlaced for i in coded], bool)
         if interlaced.any():  # 16x16 and 8x8 rows of interlaced frames: field or frame macroblock?
             square = ((vectors.w == 16) & (vectors.h == 16)) | ((vectors.w == 8) & (vectors.h == 8))
             vectors, distance, unsure, cost = match_with_field_hypothesis(
-                vectors, member, stack, current, candidates, interlaced[member] & square)
+                vectors, member, planes, current, candidates, interlaced[member] & square)
         else:
-            distance, unsure, cost = match_reference_distances_frames(vectors, member, stack, current, candidates)
+            distance, unsure, cost = match_reference_distances_frames(vectors, member, planes, current, candidates)
         motion = vectors.normalise(distance, unsure)
         frame_of_row = rows.frame_of_row
         keep = ~unused_list_rows(vectors, cost, frame_of_row=member)

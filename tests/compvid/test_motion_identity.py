@@ -466,6 +466,12 @@ def test_matcher_gives_the_results_it_gave_before(loops, seed):
     vectors, frame_of_row, planes, current, candidates = matcher_case(seed)
     want = match_reference_distances_frames_before(vectors, frame_of_row, planes, current, candidates)
     assert_same(match_reference_distances_frames(vectors, frame_of_row, planes, current, candidates), want)
+    # The planes as decode_clip keeps them: views into wider frame buffers (line stride past the width).
+    buffers = np.zeros((len(planes), planes.shape[1] + 3, planes.shape[2] + 24), np.uint8)
+    buffers[:, : planes.shape[1], : planes.shape[2]] = planes
+    views = [b[: planes.shape[1], : planes.shape[2]] for b in buffers]
+    assert not views[0].flags.c_contiguous
+    assert_same(match_reference_distances_frames(vectors, frame_of_row, views, current, candidates), want)
     # Rows not grouped by frame, a larger sample and gap, and field rows sampled on one field's lines.
     order = np.random.default_rng(seed).permutation(len(vectors))
     shuffled = RawVectors(*(getattr(vectors, f)[order] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
@@ -474,6 +480,149 @@ def test_matcher_gives_the_results_it_gave_before(loops, seed):
         want = match_reference_distances_frames_before(shuffled, frame_of_row[order], planes, current, candidates, **kw)
         got = match_reference_distances_frames(shuffled, frame_of_row[order], planes, current, candidates, **kw)
         assert_same(got, want)
+
+
+def test_matcher_with_votes_too_spread_to_elect_a_candidate(loops):
+    """Sixteen candidates (MAX_REFERENCE_DISTANCE) and sixteen sampled movers, each matching a
+    different one clearly: no candidate gets a tenth of the votes, so the frame has no usual
+    candidate; its rows score inf in the cheap pass, movers go to the full pass, still rows keep
+    the nearest distance. Beside a frame that elects one: the same numbers as before, both paths.
+    Alone: before, numpy's argmin over no column raised ValueError; now the same results."""
+    from compvid.motion import match_reference_distances_frames
+
+    rng = np.random.default_rng(5)
+    planes = textured_planes(rng, 18, 64, 96, (1, -1))
+    n = 40
+    distance_true = np.r_[np.arange(1, 17), np.ones(n - 16, int)]
+    still = np.arange(n) >= 16
+    mx = np.where(still, 0, -1.0 * distance_true).astype(np.float32)  # FFmpeg sense: src = dst + m
+    my = np.where(still, 0, 1.0 * distance_true).astype(np.float32)
+    spread = RawVectors(np.full(n, -1, np.int8), mx, my, rng.integers(20, 76, n).astype(np.int32),
+                        rng.integers(20, 44, n).astype(np.int32), np.full(n, 16, np.int32), np.full(n, 16, np.int32))
+    # A second frame (plane 9) whose movers all match the candidate 2 frames back.
+    one = RawVectors(np.full(n, -1, np.int8), np.full(n, -2.0, np.float32), np.full(n, 2.0, np.float32),
+                     spread.cx, spread.cy, spread.w, spread.h)
+    both = RawVectors(*(np.r_[getattr(spread, f), getattr(one, f)]
+                        for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+    candidates = [{-d: 17 - d for d in range(1, 17)}, {-d: 9 - d for d in range(1, 9)}]
+    for kw in (dict(sample_rows=16), dict(sample_rows=16, min_gap=0.5)):
+        args = (both, np.repeat([0, 1], n), planes, np.array([17, 9]), candidates)
+        want = match_reference_distances_frames_before(*args, **kw)
+        got = match_reference_distances_frames(*args, **kw)
+        assert_same(got, want)
+        np.testing.assert_array_equal(got[0][:16], distance_true[:16])  # the full pass finds every mover's
+        assert (got[0][16:n] == 1).all() and np.isinf(got[2][16:n]).all()
+        assert (got[0][n:] == 2).all()
+        alone = match_reference_distances_frames(spread, np.zeros(n, np.intp), planes, np.array([17]),
+                                                 candidates[:1], **kw)
+        assert_same(alone, tuple(a[:n] for a in got))
+
+
+def counting_calls(monkeypatch, module, name):
+    """Wrap ``module.name`` so that its calls are counted; the list of call counts (one entry)."""
+    calls = [0]
+    inner = getattr(module, name)
+
+    def counted(*args):
+        calls[0] += 1
+        return inner(*args)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_the_compiled_matcher_is_the_one_that_runs(loops, monkeypatch):
+    """Where numba runs, match_reference_distances_frames and unused_list_rows go through
+    compvid.matcher_loops (so the tests above compare it), except for inputs whose numbers numpy
+    works out in other precisions (float64 vectors, a numpy float64 threshold): those stay numpy."""
+    from compvid import kernels
+    from compvid.motion import match_reference_distances_frames, unused_list_rows
+
+    vectors, frame_of_row, planes, current, candidates = matcher_case(0)
+    if loops == "numpy":
+        assert kernels.matcher_loops() is None
+        return
+    module = kernels.matcher_loops()
+    matched = counting_calls(monkeypatch, module, "match_direction")
+    paired = counting_calls(monkeypatch, module, "unused_list_rows")
+    _, _, cost = match_reference_distances_frames(vectors, frame_of_row, planes, current, candidates)
+    unused_list_rows(vectors, cost, frame_of_row=frame_of_row)
+    assert matched[0] == 2 and paired[0] == 1  # one call per direction
+    wide = RawVectors(*(getattr(vectors, f).astype(np.float64) if f in ("mx", "my") else getattr(vectors, f)
+                        for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+    got = match_reference_distances_frames(wide, frame_of_row, planes, current, candidates)
+    assert_same(got, match_reference_distances_frames_before(wide, frame_of_row, planes, current, candidates))
+    match_reference_distances_frames(vectors, frame_of_row, planes, current, candidates, min_gap=np.float64(1.0))
+    unused_list_rows(vectors, cost, frame_of_row=frame_of_row, ratio=np.float64(2.0))
+    assert matched[0] == 2 and paired[0] == 1
+
+
+def unused_list_rows_before(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.0, margin: float = 4.0,
+                            frame_of_row: np.ndarray | None = None) -> np.ndarray:
+    """compvid.motion.unused_list_rows before issue 12 §2 (a stable sort of block keys)."""
+    n = len(vectors)
+    drop = np.zeros(n, bool)
+    if n < 2:
+        return drop
+    frame = np.zeros(n, np.int64) if frame_of_row is None else np.asarray(frame_of_row, np.int64)
+    # One int64 key per block: frame, centre (FFmpeg's int16), size (uint8).
+    block = ((((frame << 16) | (vectors.cx.astype(np.int64) & 0xFFFF)) << 16 | (vectors.cy.astype(np.int64) & 0xFFFF))
+             << 16 | ((vectors.w.astype(np.int64) & 0xFF) << 8) | (vectors.h.astype(np.int64) & 0xFF))
+    order = np.argsort(block * 2 + (vectors.direction > 0), kind="stable")
+    k = block[order]
+    d, c = vectors.direction[order], cost[order]
+    pair = (k[:-1] == k[1:]) & (d[:-1] < 0) & (d[1:] > 0)  # sorted: past row, then future row
+    first, second = np.flatnonzero(pair), np.flatnonzero(pair) + 1
+    worse_first = c[first] > ratio * c[second] + margin
+    worse_second = c[second] > ratio * c[first] + margin
+    drop[order[first[worse_first]]] = True
+    drop[order[second[worse_second]]] = True
+    return drop
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unused_list_rows_drops_what_it_dropped_before(loops, seed):
+    """Blocks from a small pool, so that most have partners, some several rows of one list (the
+    one next to the other list in key order pairs), some rows of direction 0 (sorted with the past
+    rows, never paired); centres past FFmpeg's int16 and sizes past uint8 wrap in the key as before;
+    costs on a coarse grid (ties at the threshold), some inf; rows in any order, several frames;
+    a threshold that differs in float32 and float64 (1.1 * 10 + 0.1)."""
+    from compvid.motion import unused_list_rows
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    pool = 400
+    cx = rng.integers(-40, 700, pool)
+    cx[:5] = [70000, 70000 - 65536, -3, 65533, 4]
+    block = rng.integers(0, pool, n)
+    w = rng.choice([4, 8, 16, 260], pool)[block].astype(np.int32)
+    vectors = RawVectors(rng.choice(np.array([-1, 1, 0], np.int8), n, p=[0.5, 0.45, 0.05]),
+                         np.zeros(n, np.float32), np.zeros(n, np.float32), cx[block].astype(np.int32),
+                         rng.integers(-20, 300, pool)[block].astype(np.int32), w,
+                         rng.choice([4, 8, 16], pool)[block].astype(np.int32))
+    frame = rng.integers(0, 3, n)
+    cost = (rng.integers(0, 40, n) * 0.5).astype(np.float32)
+    cost[rng.random(n) < 0.05] = np.inf
+    cost[:20] = 10.0
+    cost[20:40] = np.float32(11.1)
+    # Rows grouped by frame as decode_clip passes them (frame by frame), and not (all at once).
+    by_frame = np.argsort(frame, kind="stable")
+    grouped = RawVectors(*(getattr(vectors, f)[by_frame] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+    cases = [(vectors, cost, frame), (vectors, cost, None), (grouped, cost[by_frame], frame[by_frame])]
+    for kw in (dict(), dict(ratio=1.1, margin=0.1), dict(ratio=3, margin=0)):
+        for v, c, f in cases:
+            want = unused_list_rows_before(v, c, frame_of_row=f, **kw)
+            got = unused_list_rows(v, c, frame_of_row=f, **kw)
+            assert got.dtype == bool and got.tobytes() == want.tobytes()
+            assert want.sum() > 50  # pairs found and dropped
+    # The obvious reading on a case small enough to follow: two blocks, a past row each, a future
+    # row each, one future row far worse than its partner.
+    small = RawVectors(np.array([-1, 1, -1, 1, 1], np.int8), np.zeros(5, np.float32), np.zeros(5, np.float32),
+                       np.array([8, 8, 24, 24, 24], np.int32), np.full(5, 8, np.int32), np.full(5, 16, np.int32),
+                       np.full(5, 16, np.int32))
+    # Block 24 has two future rows: the first of them pairs with the past row (as the stable sort has it).
+    got = unused_list_rows(small, np.array([2.0, 40.0, 2.0, 30.0, 3.0], np.float32))
+    assert got.tolist() == [False, True, False, True, False]
 
 
 def test_a_numba_that_does_not_load_leaves_the_numpy_path(monkeypatch, caplog):
@@ -503,10 +652,15 @@ def clips_before_and_now(source, windows, **kw):
     import compvid.mv_matching as matching_mod
     from compvid import decode_clip, probe
 
+    def before_on_a_stack(vectors, frame_of_row, frames, *args, **kw):
+        # decode_clip stacked the luma planes before issue 12 §2; now it may pass them as a list.
+        frames = frames if isinstance(frames, np.ndarray) else np.stack(frames)
+        return match_reference_distances_frames_before(vectors, frame_of_row, frames, *args, **kw)
+
     info = probe(source)
     with pytest.MonkeyPatch.context() as mp:
         for mod in (matching_mod, motion_mod):
-            mp.setattr(mod, "match_reference_distances_frames", match_reference_distances_frames_before)
+            mp.setattr(mod, "match_reference_distances_frames", before_on_a_stack)
         for mod in (decode_mod, motion_mod):
             mp.setattr(mod, "rasterize_rows", rasterize_rows_before)
         before = [decode_clip(source, start=s, num_frames=n, info=info, with_rgb=False, **kw) for s, n in windows]

@@ -1,0 +1,347 @@
+"""H.264 reference matching as compiled loops over block rows (numba), the numbers of compvid.motion's numpy code.
+
+Imported by compvid.kernels only once numba loads (the ``[fast]`` extra); compvid.motion runs its numpy
+code otherwise. :func:`match_direction` is ``motion.match_reference_distances_frames`` for the rows of one
+prediction direction, its three steps and the bookkeeping between them in one call, and
+:func:`unused_list_rows` is ``motion.unused_list_rows``. Costs are integer sums of uint8 differences times
+float32(1 / samples), comparisons are float32 where numpy's are (NEP 50: Python floats take the array's
+float32), so both paths give the same bytes (tests/compvid/test_motion_identity.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.typed import List
+
+# Sample offsets inside a block as fractions of its size, per grid column (and line): motion._GRID.
+_GRID = np.array([-0.375, -0.125, 0.125, 0.375])
+# Samples of the cheap pass: the 4x4 grid's checkerboard half (motion._HALF), sample s = 4 * line + column.
+_HALF = np.array([0, 2, 5, 7, 8, 10, 13, 15])
+_ALL = np.arange(16)
+_OTHER_HALF = np.array([1, 3, 4, 6, 9, 11, 12, 14])
+
+
+def plane_list(planes):
+    """The uint8 (H, W) luma planes ``planes`` (views into decoded frames, strided or not) as a
+    numba typed list, which :func:`match_direction` reads in place (no stacked copy)."""
+    out = List.empty_list(types.Array(types.uint8, 2, "A"))
+    for plane in planes:
+        out.append(plane)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _row_grid(height, width, w, h, cx, cy, mx, my, on_field, parity, grid):
+    """Where the 4x4 grid samples of one block row lie, into ``grid`` int64 (4, 4): per grid line
+    (``[0]``) its clipped line and per grid column (``[1]``) its clipped column in the row's own
+    plane; ``[2]``, ``[3]`` the same displaced by (mx, my) px and rounded half to even (onto the
+    lines of field ``parity`` when ``on_field``) in a candidate plane. As ``motion._Sampler.costs``:
+    float32 displacement, numpy's rounding; sample s lies on line s // 4, column s % 4."""
+    for k in range(4):
+        y = np.int32(np.floor(np.float64(h) * _GRID[k])) + cy
+        grid[0, k] = min(max(y, 0), height - 1)
+        ry = np.float32(y) + my
+        if on_field:
+            ry = 2 * np.rint((ry - parity) / 2) + parity
+        else:
+            ry = np.rint(ry)
+        grid[2, k] = min(max(int(ry), 0), height - 1)
+        x = np.int32(np.floor(np.float64(w) * _GRID[k])) + cx
+        grid[1, k] = min(max(x, 0), width - 1)
+        grid[3, k] = min(max(int(np.rint(np.float32(x) + mx)), 0), width - 1)
+
+
+@njit(cache=True, nogil=True)
+def _here(own, grid, samples, here):
+    """Grey levels of the ``samples`` (indices s into the 4x4 grid of :func:`_row_grid`) in the
+    row's own plane ``own`` into ``here[s]``."""
+    for k in range(samples.shape[0]):
+        s = samples[k]
+        here[s] = own[grid[0, s >> 2], grid[1, s & 3]]
+
+
+@njit(cache=True, nogil=True)
+def _cost(plane, grid, here, samples):
+    """Mean abs difference float32 between the row's ``here`` and its displaced ``samples`` in ``plane``:
+    an integer sum of grey levels times float32(1 / samples), as numpy sums uint16 and scales."""
+    total = 0
+    for k in range(samples.shape[0]):
+        s = samples[k]
+        total += abs(np.int32(plane[grid[2, s >> 2], grid[3, s & 3]]) - np.int32(here[s]))
+    return np.float32(total) * np.float32(1.0 / samples.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def _best_two(costs):
+    """(first column of the minimum, minimum, smallest of the other columns: inf where none) of ``costs`` (C,);
+    (0, inf, inf) without columns, as numpy's argmin over columns that are all inf."""
+    if costs.shape[0] == 0:
+        return 0, np.float32(np.inf), np.float32(np.inf)
+    best = 0
+    low = costs[0]
+    for c in range(1, costs.shape[0]):
+        if costs[c] < low:
+            best = c
+            low = costs[c]
+    second = np.float32(np.inf)
+    for c in range(costs.shape[0]):
+        if c != best and costs[c] < second:
+            second = costs[c]
+    return best, low, second
+
+
+@njit(cache=True, nogil=True)
+def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, moving_all, lumas, current,
+                    offsets, planes, count, field_parity, min_gap, sample_rows, distance, unsure, best_cost):
+    """Reference distances of the rows of direction ``wanted`` (-1 past, +1 future): the three steps of
+    ``motion.match_reference_distances_frames`` with its numbers, written into ``distance`` int32,
+    ``unsure`` bool and ``best_cost`` float32 (N,) at those rows.
+
+    Rows (N,): ``direction`` int8, ``mx, my`` float32 px (FFmpeg sense), ``cx, cy, w, h`` int32,
+    ``frame_of_row`` intp (0 .. K-1), ``moving_all`` bool (at least a quarter pixel). ``lumas``: typed
+    list of the uint8 (H, W) luma planes (:func:`plane_list`); ``current`` intp (K,) the plane of
+    each frame. Per frame, its candidates of this direction nearest first: ``offsets`` int64 (K, C)
+    signed display offsets, ``planes`` intp (K, C) (-1: none), ``count`` intp (K,). ``field_parity``
+    float32 (N,) or empty (whole frames). ``min_gap`` float32 grey levels.
+
+    Frame by frame, candidate plane by candidate plane (each plane is read while it is in cache).
+    numpy's steps mix frames only in the last one, whose "any doubtful row and any confident row"
+    comes to the same as a frame's own tally being non-empty.
+    """
+    n_all = direction.shape[0]
+    k_frames = current.shape[0]
+    width_c = planes.shape[1]
+    height, width = lumas[0].shape
+    on_field = field_parity.shape[0] > 0
+    # The rows, grouped by frame in their order (a stable counting sort).
+    start = np.zeros(k_frames + 1, np.int64)
+    for i in range(n_all):
+        if direction[i] == wanted and count[frame_of_row[i]] > 0:
+            start[frame_of_row[i] + 1] += 1
+    most = 0
+    for f in range(k_frames):
+        most = max(most, start[f + 1])
+        start[f + 1] += start[f]
+    n = start[k_frames]
+    if n == 0:
+        return
+    rows = np.empty(n, np.int64)
+    fill = start[:k_frames].copy()
+    for i in range(n_all):
+        if direction[i] == wanted and count[frame_of_row[i]] > 0:
+            f = frame_of_row[i]
+            rows[fill[f]] = i
+            fill[f] += 1
+    # Scratch of one frame's rows: sample positions (_row_grid) and grey levels in their own plane.
+    grid = np.empty((most, 4, 4), np.int64)
+    here = np.empty((most, 16), np.uint8)
+
+    costs_u = np.empty((most, width_c), np.float32)
+    costs_c = np.empty((most, width_c), np.float32)
+    usual = np.empty(width_c, np.bool_)
+    usual_planes = np.empty(width_c, np.int64)
+    usual_offsets = np.empty(width_c, np.int64)
+    poor = np.empty(most, np.int64)
+    chosen = np.empty(most, np.int32)
+    cost = np.empty(most, np.float32)
+    gap = np.empty(most, np.float32)
+    poor_factor, poor_margin = np.float32(2.0), np.float32(4.0)
+    for f in range(k_frames):
+        first, nf = start[f], start[f + 1] - start[f]
+        if nf == 0:
+            continue
+        own = lumas[current[f]]
+        # Step 1: up to sample_rows moving rows, spread evenly, try every candidate; votes of clear
+        # winners elect the frame's usual candidates; the median best cost is its typical cost.
+        typical = _elect(rows[first:first + nf], moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas,
+                         own, planes[f], count[f], min_gap, sample_rows, usual)
+        # The usual candidates first (their planes and offsets); numpy's further columns, past the
+        # usual ones of this frame, hold no plane: they change no minimum and no runner-up.
+        n_usual = 0
+        for c in range(width_c):
+            if usual[c]:
+                usual_planes[n_usual] = planes[f, c]
+                usual_offsets[n_usual] = offsets[f, c]
+                n_usual += 1
+        if n_usual == 0:  # votes too spread to elect any (over ten candidates): numpy's rows score inf
+            usual_offsets[0] = offsets[f, 0]  # and take its first column, until step 3
+        for q in range(nf):
+            r = rows[first + q]
+            _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
+                      field_parity[r] if on_field else np.float32(0), grid[q])
+            _here(own, grid[q], _HALF, here[q])
+        # Step 2: every row against the frame's usual candidates, on the checkerboard half of the grid.
+        for u in range(n_usual):
+            plane = lumas[usual_planes[u]]
+            for q in range(nf):
+                costs_u[q, u] = _cost(plane, grid[q], here[q], _HALF)
+        n_poor = 0
+        for q in range(nf):
+            r = rows[first + q]
+            best, low, second = _best_two(costs_u[q, :n_usual])
+            chosen[q] = abs(usual_offsets[best])
+            cost[q] = low
+            gap[q] = second - low
+            if moving_all[r] and low > poor_factor * typical + poor_margin and count[f] > n_usual:
+                poor[n_poor] = q
+                n_poor += 1
+        # Step 3: poor matches try every candidate on the full grid.
+        if n_poor:
+            for k in range(n_poor):
+                q = poor[k]
+                _here(own, grid[q], _OTHER_HALF, here[q])
+            for c in range(width_c):
+                if planes[f, c] < 0:
+                    costs_c[:n_poor, c] = np.inf
+                    continue
+                plane = lumas[planes[f, c]]
+                for k in range(n_poor):
+                    q = poor[k]
+                    costs_c[k, c] = _cost(plane, grid[q], here[q], _ALL)
+            for k in range(n_poor):
+                q = poor[k]
+                best, low, second = _best_two(costs_c[k])
+                chosen[q] = abs(offsets[f, best])
+                cost[q] = low
+                gap[q] = second - low
+        # Rows whose best two candidates are closer than min_gap take the frame's most common
+        # confident distance, where it has confident rows.
+        span = 0
+        for q in range(nf):
+            span = max(span, chosen[q] + 1)
+        tally = np.zeros(span, np.int64)
+        for q in range(nf):
+            if moving_all[rows[first + q]] and not gap[q] < min_gap:
+                tally[chosen[q]] += 1
+        common = np.argmax(tally) if tally.sum() > 0 else -1
+        for q in range(nf):
+            r = rows[first + q]
+            doubt = moving_all[r] and gap[q] < min_gap
+            distance[r] = common if doubt and common >= 0 else chosen[q]
+            unsure[r] = doubt
+            best_cost[r] = cost[q]
+
+
+@njit(cache=True, nogil=True)
+def _elect(rows, moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas, own, planes, count, min_gap,
+           sample_rows, usual):
+    """Step 1 of one frame: its usual candidates into ``usual`` bool (C,) and its typical cost (the
+    median best cost of the sample; inf without one). ``rows``: the frame's rows; ``planes`` (C,)
+    and ``count``: its candidates (-1: none)."""
+    width_c = planes.shape[0]
+    height, width = own.shape
+    usual[:] = False
+    usual[0] = True  # no sample: the nearest candidate
+    movers = np.empty(rows.shape[0], np.int64)
+    m = 0
+    for r in rows:
+        if moving_all[r]:
+            movers[m] = r
+            m += 1
+    taken = min(m, sample_rows) if count > 1 else 0
+    if taken == 0:
+        return np.float32(np.inf)
+    sample_grid = np.empty((taken, 4, 4), np.int64)
+    sample_here = np.empty((taken, 16), np.uint8)
+    for j in range(taken):
+        r = movers[j * (m - 1) // max(taken - 1, 1)]
+        _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
+                  field_parity[r] if on_field else np.float32(0), sample_grid[j])
+        _here(own, sample_grid[j], _ALL, sample_here[j])
+    costs = np.full((taken, width_c), np.inf, np.float32)
+    for c in range(width_c):
+        if planes[c] >= 0:
+            plane = lumas[planes[c]]
+            for j in range(taken):
+                costs[j, c] = _cost(plane, sample_grid[j], sample_here[j], _ALL)
+    votes = np.zeros(width_c, np.int64)
+    lows = np.empty(taken, np.float32)
+    for j in range(taken):
+        best, low, second = _best_two(costs[j])
+        lows[j] = low
+        if second - low >= min_gap:
+            votes[best] += 1
+    total = votes.sum()
+    if total > 0:
+        for c in range(width_c):
+            usual[c] = votes[c] >= max(1.0, 0.1 * total)
+    return np.sort(lows)[taken // 2]
+
+
+@njit(cache=True, nogil=True)
+def _block_key(frame, cx, cy, w, h):
+    """numpy's int64 key of a block (``motion.unused_list_rows``): frame, centre (FFmpeg's int16), size (uint8)."""
+    return ((((frame << 16) | (np.int64(cx) & 0xFFFF)) << 16 | (np.int64(cy) & 0xFFFF)) << 16
+            | ((np.int64(w) & 0xFF) << 8) | (np.int64(h) & 0xFF))
+
+
+@njit(cache=True, nogil=True)
+def _slot(keys, used, key, size):
+    """The slot of ``key`` in an open-addressing table of ``size`` (a power of two) slots: where it
+    is, or the first unused slot along its probe sequence."""
+    slot = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & (size - 1)
+    while used[slot] and keys[slot] != key:
+        slot = (slot + 1) & (size - 1)
+    return slot
+
+
+@njit(cache=True, nogil=True)
+def unused_list_rows(direction, cx, cy, w, h, frame, cost, ratio, margin, drop):
+    """``motion.unused_list_rows`` in one pass: ``drop`` bool (N,) set where a block's row for one list
+    matches more than ``ratio`` (float32) times worse, plus ``margin`` (float32), than its partner's.
+
+    numpy sorts the rows by (block, future?) stably and pairs a past row with the future row right
+    after it: per block, its last row that is not future (when past) with its first future row. Those
+    two are found here with a hash table of block keys (numpy's keys), O(N). Rows grouped by frame
+    (as decode_clip passes them) go one frame at a time through a small table that stays in cache;
+    otherwise all at once. Inputs (N,): ``direction`` int8, ``cx, cy, w, h`` int32, ``frame``
+    int64, ``cost`` float32.
+    """
+    n = direction.shape[0]
+    grouped = True
+    longest, run = 0, 0
+    for i in range(n):
+        run = run + 1 if i > 0 and frame[i] == frame[i - 1] else 1
+        longest = max(longest, run)
+        if i > 0 and frame[i] < frame[i - 1]:
+            grouped = False
+    if not grouped:
+        longest = n
+    size = 1
+    while size < 2 * longest:
+        size *= 2
+    keys = np.empty(size, np.int64)
+    used = np.zeros(size, np.bool_)
+    last_other = np.empty(size, np.int64)  # per block: its last row that is not future (-1: none)
+    first_future = np.empty(size, np.int64)  # per block: its first future row (-1: none)
+    slot_of = np.empty(longest, np.int64)  # slot of each row of the frame at hand
+    begin = 0
+    while begin < n:
+        end = begin + 1
+        while end < n and (not grouped or frame[end] == frame[begin]):
+            end += 1
+        for i in range(begin, end):
+            key = _block_key(frame[i], cx[i], cy[i], w[i], h[i])
+            slot = slot_of[i - begin] = _slot(keys, used, key, size)
+            if not used[slot]:
+                used[slot] = True
+                keys[slot] = key
+                last_other[slot] = -1
+                first_future[slot] = -1
+            if direction[i] > 0:
+                if first_future[slot] < 0:
+                    first_future[slot] = i
+            else:
+                last_other[slot] = i
+        for i in range(begin, end):
+            slot = slot_of[i - begin]
+            a, b = last_other[slot], first_future[slot]
+            if b == i and a >= 0 and direction[a] < 0:  # each pair once, at its future row
+                if cost[a] > ratio * cost[b] + margin:
+                    drop[a] = True
+                if cost[b] > ratio * cost[a] + margin:
+                    drop[b] = True
+        for i in range(begin, end):  # an empty table for the next frame
+            used[slot_of[i - begin]] = False
+        begin = end

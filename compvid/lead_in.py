@@ -86,8 +86,8 @@ class LeadIn:
                 skip[i] = skip[i] or leading[i]
             return skip, None
         return skip, (f"the stream starts {before_key} pictures before its first key frame and the decoder puts "
-                      f"out {missing} fewer pictures than its first {len(self.fed)} packets hold; which ones "
-                      "cannot be told without timestamps, so frame indices near the start may name later pictures")
+                      f"out {missing} fewer pictures than its first {len(self.fed)} packets hold; the timestamps do "
+                      "not say which, so frame indices near the start may name later pictures")
 
     @property
     def truncated(self) -> bool:

@@ -22,7 +22,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from compvid.block_rows import join_rows, join_tables
+from compvid.block_rows import join_rows
 from compvid.frame_store import FrameStore
 from compvid.motion import BlockMotion, RawVectors, rasterize_rows
 
@@ -108,7 +108,7 @@ class ExportedRows:
         sizes = np.array([len(tables[n]) for n in with_rows], np.intp)
         member = np.repeat(np.arange(len(with_rows)), sizes)
         frame_of_row = np.asarray(with_rows, np.intp)[member]
-        vectors = RawVectors.from_side_data(join_tables([tables[n] for n in with_rows]))
+        vectors = RawVectors.from_tables([tables[n] for n in with_rows])
         return ExportedRows(vectors, with_rows, sizes, member, frame_of_row, has_mv)
 
     def moving(self) -> int:

@@ -449,6 +449,30 @@ def test_painting_rows_in_any_frame_order(loops, seed):
         assert not got[:, 3].any() and not got[:, 5].any()
 
 
+def test_compiled_painter_writes_zeros_for_frames_without_blocks(loops):
+    """The compiled painter skips the sums of a frame without blocks and writes its zeros itself:
+    into an output full of NaN, those frames come out +0.0 and the others as numpy paints them."""
+    from compvid import kernels
+
+    loop = kernels.paint_cells()
+    if loop is None:
+        pytest.skip("the compiled painter's own output")
+    rng = np.random.default_rng(4)
+    n, cells_h, cells_w = 40, 6, 7
+    cx0, cy0 = rng.integers(0, cells_w, n), rng.integers(0, cells_h, n)
+    cx1, cy1 = np.minimum(cx0 + rng.integers(1, 4, n), cells_w), np.minimum(cy0 + rng.integers(1, 4, n), cells_h)
+    frame = rng.choice([0, 2, 4], n)  # frames 1, 3 and 5: none
+    vx, vy = rng.normal(0, 3, n).astype(np.float32), rng.normal(0, 3, n).astype(np.float32)
+    rows, cols = np.arange(cells_h), np.arange(cells_w)
+    out = np.full((2, 6, cells_h, cells_w), np.nan, np.float32)
+    loop(cx0, cx1, cy0, cy1, frame, vx, vy, 6, cells_h, cells_w, rows, cols, out)
+    assert out[:, [1, 3, 5]].tobytes() == np.zeros((2, 3, cells_h, cells_w), np.float32).tobytes()
+    motion = BlockMotion(*(a.astype(np.int32) for a in (cx0, cy0, cx1 - cx0, cy1 - cy0)), vx, vy, np.zeros(n, bool))
+    want = paint_per_block(motion, frame, 6, cells_h, cells_w, cells_h, cells_w)
+    np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+    assert out.tobytes() == rasterize_rows_before(motion, frame, 6, frame_size=(cells_h, cells_w)).tobytes()
+
+
 def test_painting_blocks_off_every_grid_and_frames_without_inner_edges(loops):
     # Estimated fields and direct-mode fills may sit anywhere; a block covering the whole frame
     # leaves no inner edge at all.

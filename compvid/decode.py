@@ -34,7 +34,6 @@ from compvid.frame_index import (
     seek_points,
 )
 from compvid.frame_store import REFERENCE_TYPES, FrameStore, ReferenceOrder
-from compvid.motion import rasterize_rows
 from compvid.mv_gop import DIRECT_MODE_CODECS, GOP_CODECS, DirectModeFill, GopRule
 from compvid.mv_matching import OneReference, ReferenceMatching
 from compvid.mv_strategy import (
@@ -508,9 +507,7 @@ def _motion_fields(strategy: MotionStrategy, store: FrameStore, served: list[int
     cc = plan.codec_context
     frame_size, out_size = (cc.height, cc.width), plan.decoded_size(store.rotation or 0)
     found = strategy.motion(unique, store)
-    fields = rasterize_rows(found.motion, found.frame_of_row, len(unique), frame_size=frame_size,
-                            out_size=out_size)  # (2, U, H, W)
-    counts = np.bincount(found.frame_of_row, minlength=len(unique)).astype(np.int32)  # (U,)
+    fields, counts = found.fields_and_counts(frame_size, out_size)  # (2, U, H, W), (U,)
     position = {i: n for n, i in enumerate(unique)}
     pick = [position[i] for i in served]
     mv = fields[:, pick] if unique != served else fields  # (2, T, H, W)

@@ -102,7 +102,8 @@ def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w
     One frame at a time, in one table of (3, cells_h + 1, cells_w + 1) float64 reused for every
     frame: each cell still gets its own frame's additions in the same order, and the table stays in
     cache, where one for all T frames (megabytes) was new memory, page-faulted in, on every call.
-    Blocks not grouped by frame are put in frame order first (a stable counting sort).
+    Blocks not grouped by frame are put in frame order first (a stable counting sort). Frames without
+    blocks are written as zeros (+0.0, the bytes their painting gave) without running the sums.
     """
     n = cx0.shape[0]
     start = np.zeros(num_frames + 1, np.int64)  # blocks of frame f: order[start[f]:start[f + 1]]
@@ -124,6 +125,9 @@ def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w
     acc = np.empty((3, cells_h + 1, cells_w + 1))
     grid = np.empty((2, cells_h, cells_w), np.float32)
     for f in range(num_frames):
+        if start[f] == start[f + 1]:  # no blocks (intra, or a field copied later): what painting gives, zeros
+            out[:, f] = 0.0
+            continue
         acc[:] = 0.0
         for corner in range(4):
             sign = 1.0 if corner < 2 else -1.0

@@ -92,6 +92,28 @@ class RawVectors:
             h=rows["h"].astype(np.int32),
         )
 
+    @staticmethod
+    def from_tables(tables: Sequence[np.ndarray]) -> "RawVectors":
+        """The rows of several side-data tables (structured arrays, ``from_side_data``), one after another.
+
+        The compiled loop reads each table straight into its stretch of the columns; joining the
+        tables first (compvid.block_rows.join_tables) wrote all of them once more into fresh memory."""
+        loop = kernels.vector_columns()
+        if loop is None or len(tables) == 1 or not all(
+                t.ndim == 1 and t.flags.c_contiguous and t.dtype == tables[0].dtype for t in tables):
+            from compvid.block_rows import join_tables  # deferred: compvid.block_rows imports this module
+
+            return RawVectors.from_side_data(join_tables(list(tables)))
+        n = sum(t.shape[0] for t in tables)
+        out = RawVectors(np.empty(n, np.int8), np.empty(n, np.float32), np.empty(n, np.float32),
+                         *(np.empty(n, np.int32) for _ in range(4)))
+        start = 0
+        for t in tables:
+            end = start + t.shape[0]
+            loop(t, *(getattr(out, f)[start:end] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+            start = end
+        return out
+
     def normalise(self, distance: np.ndarray, unsure: np.ndarray | None = None) -> BlockMotion:
         """Forward displacement per frame step, given each row's reference distance.
 

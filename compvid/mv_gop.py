@@ -78,6 +78,7 @@ class _FrameFill:
     motion: BlockMotion
     has_mv: bool
     filled: bool  # rows were taken from a neighbouring reference frame
+    whole_donor: int | None = None  # display index of the reference frame whose rows ``motion`` is, all of them
 
 
 class DirectModeFill(GopRule):
@@ -100,11 +101,16 @@ class DirectModeFill(GopRule):
         parts: list[BlockMotion] = [take_rows(motion, stay)]
         owners: list[np.ndarray] = [rows.frame_of_row[stay]]
         # Served reference frames are normalised already (their rows all point to the previous
-        # reference): they donate without reading their side data again. Display index -> motion.
-        donors: dict[int, BlockMotion] = {
-            frames[n]: take_rows(motion, slice(bounds[m], bounds[m + 1]))
-            for m, n in enumerate(with_rows) if not direct_rows[m] and store.types.get(frames[n]) in REFERENCE_TYPES}
+        # reference): they donate without reading their side data again. Display index -> motion,
+        # and -> position among the clip's frames.
+        donors: dict[int, BlockMotion] = {}
+        served: dict[int, int] = {}
+        for m, n in enumerate(with_rows):
+            if not direct_rows[m] and store.types.get(frames[n]) in REFERENCE_TYPES:
+                donors[frames[n]] = take_rows(motion, slice(bounds[m], bounds[m + 1]))
+                served[frames[n]] = n
         has_mv, filled = normalised.has_mv.copy(), normalised.filled.copy()
+        copy_of = np.full(len(frames), -1, np.intp)
         for m in direct:
             n = with_rows[m]
             span = slice(bounds[m], bounds[m + 1])
@@ -112,9 +118,12 @@ class DirectModeFill(GopRule):
             fill = _fill_frame(frames[n], raw, take_rows(motion, span), store, int(distances.future[m]),
                                int(distances.past[m]), donors)
             has_mv[n], filled[n] = fill.has_mv, fill.filled
+            if fill.whole_donor in served:  # the rows of a served frame: its field is copied (ClipMotion.copy_of)
+                copy_of[n] = served[fill.whole_donor]
+                continue
             parts.append(fill.motion)
             owners.append(np.full(len(fill.motion), n, np.intp))
-        return ClipMotion(join_rows(parts), np.concatenate(owners), has_mv, filled, 0, normalised.moving)
+        return ClipMotion(join_rows(parts), np.concatenate(owners), has_mv, filled, 0, normalised.moving, copy_of)
 
 
 def _fill_frame(i: int, vectors: RawVectors, motion: BlockMotion, store: FrameStore, future: int, past: int,
@@ -139,7 +148,7 @@ def _fill_frame(i: int, vectors: RawVectors, motion: BlockMotion, store: FrameSt
         # Nothing to fill from: say so instead of passing zeros off as motion.
         return _FrameFill(take_rows(motion, ~zero), bool((~zero).any()), False)
     if zero.all():  # FFmpeg 8 exports only zero rows for MPEG-4 B-frames: take the donor whole
-        return _FrameFill(donor, True, True)
+        return _FrameFill(donor, True, True, j)
     covered = centres_inside(donor, take_rows(motion, zero))
     return _FrameFill(join_rows([take_rows(motion, ~zero), take_rows(donor, covered)]), True, True)
 

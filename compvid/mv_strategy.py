@@ -22,9 +22,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from compvid.block_rows import join_rows, join_tables
+from compvid.block_rows import join_rows
 from compvid.frame_store import FrameStore
-from compvid.motion import BlockMotion, RawVectors
+from compvid.motion import BlockMotion, RawVectors, rasterize_rows
 
 # Farthest reference (display frames) considered by motion-compensated matching.
 MAX_REFERENCE_DISTANCE = 16
@@ -56,6 +56,23 @@ class ClipMotion:
     filled: np.ndarray  # bool (U,): its field was filled from a neighbouring reference frame
     unsure: int = 0  # moving vectors whose reference distance could not be told apart
     moving: int = 0  # moving vectors (at least _MOVING_PX long)
+    # intp (U,) or None: -1 where a frame's field is painted from its own rows, else the position of
+    # the frame whose rows it has too (not repeated in ``motion``): its field and vector count are a copy.
+    copy_of: np.ndarray | None = None
+
+    def fields_and_counts(self, frame_size: tuple[int, int],
+                          out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Dense fields float32 (2, U, H_out, W_out) (compvid.motion.rasterize_rows) and the block
+        rows behind each, int32 (U,)."""
+        u = len(self.has_mv)
+        fields = rasterize_rows(self.motion, self.frame_of_row, u, frame_size=frame_size, out_size=out_size)
+        counts = np.bincount(self.frame_of_row, minlength=u).astype(np.int32)
+        if self.copy_of is not None:
+            for n in np.flatnonzero(self.copy_of >= 0).tolist():
+                # Painting the same rows in the same order gives the same bytes: copied, not painted again.
+                fields[:, n] = fields[:, self.copy_of[n]]
+                counts[n] = counts[self.copy_of[n]]
+        return fields, counts
 
 
 class MotionStrategy(Protocol):
@@ -91,7 +108,7 @@ class ExportedRows:
         sizes = np.array([len(tables[n]) for n in with_rows], np.intp)
         member = np.repeat(np.arange(len(with_rows)), sizes)
         frame_of_row = np.asarray(with_rows, np.intp)[member]
-        vectors = RawVectors.from_side_data(join_tables([tables[n] for n in with_rows]))
+        vectors = RawVectors.from_tables([tables[n] for n in with_rows])
         return ExportedRows(vectors, with_rows, sizes, member, frame_of_row, has_mv)
 
     def moving(self) -> int:

@@ -216,6 +216,51 @@ def test_field_hypothesis_reads_predictions_from_either_field():
     assert np.all(cost < 1.0)
 
 
+def random_vector_table(rng, n):
+    """A structured array with PyAV's AVMotionVector dtype: random signs, sizes, centres, motion and scales
+    (a tenth of the vertical motion beyond float32's 24 bits)."""
+    dtype = np.dtype([("source", "int32"), ("w", "uint8"), ("h", "uint8"), ("src_x", "int16"), ("src_y", "int16"),
+                      ("dst_x", "int16"), ("dst_y", "int16"), ("flags", "uint64"), ("motion_x", "int32"),
+                      ("motion_y", "int32"), ("motion_scale", "uint16")], align=True)  # PyAV's AVMotionVector
+    rows = np.zeros(n, dtype)
+    rows["source"] = rng.integers(-3, 4, n)
+    rows["w"], rows["h"] = rng.choice([4, 8, 16], n), rng.choice([4, 8, 16], n)
+    rows["dst_x"], rows["dst_y"] = rng.integers(-40, 2000, n), rng.integers(-40, 2000, n)
+    rows["motion_x"] = rng.integers(-600, 600, n)
+    rows["motion_y"] = np.where(rng.random(n) < 0.1, rng.integers(-2**31, 2**31 - 1, n), rng.integers(-600, 600, n))
+    rows["motion_scale"] = rng.choice([0, 1, 2, 4, 8], n)
+    return rows
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_several_vector_tables_read_as_the_joined_table(monkeypatch, compiled):
+    """RawVectors.from_tables (each table read into its stretch of the columns) gives the bytes of
+    from_side_data on the joined table, numpy's reading of it the reference; read-only tables as
+    decode_clip gets them from PyAV (np.frombuffer), empty ones and one of another dtype too."""
+    from compvid import kernels
+    from compvid.block_rows import join_tables
+
+    if compiled and not kernels.ENABLED:
+        pytest.skip("numba is not installed (pip install -e '.[fast]')")
+    rng = np.random.default_rng(5)
+    tables = [random_vector_table(rng, n) for n in (300, 0, 1, 57, 1000)]
+    read_only = [np.frombuffer(t.tobytes(), t.dtype) for t in tables]
+    aligned = tables[3].dtype
+    packed = np.zeros(len(tables[3]), [(f, aligned.fields[f][0]) for f in aligned.names])  # no alignment padding
+    for f in aligned.names:
+        packed[f] = tables[3][f]
+    fields = ("direction", "mx", "my", "cx", "cy", "w", "h")
+    for case in (tables, read_only, [tables[0]], tables[:3] + [packed]):
+        monkeypatch.setattr(kernels, "ENABLED", False)
+        want = RawVectors.from_side_data(np.concatenate([np.asarray(t.tolist(), tables[0].dtype) for t in case]))
+        assert want.mx.tobytes() == RawVectors.from_side_data(join_tables(list(case))).mx.tobytes()
+        monkeypatch.setattr(kernels, "ENABLED", compiled)
+        got = RawVectors.from_tables(case)
+        for field in fields:
+            assert getattr(got, field).dtype == getattr(want, field).dtype
+            assert getattr(got, field).tobytes() == getattr(want, field).tobytes(), field
+
+
 @pytest.mark.parametrize("compiled", [False, True])
 def test_vector_tables_read_the_same_compiled_and_in_numpy(monkeypatch, compiled):
     """RawVectors.from_side_data: the compiled one-pass reading gives numpy's casts bit for bit

@@ -294,6 +294,72 @@ def match_reference_distances_frames_before(
 
 
 # ----------------------------------------------------------------------------
+# compvid.mv_gop.DirectModeFill.finish before issue 12 §2's third step (every filled frame's rows painted)
+# ----------------------------------------------------------------------------
+
+
+def direct_mode_finish_before(self, normalised, vectors, rows, distances, frames, store):
+    from compvid.block_rows import join_rows, take_rows
+    from compvid.frame_store import REFERENCE_TYPES
+    from compvid.mv_strategy import ClipMotion
+
+    with_rows, motion = rows.with_rows, normalised.motion
+    direct = [m for m, n in enumerate(with_rows) if store.types.get(frames[n]) == "B"]
+    if not direct:
+        return normalised
+    # The other frames' rows stay as they are; these are rebuilt one by one.
+    bounds = np.concatenate([[0], np.cumsum(rows.sizes)])  # rows of frame m: bounds[m]:bounds[m + 1]
+    direct_rows = np.zeros(len(with_rows), bool)
+    direct_rows[direct] = True
+    stay = ~direct_rows[rows.member]
+    parts: list[BlockMotion] = [take_rows(motion, stay)]
+    owners: list[np.ndarray] = [rows.frame_of_row[stay]]
+    # Served reference frames are normalised already (their rows all point to the previous
+    # reference): they donate without reading their side data again. Display index -> motion.
+    donors: dict[int, BlockMotion] = {
+        frames[n]: take_rows(motion, slice(bounds[m], bounds[m + 1]))
+        for m, n in enumerate(with_rows) if not direct_rows[m] and store.types.get(frames[n]) in REFERENCE_TYPES}
+    has_mv, filled = normalised.has_mv.copy(), normalised.filled.copy()
+    for m in direct:
+        n = with_rows[m]
+        span = slice(bounds[m], bounds[m + 1])
+        raw = RawVectors(*(getattr(vectors, f)[span] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+        motion_n, has_mv[n], filled[n] = fill_frame_before(frames[n], raw, take_rows(motion, span), store,
+                                                           int(distances.future[m]), int(distances.past[m]), donors)
+        parts.append(motion_n)
+        owners.append(np.full(len(motion_n), n, np.intp))
+    return ClipMotion(join_rows(parts), np.concatenate(owners), has_mv, filled, 0, normalised.moving)
+
+
+def fill_frame_before(i, vectors, motion, store, future, past, donors):
+    """compvid.mv_gop._fill_frame before: (motion, has_mv, filled)."""
+    from compvid.block_rows import centres_inside, join_rows, take_rows
+    from compvid.frame_store import REFERENCE_TYPES
+    from compvid.mv_gop import reference_distance
+
+    zero = (vectors.mx == 0) & (vectors.my == 0)
+    if not zero.any():
+        return motion, True, False
+    donor = None
+    for offset in (future, -past):
+        j = i + offset
+        if j in donors:
+            donor = donors[j]
+            break
+        rows = store.vectors(j)
+        if rows is not None and len(rows) and store.types.get(j) in REFERENCE_TYPES:
+            donor = donors[j] = rows.normalise(np.full(len(rows), reference_distance(store, j, -1), np.int32))
+            break
+    if donor is None:
+        # Nothing to fill from: say so instead of passing zeros off as motion.
+        return take_rows(motion, ~zero), bool((~zero).any()), False
+    if zero.all():  # FFmpeg 8 exports only zero rows for MPEG-4 B-frames: take the donor whole
+        return donor, True, True
+    covered = centres_inside(donor, take_rows(motion, zero))
+    return join_rows([take_rows(motion, ~zero), take_rows(donor, covered)]), True, True
+
+
+# ----------------------------------------------------------------------------
 # Painting
 # ----------------------------------------------------------------------------
 
@@ -381,6 +447,30 @@ def test_painting_rows_in_any_frame_order(loops, seed):
         before = rasterize_rows_before(shuffled, frame[order], 6, frame_size=(144, 176), out_size=out_size)
         assert got.tobytes() == before.tobytes()
         assert not got[:, 3].any() and not got[:, 5].any()
+
+
+def test_compiled_painter_writes_zeros_for_frames_without_blocks():
+    """The compiled painter skips the sums of a frame without blocks and writes its zeros itself:
+    into an output full of NaN, those frames come out +0.0 and the others as numpy paints them."""
+    from compvid import kernels
+
+    loop = kernels.paint_cells()
+    if loop is None:
+        pytest.skip("compiled loops off: numba not installed (pip install -e '.[fast]') or COMPVID_NUMBA=0")
+    rng = np.random.default_rng(4)
+    n, cells_h, cells_w = 40, 6, 7
+    cx0, cy0 = rng.integers(0, cells_w, n), rng.integers(0, cells_h, n)
+    cx1, cy1 = np.minimum(cx0 + rng.integers(1, 4, n), cells_w), np.minimum(cy0 + rng.integers(1, 4, n), cells_h)
+    frame = rng.choice([0, 2, 4], n)  # frames 1, 3 and 5: none
+    vx, vy = rng.normal(0, 3, n).astype(np.float32), rng.normal(0, 3, n).astype(np.float32)
+    rows, cols = np.arange(cells_h), np.arange(cells_w)
+    out = np.full((2, 6, cells_h, cells_w), np.nan, np.float32)
+    loop(cx0, cx1, cy0, cy1, frame, vx, vy, 6, cells_h, cells_w, rows, cols, out)
+    assert out[:, [1, 3, 5]].tobytes() == np.zeros((2, 3, cells_h, cells_w), np.float32).tobytes()
+    motion = BlockMotion(*(a.astype(np.int32) for a in (cx0, cy0, cx1 - cx0, cy1 - cy0)), vx, vy, np.zeros(n, bool))
+    want = paint_per_block(motion, frame, 6, cells_h, cells_w, cells_h, cells_w)
+    np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+    assert out.tobytes() == rasterize_rows_before(motion, frame, 6, frame_size=(cells_h, cells_w)).tobytes()
 
 
 def test_painting_blocks_off_every_grid_and_frames_without_inner_edges(loops):
@@ -646,10 +736,12 @@ def test_a_numba_that_does_not_load_leaves_the_numpy_path(monkeypatch, caplog):
 
 
 def clips_before_and_now(source, windows, **kw):
-    """decode_clip of each (start, frames) window with the matcher and painter before issue 12, and now."""
-    import compvid.decode as decode_mod
+    """decode_clip of each (start, frames) window with the matcher, painter and MPEG-4 direct-mode fill
+    before issue 12, and now."""
     import compvid.motion as motion_mod
+    import compvid.mv_gop as gop_mod
     import compvid.mv_matching as matching_mod
+    import compvid.mv_strategy as strategy_mod
     from compvid import decode_clip, probe
 
     def before_on_a_stack(vectors, frame_of_row, frames, *args, **kw):
@@ -661,8 +753,9 @@ def clips_before_and_now(source, windows, **kw):
     with pytest.MonkeyPatch.context() as mp:
         for mod in (matching_mod, motion_mod):
             mp.setattr(mod, "match_reference_distances_frames", before_on_a_stack)
-        for mod in (decode_mod, motion_mod):
+        for mod in (strategy_mod, motion_mod):
             mp.setattr(mod, "rasterize_rows", rasterize_rows_before)
+        mp.setattr(gop_mod.DirectModeFill, "finish", direct_mode_finish_before)
         before = [decode_clip(source, start=s, num_frames=n, info=info, with_rgb=False, **kw) for s, n in windows]
     now = [decode_clip(source, start=s, num_frames=n, info=info, with_rgb=False, **kw) for s, n in windows]
     return before, now
@@ -698,6 +791,37 @@ def test_generated_clips_give_the_fields_they_gave_before(loops, moving_video, r
                                   "mpeg4asp_xvid_bframes_megamind_720x528.avi", "mpeg2_xine_logo_600x450.mpg"])
 def test_real_clips_give_the_fields_they_gave_before(loops, shared_media, name):
     before, now = clips_before_and_now(shared_media / name, [(0, 24), (9, 16)], size=128)
+    assert_same_clips(before, now)
+
+
+def test_mpeg4_direct_mode_frames_copy_the_field_of_their_served_donor(loops, moving_video, monkeypatch):
+    """MPEG-4 B-frames exported as zero take their donor's rows whole; where the donor is served too,
+    its field is copied, not painted again: the copy path runs (else the comparison with the fill
+    before, above, proves nothing about it), and the fields are those the fill before gave."""
+    from compvid import decode_clip, probe
+    from compvid.mv_strategy import ClipMotion
+
+    copies = []
+    fields_and_counts = ClipMotion.fields_and_counts
+
+    def spy(self, *a):
+        copies.append(None if self.copy_of is None else self.copy_of.copy())
+        return fields_and_counts(self, *a)
+
+    monkeypatch.setattr(ClipMotion, "fields_and_counts", spy)
+    path = moving_video("mpeg4", dx=2, dy=-1, num_frames=40, width=176, height=120, motion="object")
+    clip = decode_clip(path, start=4, num_frames=16, info=probe(path), with_rgb=False, size=64)
+    (copy_of,) = copies
+    copied = np.flatnonzero(copy_of >= 0)
+    assert copied.size >= 4  # 16 frames of an IPBB... GOP: B-frames whose next reference is served
+    assert all(clip.frame_types[n] == "B" and clip.frame_types[copy_of[n]] in "IP" for n in copied)
+    assert clip.mv_filled[copied].all() and clip.has_mv[copied].all()
+    for n in copied:
+        assert clip.mv[:, n].tobytes() == clip.mv[:, copy_of[n]].tobytes()
+        assert clip.vector_counts[n] == clip.vector_counts[copy_of[n]] > 0
+    assert np.abs(clip.mv[:, copied]).max() > 0  # moving content: the copies are no zero fields
+    monkeypatch.undo()
+    before, now = clips_before_and_now(path, [(4, 16)], size=64)
     assert_same_clips(before, now)
 
 

@@ -5,7 +5,7 @@ Run once on the code before a change (``--save``), once after (``--compare``): e
 ``unsure_fraction`` and warnings identical. The videos are encoded once into ``--videos`` and reused,
 so both runs read the same bytes. Covers each motion-vector strategy: H.264 with B-frames (reference
 matching), one reference frame, interlaced H.264 (field hypothesis), HEVC (estimated motion), MPEG-4
-Part 2 with B-frames (GOP rule + direct-mode fill, AVI and MP4), MPEG-2 (GOP rule, program stream,
+Part 2 with B-frames (GOP rule + direct-mode fill, AVI and MP4), H.264 with open GOPs, MPEG-2 (GOP rule, program stream,
 interlaced field readings), plus starts past key frames, frame steps, padding past the end, raw
 vectors, RGB on/off, sizes, display rotation, and the real clips the media tests use, when present.
 
@@ -38,6 +38,10 @@ VIDEOS: dict[str, tuple[str | EncoderRecipe, dict, bool, int]] = {
     "h264-ref1.mp4": ("h264-ref1", dict(num_frames=48, width=160, height=120, dx=4, dy=1), False, 0),
     "h264-mbaff.mp4": ("h264-mbaff", dict(num_frames=24, width=160, height=128, dx=2, dy=-4), True, 0),
     "h264-rot90.mp4": ("h264", dict(num_frames=24, width=160, height=96, dx=2, dy=1), False, 90),
+    # open GOPs: key frames that are no IDR pictures (recovery points), B-frames and 4 references
+    "h264-opengop.mkv": (EncoderRecipe("libx264", ".mkv", {"x264-params": "keyint=12:min-keyint=12:scenecut=0:"
+                                                                          "open-gop=1:bframes=3:ref=4"}),
+                         dict(num_frames=48, width=160, height=120, dx=3, dy=1), False, 0),
     "hevc.mp4": ("hevc", dict(num_frames=32, width=160, height=120, dx=3, dy=1), False, 0),
     "mpeg4.avi": ("mpeg4", dict(num_frames=48, width=160, height=120, dx=3, dy=-2), False, 0),
     "mpeg4-obj.mp4": ("mpeg4-mp4", dict(num_frames=40, width=192, height=144, dx=-3, dy=2, motion="object"),

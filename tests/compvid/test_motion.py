@@ -271,18 +271,8 @@ def test_vector_tables_read_the_same_compiled_and_in_numpy(monkeypatch, compiled
     if compiled and not kernels.ENABLED:
         pytest.skip("numba is not installed (pip install -e '.[fast]')")
     monkeypatch.setattr(kernels, "ENABLED", compiled)
-    rng = np.random.default_rng(3)
     n = 500
-    dtype = np.dtype([("source", "int32"), ("w", "uint8"), ("h", "uint8"), ("src_x", "int16"), ("src_y", "int16"),
-                      ("dst_x", "int16"), ("dst_y", "int16"), ("flags", "uint64"), ("motion_x", "int32"),
-                      ("motion_y", "int32"), ("motion_scale", "uint16")], align=True)  # PyAV's AVMotionVector
-    rows = np.zeros(n, dtype)
-    rows["source"] = rng.integers(-3, 4, n)
-    rows["w"], rows["h"] = rng.choice([4, 8, 16], n), rng.choice([4, 8, 16], n)
-    rows["dst_x"], rows["dst_y"] = rng.integers(-40, 2000, n), rng.integers(-40, 2000, n)
-    rows["motion_x"] = rng.integers(-600, 600, n)
-    rows["motion_y"] = np.where(rng.random(n) < 0.1, rng.integers(-2**31, 2**31 - 1, n), rng.integers(-600, 600, n))
-    rows["motion_scale"] = rng.choice([0, 1, 2, 4, 8], n)
+    rows = random_vector_table(np.random.default_rng(3), n)
     got = RawVectors.from_side_data(rows)
     for i in range(n):
         scale = np.float32(rows["motion_scale"][i] or 1)

@@ -49,6 +49,11 @@ class BlockMotion:
 # ----------------------------------------------------------------------------
 
 
+# RawVectors' fields in order, and their dtypes.
+_VECTOR_FIELDS = ("direction", "mx", "my", "cx", "cy", "w", "h")
+_VECTOR_DTYPES = (np.int8, np.float32, np.float32, np.int32, np.int32, np.int32, np.int32)
+
+
 @dataclass(frozen=True)
 class RawVectors:
     """FFmpeg's exported rows of one frame, unnormalised; arrays of shape (N,).
@@ -70,15 +75,22 @@ class RawVectors:
     def __len__(self) -> int:
         return int(self.mx.shape[0])
 
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """The arrays in field order (as the compiled loops take them)."""
+        return tuple(getattr(self, f) for f in _VECTOR_FIELDS)
+
+    @staticmethod
+    def allocate(n: int) -> "RawVectors":
+        """Uninitialised columns for ``n`` rows, each of its field's dtype (filled by a compiled reader)."""
+        return RawVectors(*(np.empty(n, t) for t in _VECTOR_DTYPES))
+
     @staticmethod
     def from_side_data(rows: np.ndarray) -> "RawVectors":
         """From ``frame.side_data['MOTION_VECTORS'].to_ndarray()`` (structured array)."""
         loop = kernels.vector_columns()
         if loop is not None and rows.ndim == 1 and rows.flags.c_contiguous:  # one pass instead of ten
-            n = rows.shape[0]
-            out = RawVectors(np.empty(n, np.int8), np.empty(n, np.float32), np.empty(n, np.float32),
-                             *(np.empty(n, np.int32) for _ in range(4)))
-            loop(rows, out.direction, out.mx, out.my, out.cx, out.cy, out.w, out.h)
+            out = RawVectors.allocate(rows.shape[0])
+            loop(rows, *out.columns())
             return out
         scale = rows["motion_scale"].astype(np.float32)
         scale[scale == 0] = 1.0  # defensive: an encoder that leaves it 0 means whole pixels
@@ -104,13 +116,11 @@ class RawVectors:
             from compvid.block_rows import join_tables  # deferred: compvid.block_rows imports this module
 
             return RawVectors.from_side_data(join_tables(list(tables)))
-        n = sum(t.shape[0] for t in tables)
-        out = RawVectors(np.empty(n, np.int8), np.empty(n, np.float32), np.empty(n, np.float32),
-                         *(np.empty(n, np.int32) for _ in range(4)))
+        out = RawVectors.allocate(sum(t.shape[0] for t in tables))
         start = 0
         for t in tables:
             end = start + t.shape[0]
-            loop(t, *(getattr(out, f)[start:end] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+            loop(t, *(column[start:end] for column in out.columns()))
             start = end
         return out
 
@@ -236,17 +246,13 @@ def _best_two(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return best, low, rest.min(axis=1) if costs.shape[1] > 1 else np.full(costs.shape[0], np.inf, costs.dtype)
 
 
-_VECTOR_DTYPES = (np.int8, np.float32, np.float32, np.int32, np.int32, np.int32, np.int32)  # RawVectors' fields
-
-
 def _compiled_matcher(vectors: RawVectors, *numbers: object):
     """compvid.matcher_loops where it runs and gives numpy's numbers: vectors of RawVectors' own dtypes
     (others promote differently in numpy) and Python numbers for the thresholds ``numbers`` (numpy
     computes with them in the float32 of the costs, NEP 50); else None."""
     if any(type(x) not in (int, float) for x in numbers):
         return None
-    if any(getattr(vectors, f).dtype != t for f, t in zip(("direction", "mx", "my", "cx", "cy", "w", "h"),
-                                                            _VECTOR_DTYPES)):
+    if any(column.dtype != t for column, t in zip(vectors.columns(), _VECTOR_DTYPES)):
         return None
     return kernels.matcher_loops()
 

@@ -114,7 +114,7 @@ class DirectModeFill(GopRule):
         for m in direct:
             n = with_rows[m]
             span = slice(bounds[m], bounds[m + 1])
-            raw = RawVectors(*(getattr(vectors, f)[span] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))
+            raw = RawVectors(*(column[span] for column in vectors.columns()))
             fill = _fill_frame(frames[n], raw, take_rows(motion, span), store, int(distances.future[m]),
                                int(distances.past[m]), donors)
             has_mv[n], filled[n] = fill.has_mv, fill.filled

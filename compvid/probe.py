@@ -216,6 +216,10 @@ def probe(source: VideoSource) -> VideoInfo:
                                 f"the decoder puts out {sum(not d for d in dropped[:len(lead_in.fed)])} of its first "
                                 f"{len(lead_in.fed)} packets' pictures: frame 0 is the first picture it puts out")
         stamps = [st for st, skip in zip(stamps, dropped) if not skip]
+        if not stamps:
+            raise CorruptVideoError(
+                f"{name}: the decoder puts out none of the stream's {len(dropped)} pictures (no key frame it can "
+                "start from: the file was cut or damaged before its first key frame)")
         warnings.extend(raw_order.warnings)
         if not timed:
             stamps = [(n, key, size, dur) for n, (_, key, size, dur) in enumerate(stamps)]

@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from compvid import decode_clip, probe
+from compvid import CorruptVideoError, decode_clip, probe
 from compvid.synthetic import EncoderRecipe, encode_frames, moving_frames
 
 N, W, H, GOP = 48, 96, 64, 12
@@ -95,3 +95,19 @@ def test_a_lead_in_it_cannot_place_is_a_warning(tmp_path, pictures):
         assert any("frame indices near the start may name later pictures" in w for w in info.warnings), info.warnings
     else:  # counted right: nothing to warn about (a later FFmpeg may stamp AVI pictures apart)
         assert not any("before its first key frame" in w and "may name" in w for w in info.warnings)
+
+
+def test_a_stream_without_any_key_frame_is_one_clear_error(tmp_path, pictures):
+    # every key frame removed: the H.264 decoder puts out nothing at all
+    full = encode_frames(pictures, tmp_path / "full.mkv", recipe=EncoderRecipe("libx264", ".mkv", CASES["h264-b0"][1]))
+    path = tmp_path / "no-keys.mkv"
+    with av.open(str(full)) as i, av.open(str(path), "w") as o:
+        stream = i.streams.video[0]
+        out = o.add_stream_from_template(stream)
+        for packet in i.demux(stream):
+            if packet.size and not packet.is_keyframe:
+                packet.stream = out
+                o.mux(packet)
+    for call in (lambda: probe(path), lambda: decode_clip(path, start=0, num_frames=4)):
+        with pytest.raises(CorruptVideoError, match="puts out none of the stream's 44 pictures"):
+            call()

@@ -43,6 +43,7 @@ from compvid.mv_strategy import (
     MotionStrategy,
     Needs,
 )
+from compvid.packet_feed import EXACT_PTS_FORMATS, PacketFeed
 from compvid.nal import max_num_ref_frames, nal_length_size, scan_access_unit
 from compvid.probe import MvSource, VideoInfo, frame_rotation, probe, stream_codec_id_name
 from compvid.rgb import RgbConverter
@@ -289,6 +290,7 @@ class _ClipPlan:
     request: _Request
     wanted: tuple[int, ...]  # (T,) display index of each clip frame, clamped to the video's last
     needs: Needs  # what the motion strategy needs kept (nothing without motion)
+    codec: str  # codec id name (compvid.probe.stream_codec_id_name)
     timeline: Timeline
     # Decoder context: its picture size is read when needed (the decoder may change it).
     codec_context: av.video.codeccontext.VideoCodecContext
@@ -339,7 +341,7 @@ def _decode(container, stream, name: str, request: _Request, info: VideoInfo) ->
 
     codec = stream_codec_id_name(stream)  # codec id, as in compvid.mv_gop's codec sets
     strategy = _strategy_for(codec, info.mv_source, request.mv_mode, cc.extradata) if request.with_mv else None
-    plan = _ClipPlan(name, request, tuple(wanted), strategy.needs if strategy else Needs(), timeline, cc)
+    plan = _ClipPlan(name, request, tuple(wanted), strategy.needs if strategy else Needs(), codec, timeline, cc)
     _configure_decoder(stream, codec, plan.needs, request.threads)
     plan.decoded_size(0)  # validate ``size`` before decoding anything
 
@@ -460,7 +462,14 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
             packets = note_landing_key(packets, indexer, info, timeline, tb)
         if needs.decode_order:
             packets = _track_references(packets, store.references, plan, tb)
-        outcome = _run_decoder(packets, stream, plan, _Attempt(indexer, store, estimator, to_rgb))
+        exact = container.format.name in EXACT_PTS_FORMATS
+        indexer.exact_timestamps = exact
+        feed = PacketFeed(packets, timeline, tb, cc, indexer, skip_before=first - 1 if exact else None,
+                          last=plan.last, drain_early=exact and _may_drain_early(plan))
+        try:
+            outcome = _run_decoder(feed, stream, plan, _Attempt(indexer, store, estimator, to_rgb))
+        finally:
+            feed.decode_every_picture()  # the decoder may be used again (the next attempt)
         decoded += outcome.decoded
         errors += outcome.errors
         warnings.extend(outcome.warnings)
@@ -474,6 +483,16 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
         else:
             return _Decoded(store, decoded, errors, warnings)
         cc.flush_buffers()
+
+
+def _may_drain_early(plan: _ClipPlan) -> bool:
+    """Whether the decode may stop sending packets once those sent hold the clip (compvid.packet_feed).
+
+    Not where the motion estimator matches the last frame with the next one, nor for vectors of
+    MPEG-1/2/4 Part 2 and H.263: FFmpeg's MPEG decoders put the reference they hold out on draining
+    without its vectors (H.264's drained pictures keep theirs)."""
+    needs = plan.needs
+    return not needs.estimates and (not needs.export_vectors or plan.codec == "h264")
 
 
 def _estimator(cc) -> MotionEstimator:

@@ -55,12 +55,15 @@ class FrameIndexer:
         # seek landed on (note_landing_key: None = not known) places the frames.
         self.stale_timestamps = False
         self.landed_key: int | None = None
+        # Timestamps name each picture exactly (compvid.packet_feed): follow a jump of one frame too,
+        # where the decoder skipped a picture on purpose.
+        self.exact_timestamps = False
 
     def place(self, frame: av.VideoFrame) -> list[tuple[int, av.VideoFrame]]:
         """(display index, frame) for each frame placed by this one (none while waiting)."""
         at = None if self.stale_timestamps else self.timeline.index_at(frame.time)
         if self.next is not None:
-            idx = at if at is not None and at >= self.next + 2 else self.next
+            idx = at if at is not None and at >= self.next + (1 if self.exact_timestamps else 2) else self.next
             self.next = idx + 1
             return [(idx, frame)]
         self.held.append(frame)

@@ -86,6 +86,13 @@ class FrameIndexer:
             raise Unplaceable
         return []
 
+    def skipped(self, count: int) -> None:
+        """The decoder was told to skip ``count`` pictures shown after every picture placed so far
+        and before the next (compvid.b_frame_runs): count them."""
+        if self.next is None:
+            raise RuntimeError("pictures skipped before the first was placed")
+        self.next += count
+
     def finish(self) -> list[tuple[int, av.VideoFrame]]:
         """At the end of the packets: frames still held, placed by the landing key frame or the best vote."""
         if self.held and self.stale_timestamps:

@@ -21,7 +21,8 @@ before it is still to come (the reordering delay). Two kinds of decoding are was
 
 Where timestamps cannot say this for sure (no timeline, stale timestamps after a seek in MPEG-PS/TS,
 AVI, a packet whose time names no frame, two packets naming one, a first packet that is no key
-frame), the feed passes every packet on and decodes every picture, as before.
+frame), the feed passes every packet on and decodes every picture, as before. (MPEG-4 Part 2 in
+AVI skips its B-frames before a clip by another rule: compvid.b_frame_runs.)
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 the packets after it are not sent (compvid.packet_feed), and the clip is the same.
 
 Ground truth: a texture panned 2 px per frame (every picture distinct), encoded with long GOPs and
-B-frames, in the containers whose timestamps name each picture (MP4, MKV). Each clip's pictures must
-be those of PyAV's sequential decode at its indices, and everything else in the Clip (fields, types,
-flags, warnings) what the decode that sends every packet and decodes every picture gives; fewer
-pictures decoded shows the saving is taken. The feed's rules are also checked packet by packet.
+B-frames (H.264, HEVC, MPEG-1/2/4 Part 2), in the containers whose timestamps name each picture
+(MP4, MKV). Each clip's pictures must be those of PyAV's sequential decode at its indices, and
+everything else in the Clip (fields, types, flags, warnings) what the decode that sends every
+packet and decodes every picture gives; fewer pictures decoded shows the saving is taken. The feed's rules are also checked packet by packet.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ CASES = {
     "h264-open-gop.mkv": EncoderRecipe("libx264", ".mkv", {"x264-params": X264 + ":bframes=3:open-gop=1"}),
     "h264-plain-b.mp4": EncoderRecipe("libx264", ".mp4", {"x264-params": X264 + ":bframes=2:b-pyramid=none"}),
     "mpeg4-b2.mp4": EncoderRecipe("mpeg4", ".mp4", {"bf": "2", "g": "36"}),
+    "mpeg1-b2.mkv": EncoderRecipe("mpeg1video", ".mkv", {"bf": "2", "g": "36"}),
+    "mpeg2-interlaced.mkv": EncoderRecipe("mpeg2video", ".mkv", {"bf": "2", "g": "36", "flags": "+ilme+ildct"}),
     "hevc-b3.mkv": EncoderRecipe("libx265", ".mkv", {"x265-params": "log-level=error:keyint=36:min-keyint=36:"
                                                                      "scenecut=0:bframes=3"}),
 }

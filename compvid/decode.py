@@ -43,7 +43,7 @@ from compvid.mv_strategy import (
     MotionStrategy,
     Needs,
 )
-from compvid.b_frame_runs import BFrameRunFeed
+from compvid.b_frame_runs import RUN_CODECS, BFrameRunFeed
 from compvid.packet_feed import EXACT_PTS_FORMATS, PacketFeed
 from compvid.nal import max_num_ref_frames, nal_length_size, scan_access_unit
 from compvid.probe import MvSource, VideoInfo, frame_rotation, probe, stream_codec_id_name
@@ -465,8 +465,8 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
             packets = _track_references(packets, store.references, plan, tb)
         exact = container.format.name in EXACT_PTS_FORMATS
         indexer.exact_timestamps = exact
-        if not exact and plan.codec == "mpeg4" and container.format.name == "avi":
-            feed = BFrameRunFeed(packets, timeline, tb, cc, indexer, skip_before=first - 1)
+        if not exact and plan.codec in RUN_CODECS:  # AVI, MPEG-PS/TS: skipped pictures are counted
+            feed = BFrameRunFeed(packets, timeline, tb, cc, indexer, codec=plan.codec, skip_before=first - 1)
         else:
             feed = PacketFeed(packets, timeline, tb, cc, indexer, skip_before=first - 1 if exact else None,
                               last=plan.last, drain_early=exact and _may_drain_early(plan))

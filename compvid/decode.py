@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal, Sequence
 import av
 import numpy as np
 
+from compvid.b_frame_runs import RUN_CODECS, BFrameRunFeed
 from compvid.errors import ClipRangeError, CorruptVideoError, InvalidArgumentError
 from compvid.frame_index import (
     STALE_PTS_AFTER_SEEK_FORMATS,
@@ -34,6 +35,7 @@ from compvid.frame_index import (
     seek_points,
 )
 from compvid.frame_store import REFERENCE_TYPES, FrameStore, ReferenceOrder
+from compvid.hevc_nal import top_sub_layer_pictures
 from compvid.mv_gop import DIRECT_MODE_CODECS, GOP_CODECS, DirectModeFill, GopRule
 from compvid.mv_matching import OneReference, ReferenceMatching
 from compvid.mv_strategy import (
@@ -43,9 +45,8 @@ from compvid.mv_strategy import (
     MotionStrategy,
     Needs,
 )
-from compvid.b_frame_runs import RUN_CODECS, BFrameRunFeed
-from compvid.packet_feed import EXACT_PTS_FORMATS, PacketFeed
 from compvid.nal import max_num_ref_frames, nal_length_size, scan_access_unit
+from compvid.packet_feed import EXACT_PTS_FORMATS, PacketFeed
 from compvid.probe import MvSource, VideoInfo, frame_rotation, probe, stream_codec_id_name
 from compvid.rgb import RgbConverter
 from compvid.source import VideoSource, open_video, source_name
@@ -327,6 +328,10 @@ class _ClipPlan:
         return (out_w, out_h) if quarter_turn else (out_h, out_w)
 
 
+# Codecs whose non-reference pictures (FFmpeg's skip_frame NONREF) nothing refers to.
+SKIP_NONREF_CODECS = frozenset({"h264", "mpeg1video", "mpeg2video", "mpeg4"})
+
+
 def _decode(container, stream, name: str, request: _Request, info: VideoInfo) -> Clip:
     """decode_clip on an open container: plan the clip, choose its motion strategy, decode its
     window, then serve each wanted frame (or the nearest one before it) with its RGB and field."""
@@ -468,8 +473,11 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
         if not exact and plan.codec in RUN_CODECS:  # AVI, MPEG-PS/TS: skipped pictures are counted
             feed = BFrameRunFeed(packets, timeline, tb, cc, indexer, codec=plan.codec, skip_before=first - 1)
         else:
-            feed = PacketFeed(packets, timeline, tb, cc, indexer, skip_before=first - 1 if exact else None,
-                              last=plan.last, drain_early=exact and _may_drain_early(plan))
+            skippable = _skippable_pictures(plan.codec, cc.extradata) if exact else False
+            feed = PacketFeed(packets, timeline, tb, cc, indexer,
+                              skip_before=first - 1 if skippable is not False else None,
+                              last=plan.last, drain_early=exact and _may_drain_early(plan),
+                              skippable=skippable or None)
         try:
             outcome = _run_decoder(feed, stream, plan, _Attempt(indexer, store, estimator, to_rgb))
         finally:
@@ -487,6 +495,17 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
         else:
             return _Decoded(store, decoded, errors, warnings)
         cc.flush_buffers()
+
+
+def _skippable_pictures(codec: str, extradata: bytes | None):
+    """Which packets' non-reference pictures the decoder may skip before a clip (compvid.packet_feed):
+    None for every packet (H.264: nal_ref_idc 0; MPEG-1/2/4 Part 2: B-frames), a test of packets
+    (HEVC: those in its highest temporal sub-layer), False for none (other codecs, unchecked)."""
+    if codec in SKIP_NONREF_CODECS:
+        return None
+    if codec == "hevc":
+        return top_sub_layer_pictures(extradata) or False
+    return False
 
 
 def _may_drain_early(plan: _ClipPlan) -> bool:

@@ -1,5 +1,6 @@
 """HEVC NAL units read off packets without decoding: their types, the reorder depth an SPS
-declares, and an IRAP slice's ``no_output_of_prior_pics_flag``.
+declares, an IRAP slice's ``no_output_of_prior_pics_flag``, and whether a packet's pictures lie
+in the stream's highest temporal sub-layer.
 
 Packets hold NAL units behind Annex B start codes (raw ``.hevc``, MPEG-TS) or behind a
 big-endian length of ``length_size`` bytes (MP4 / MKV, ISO/IEC 14496-15). Each NAL unit
@@ -121,3 +122,25 @@ def no_output_of_prior_pics(irap_slice: bytes | memoryview) -> bool:
     """``no_output_of_prior_pics_flag`` of an IRAP slice NAL unit (header included): the bit after
     ``first_slice_segment_in_pic_flag`` (H.265 §7.3.6.1)."""
     return len(irap_slice) > 2 and bool(irap_slice[2] & 0x40)
+
+
+def top_sub_layer_pictures(extradata: bytes | None):
+    """A test for packets of an MP4 / MKV HEVC stream whose pictures lie in its highest temporal
+    sub-layer (every VCL NAL unit's ``TemporalId`` = the SPS's ``sps_max_sub_layers_minus1``), or
+    None where the extradata holds no readable SPS.
+
+    A sub-layer non-reference picture (``TRAIL_N``, ``TSA_N`` ...) may still be a reference of
+    pictures in higher sub-layers (H.265 §3.132); FFmpeg's ``skip_frame`` NONREF skips it by type
+    alone. In the highest sub-layer nothing can refer to it.
+    """
+    sps = next((unit for kind, unit in extradata_nal_units(extradata) if kind == HEVC_SPS), None)
+    length_size = hvcc_length_size(extradata)
+    if sps is None or len(sps) < 3 or not length_size:
+        return None
+    top = (sps[2] >> 1) & 7  # after the 2-byte header: sps_video_parameter_set_id (4), sps_max_sub_layers_minus1 (3)
+
+    def in_top_layer(data: bytes | memoryview) -> bool:
+        layers = [(unit[1] & 7) - 1 for kind, unit in hevc_nal_units(data, length_size) if kind < 32 and len(unit) > 1]
+        return bool(layers) and all(layer == top for layer in layers)
+
+    return in_top_layer

@@ -11,7 +11,10 @@ before it is still to come (the reordering delay). Two kinds of decoding are was
   shown and forgotten. The feed sets the decoder's ``skip_frame`` to NONREF for packets shown before
   ``skip_before`` (FFmpeg then parses them and decodes nothing), once the first picture is placed;
   compvid.frame_index places the pictures after it by their timestamps, holes and all. On
-  H.264 with B-frames about half the pictures before a clip (bikes: 9 of 21 a clip).
+  H.264 with B-frames about half the pictures before a clip (bikes: 9 of 21 a clip). Only for
+  codecs whose non-reference pictures nothing refers to (compvid.decode picks them: H.264,
+  MPEG-1/2/4 Part 2; HEVC only in its highest temporal sub-layer, since a lower sub-layer's
+  ``_N`` picture may be a reference of higher ones and FFmpeg skips by NAL type alone).
 - **Packets after the clip.** Once the packets sent name every display index from the first (a key
   frame) up to the largest sent, at or past the clip's ``last`` frame, no packet still to come can
   be shown at or before it (each index is one picture); the rest would only push out pictures
@@ -27,7 +30,7 @@ AVI skips its B-frames before a clip by another rule: compvid.b_frame_runs.)
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import av
 
@@ -47,11 +50,14 @@ class PacketFeed:
     feed ends, or by :meth:`decode_every_picture`). ``indexer``: places the pictures; skipping starts once it has placed one.
     ``skip_before``: display index from which every picture is decoded (None: skip nothing).
     ``last``: the clip's last display frame; ``drain_early`` False: send every packet.
+    ``skippable``: which packets' non-reference pictures nothing else can refer to (None: every
+    packet's, as for H.264 and MPEG-1/2/4 Part 2; HEVC: compvid.hevc_nal.top_sub_layer_pictures).
     ``tb``: seconds per timestamp tick. ``ended_early`` / ``skipped`` say afterwards what was saved.
     """
 
     def __init__(self, packets: Iterable[av.Packet], timeline: Timeline, tb: float, codec_context,
-                 indexer: FrameIndexer, *, skip_before: int | None, last: int, drain_early: bool) -> None:
+                 indexer: FrameIndexer, *, skip_before: int | None, last: int, drain_early: bool,
+                 skippable: Callable[[memoryview], bool] | None = None) -> None:
         self.packets = packets
         self.timeline = timeline
         self.tb = tb
@@ -59,6 +65,7 @@ class PacketFeed:
         self.indexer = indexer
         self.exact = timeline.has_timestamps
         self.skip_before = skip_before if self.exact else None
+        self.skippable = skippable
         self.last = last
         self.drain_early = drain_early and self.exact
         self.ended_early = False
@@ -77,7 +84,8 @@ class PacketFeed:
                     continue
                 idx = self._index(packet)
                 self._skip(idx is not None and self.skip_before is not None and idx < self.skip_before
-                           and self.indexer.next is not None)
+                           and self.indexer.next is not None
+                           and (self.skippable is None or self.skippable(memoryview(packet))))
                 yield packet
                 if self.drain_early and self._note(packet, idx) and self._top >= self.last and self._top == self._high:
                     self.ended_early = True

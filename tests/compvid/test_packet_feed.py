@@ -20,6 +20,7 @@ import pytest
 from compvid import decode as decode_module
 from compvid import decode_clip, probe
 from compvid.frame_index import FrameIndexer
+from compvid.hevc_nal import top_sub_layer_pictures
 from compvid.packet_feed import PacketFeed
 from compvid.synthetic import EncoderRecipe, encode_frames, moving_frames
 from compvid.timeline import Timeline
@@ -36,6 +37,8 @@ CASES = {
     "mpeg2-interlaced.mkv": EncoderRecipe("mpeg2video", ".mkv", {"bf": "2", "g": "36", "flags": "+ilme+ildct"}),
     "hevc-b3.mkv": EncoderRecipe("libx265", ".mkv", {"x265-params": "log-level=error:keyint=36:min-keyint=36:"
                                                                      "scenecut=0:bframes=3"}),
+    "hevc-temporal-layers.mp4": EncoderRecipe("libx265", ".mp4", {
+        "x265-params": "log-level=error:keyint=36:min-keyint=36:scenecut=0:bframes=7:b-pyramid=1:temporal-layers=3"}),
 }
 # (start, num_frames, frame_step): at a key frame, just past one, deep into a GOP, up to the end.
 CLIPS = [(0, 8, 1), (36, 8, 1), (37, 6, 2), (20, 8, 1), (58, 8, 1), (64, 8, 1), (50, 5, 3)]
@@ -86,14 +89,40 @@ def test_clips_are_the_same_with_fewer_pictures_decoded(videos, monkeypatch, nam
     assert saved > 0, f"{name}: no picture was left undecoded"
 
 
+def test_hevc_pictures_are_skipped_only_in_the_highest_temporal_sub_layer(videos):
+    """A sub-layer non-reference picture below the top sub-layer may be a reference of higher ones:
+    FFmpeg's NONREF would skip it by its type alone, so only packets of the top sub-layer qualify."""
+    path, _ = videos["hevc-temporal-layers.mp4"]
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        extradata = bytes(stream.codec_context.extradata)
+        layers = [(bytes(p)[4 + 1] & 7) - 1 for p in c.demux(stream) if p.size]  # TemporalId of the first NAL unit
+    top_layer = top_sub_layer_pictures(extradata)
+    assert top_layer is not None and max(layers) == 2
+    with av.open(str(path)) as c:
+        answers = [top_layer(memoryview(bytes(p))) for p in c.demux(c.streams.video[0]) if p.size]
+    assert answers == [layer == 2 for layer in layers]
+
+    def packet(nal_type: int, temporal_id: int) -> bytes:  # one length-prefixed NAL unit
+        unit = bytes([nal_type << 1, temporal_id + 1]) + bytes(8)
+        return len(unit).to_bytes(4, "big") + unit
+    assert top_layer(packet(0, 2))  # TRAIL_N in the top sub-layer
+    assert not top_layer(packet(0, 0))  # TRAIL_N below it: higher sub-layers may refer to it
+    assert not top_layer(packet(0, 2) + packet(0, 1))  # a picture whose slices are not all on top
+    assert top_sub_layer_pictures(None) is None and top_sub_layer_pictures(b"\x00\x00\x00\x01") is None
+
+
 # --- the rules, packet by packet --------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class Packet:
-    pts: int | None
-    is_keyframe: bool = False
-    size: int = 100
+class Packet(bytes):
+    """A fake packet: its bytes are its pts written out (for ``skippable`` tests), with the
+    attributes PacketFeed reads."""
+
+    def __new__(cls, pts: int | None, is_keyframe: bool = False):
+        self = super().__new__(cls, repr(pts).encode())
+        self.pts, self.is_keyframe, self.size = pts, is_keyframe, 100
+        return self
 
 
 class Decoder:
@@ -103,7 +132,7 @@ class Decoder:
         self.skip_frame = "DEFAULT"
 
 
-def feed(order, *, last, skip_before=None, placed_after=0, drain_early=True, keys=(0,)):
+def feed(order, *, last, skip_before=None, placed_after=0, drain_early=True, keys=(0,), skippable=None):
     """Run a PacketFeed over packets whose pts are the display indices ``order`` (1 s a frame);
     the indexer counts as placed once ``placed_after`` packets were sent. Returns (indices sent,
     skip_frame each was sent under, the feed, the decoder)."""
@@ -111,7 +140,7 @@ def feed(order, *, last, skip_before=None, placed_after=0, drain_early=True, key
     packets = [Packet(i, is_keyframe=i in keys) if i is not None else Packet(None) for i in order]
     timeline = Timeline(((0, 0.0),), 1.0, 1000)
     the_feed = PacketFeed(packets, timeline, 1.0, decoder, indexer, skip_before=skip_before, last=last,
-                          drain_early=drain_early)
+                          drain_early=drain_early, skippable=skippable)
     sent, modes = [], []
     for n, packet in enumerate(the_feed):
         sent.append(packet.pts)
@@ -159,6 +188,13 @@ def test_non_reference_pictures_are_skipped_only_before_the_clip_and_once_a_pict
     assert modes == expected
     assert the_feed.skipped == expected.count("NONREF") > 0
     assert decoder.skip_frame == "DEFAULT"  # left decoding every picture
+
+
+def test_only_packets_the_codec_allows_are_skipped():
+    odd = set(PYRAMID[1::2])
+    sent, modes, _, _ = feed(PYRAMID, last=16, skip_before=9, placed_after=0,
+                             skippable=lambda data: int(bytes(data)) in odd)
+    assert modes == ["NONREF" if i < 9 and i in odd else "DEFAULT" for i in sent]
 
 
 def test_a_consumer_that_stops_early_leaves_the_decoder_decoding_every_picture():

@@ -45,7 +45,7 @@ from compvid.mv_strategy import (
     MotionStrategy,
     Needs,
 )
-from compvid.nal import max_num_ref_frames, nal_length_size, scan_access_unit
+from compvid.nal import max_num_ref_frames, nal_length_size, read_sps, scan_access_unit
 from compvid.packet_feed import EXACT_PTS_FORMATS, PacketFeed
 from compvid.probe import MvSource, VideoInfo, frame_rotation, probe, stream_codec_id_name
 from compvid.rgb import RgbConverter
@@ -328,8 +328,8 @@ class _ClipPlan:
         return (out_w, out_h) if quarter_turn else (out_h, out_w)
 
 
-# Codecs whose non-reference pictures (FFmpeg's skip_frame NONREF) nothing refers to.
-SKIP_NONREF_CODECS = frozenset({"h264", "mpeg1video", "mpeg2video", "mpeg4"})
+# Codecs whose non-reference pictures (FFmpeg's skip_frame NONREF) nothing refers to: B-frames.
+SKIP_NONREF_CODECS = frozenset({"mpeg1video", "mpeg2video", "mpeg4"})
 
 
 def _decode(container, stream, name: str, request: _Request, info: VideoInfo) -> Clip:
@@ -499,10 +499,17 @@ def _decode_window(container, stream, plan: _ClipPlan, info: VideoInfo) -> _Deco
 
 def _skippable_pictures(codec: str, extradata: bytes | None):
     """Which packets' non-reference pictures the decoder may skip before a clip (compvid.packet_feed):
-    None for every packet (H.264: nal_ref_idc 0; MPEG-1/2/4 Part 2: B-frames), a test of packets
-    (HEVC: those in its highest temporal sub-layer), False for none (other codecs, unchecked)."""
+    None for every packet (MPEG-1/2/4 Part 2: B-frames; H.264 coded as frames only: nal_ref_idc 0),
+    a test of packets (HEVC: those in its highest temporal sub-layer), False for none.
+
+    H.264 that may code fields (frame_mbs_only_flag 0) skips nothing: a frame may pair a reference
+    field with a non-reference one, whose skipped half would then stand in a reference picture
+    that reference matching reads. Other codecs are not checked: nothing skipped."""
     if codec in SKIP_NONREF_CODECS:
         return None
+    if codec == "h264":
+        sps = read_sps(extradata)
+        return None if sps is not None and sps.frame_mbs_only else False
     if codec == "hevc":
         return top_sub_layer_pictures(extradata) or False
     return False

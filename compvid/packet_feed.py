@@ -12,8 +12,9 @@ before it is still to come (the reordering delay). Two kinds of decoding are was
   ``skip_before`` (FFmpeg then parses them and decodes nothing), once the first picture is placed;
   compvid.frame_index places the pictures after it by their timestamps, holes and all. On
   H.264 with B-frames about half the pictures before a clip (bikes: 9 of 21 a clip). Only for
-  codecs whose non-reference pictures nothing refers to (compvid.decode picks them: H.264,
-  MPEG-1/2/4 Part 2; HEVC only in its highest temporal sub-layer, since a lower sub-layer's
+  codecs whose non-reference pictures nothing refers to (compvid.decode picks them: MPEG-1/2/4
+  Part 2; H.264 coded as frames only, since a frame may pair a reference field with a
+  non-reference one; HEVC only in its highest temporal sub-layer, since a lower sub-layer's
   ``_N`` picture may be a reference of higher ones and FFmpeg skips by NAL type alone).
 - **Packets after the clip.** Once the packets sent name every display index from the first (a key
   frame) up to the largest sent, at or past the clip's ``last`` frame, no packet still to come can
@@ -47,11 +48,12 @@ class PacketFeed:
     """``packets`` as the decoder should get them (see the module doc).
 
     ``codec_context``: the decoder, whose ``skip_frame`` is set per packet (DEFAULT again when the
-    feed ends, or by :meth:`decode_every_picture`). ``indexer``: places the pictures; skipping starts once it has placed one.
+    feed ends, or by :meth:`decode_every_picture`). ``indexer``: places the pictures; skipping starts
+    once it has placed one.
     ``skip_before``: display index from which every picture is decoded (None: skip nothing).
     ``last``: the clip's last display frame; ``drain_early`` False: send every packet.
     ``skippable``: which packets' non-reference pictures nothing else can refer to (None: every
-    packet's, as for H.264 and MPEG-1/2/4 Part 2; HEVC: compvid.hevc_nal.top_sub_layer_pictures).
+    packet's, as for progressive H.264 and MPEG-1/2/4 Part 2; HEVC: compvid.hevc_nal.top_sub_layer_pictures).
     ``tb``: seconds per timestamp tick. ``ended_early`` / ``skipped`` say afterwards what was saved.
     """
 

@@ -65,7 +65,8 @@ def time_increment_bits(vol: bytes) -> int:
 
 def not_coded_vop(increment_bits: int) -> bytes:
     """A not-coded P-VOP (vop_coded = 0): Xvid's placeholder for the slot after a packed pair."""
-    fields = "01" + "0" + "1" + "0" * increment_bits + "1" + "0"  # type P, modulo_time_base, marker, time, marker, coded
+    # type P, modulo_time_base, marker, vop_time_increment, marker, vop_coded
+    fields = "01" + "0" + "1" + "0" * increment_bits + "1" + "0"
     fields += "0" + "1" * (-(len(fields) + 1) % 8)  # next_start_code stuffing
     return VOP_START + int(fields, 2).to_bytes(len(fields) // 8, "big")
 

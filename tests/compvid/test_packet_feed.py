@@ -5,7 +5,8 @@ Ground truth: a texture panned 2 px per frame (every picture distinct), encoded 
 B-frames (H.264, HEVC, MPEG-1/2/4 Part 2), in the containers whose timestamps name each picture
 (MP4, MKV). Each clip's pictures must be those of PyAV's sequential decode at its indices, and
 everything else in the Clip (fields, types, flags, warnings) what the decode that sends every
-packet and decodes every picture gives; fewer pictures decoded shows the saving is taken. The feed's rules are also checked packet by packet.
+packet and decodes every picture gives; fewer pictures decoded shows the saving is taken. The
+feed's rules are also checked packet by packet.
 """
 
 from __future__ import annotations
@@ -110,6 +111,19 @@ def test_hevc_pictures_are_skipped_only_in_the_highest_temporal_sub_layer(videos
     assert not top_layer(packet(0, 0))  # TRAIL_N below it: higher sub-layers may refer to it
     assert not top_layer(packet(0, 2) + packet(0, 1))  # a picture whose slices are not all on top
     assert top_sub_layer_pictures(None) is None and top_sub_layer_pictures(b"\x00\x00\x00\x01") is None
+
+
+@pytest.mark.parametrize("x264,expected", [("", None), (":interlaced=1", False), (":fake-interlaced=1", False)])
+def test_h264_that_may_code_fields_skips_no_picture(tmp_path, x264, expected):
+    """frame_mbs_only_flag 0: a frame may pair a reference field with a non-reference one."""
+    frames, _ = moving_frames(num_frames=6, width=W, height=H, dx=2, dy=1, seed=1)
+    recipe = EncoderRecipe("libx264", ".mp4", {"x264-params": "bframes=2" + x264})
+    path = encode_frames(frames, tmp_path / "v.mp4", recipe=recipe)
+    with av.open(str(path)) as c:
+        extradata = bytes(c.streams.video[0].codec_context.extradata)
+    assert decode_module._skippable_pictures("h264", extradata) is expected
+    assert decode_module._skippable_pictures("mpeg2video", None) is None  # B-frames: never references
+    assert decode_module._skippable_pictures("vp9", None) is False  # not checked: nothing skipped
 
 
 # --- the rules, packet by packet --------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Iterable, Iterator
 import av
 
 from compvid.frame_index import FrameIndexer
+from compvid.packet_feed import SkipsNonReference
 from compvid.timeline import Timeline
 
 VOP_START = b"\x00\x00\x01\xb6"  # MPEG-4 Part 2: vop_coding_type, the 2 bits after it (I P B S)
@@ -67,7 +68,7 @@ def _b_frames(types: str, codec: str) -> int:
     return types.count("B") if codec == "mpeg4" else int(types[:1] == "B")
 
 
-class BFrameRunFeed:
+class BFrameRunFeed(SkipsNonReference):
     """``packets`` of ``codec`` (one of RUN_CODECS) passed on with the decoder's ``skip_frame`` set
     run by run (module doc).
 
@@ -81,16 +82,15 @@ class BFrameRunFeed:
                  indexer: FrameIndexer, *, codec: str, skip_before: int) -> None:
         if codec not in RUN_CODECS:
             raise ValueError(f"B-frame runs are read for {sorted(RUN_CODECS)}, not {codec!r}")
+        super().__init__(codec_context)
         self.packets = packets
         self.codec = codec
         self.read_types = vop_types if codec == "mpeg4" else picture_types
         self.timeline = timeline
         self.tb = tb
-        self.codec_context = codec_context
         self.indexer = indexer
         self.skip_before = skip_before - SAFETY_FRAMES
         self.skipped = 0
-        self._skipping = False
 
     def __iter__(self) -> Iterator[av.Packet]:
         pending = 0  # B-frames of the packet just sent, skipped: counted once its pictures are out
@@ -102,7 +102,7 @@ class BFrameRunFeed:
                 if packet.size:
                     types = self.read_types(bytes(packet))
                     if types[:1] in ("I", "P", "S") and packet.size > MAX_NVOP_SIZE:  # a run starts
-                        self._skip(self._before_clip(packet) and self.indexer.next is not None)
+                        self._set_skipping(self._before_clip(packet) and self.indexer.next is not None)
                     if self._skipping:
                         pending = _b_frames(types, self.codec)
                         self.skipped += pending
@@ -112,17 +112,8 @@ class BFrameRunFeed:
         finally:
             self.decode_every_picture()
 
-    def decode_every_picture(self) -> None:
-        """Leave the decoder decoding every picture again (``skip_frame`` DEFAULT)."""
-        self._skip(False)
-
     def _before_clip(self, packet: av.Packet) -> bool:
         stamp = packet.dts if packet.dts is not None else packet.pts
         if stamp is None or not self.timeline.has_timestamps:
             return False
         return self.timeline.index_near(stamp * self.tb) < self.skip_before
-
-    def _skip(self, on: bool) -> None:
-        if on != self._skipping:
-            self.codec_context.skip_frame = "NONREF" if on else "DEFAULT"
-            self._skipping = on

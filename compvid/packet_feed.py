@@ -44,7 +44,25 @@ from compvid.timeline import Timeline
 EXACT_PTS_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
 
 
-class PacketFeed:
+class SkipsNonReference:
+    """A feed that switches its decoder's ``skip_frame`` between NONREF (decode only reference
+    pictures of the packets sent next) and DEFAULT, setting it only when it changes."""
+
+    def __init__(self, codec_context) -> None:
+        self.codec_context = codec_context
+        self._skipping = False
+
+    def decode_every_picture(self) -> None:
+        """Leave the decoder decoding every picture again (``skip_frame`` DEFAULT)."""
+        self._set_skipping(False)
+
+    def _set_skipping(self, on: bool) -> None:
+        if on != self._skipping:
+            self.codec_context.skip_frame = "NONREF" if on else "DEFAULT"
+            self._skipping = on
+
+
+class PacketFeed(SkipsNonReference):
     """``packets`` as the decoder should get them (see the module doc).
 
     ``codec_context``: the decoder, whose ``skip_frame`` is set per packet (DEFAULT again when the
@@ -60,19 +78,18 @@ class PacketFeed:
     def __init__(self, packets: Iterable[av.Packet], timeline: Timeline, tb: float, codec_context,
                  indexer: FrameIndexer, *, skip_before: int | None, last: int, drain_early: bool,
                  skippable: Callable[[memoryview], bool] | None = None) -> None:
+        super().__init__(codec_context)
         self.packets = packets
         self.timeline = timeline
         self.tb = tb
-        self.codec_context = codec_context
         self.indexer = indexer
-        self.exact = timeline.has_timestamps
-        self.skip_before = skip_before if self.exact else None
+        self.timed = timeline.has_timestamps
+        self.skip_before = skip_before if self.timed else None
         self.skippable = skippable
         self.last = last
-        self.drain_early = drain_early and self.exact
+        self.drain_early = drain_early and self.timed
         self.ended_early = False
         self.skipped = 0  # packets sent while non-reference pictures were skipped
-        self._skipping = False
         self._sent: set[int] = set()
         self._low: int | None = None  # index of the first packet (the key frame decoding starts at)
         self._top = -1  # every index in [_low, _top] was sent
@@ -95,20 +112,14 @@ class PacketFeed:
         finally:
             self.decode_every_picture()
 
-    def decode_every_picture(self) -> None:
-        """Leave the decoder decoding every picture again (``skip_frame`` DEFAULT)."""
-        self._skip(False)
-
     def _index(self, packet: av.Packet) -> int | None:
-        if not self.exact or packet.pts is None:
+        if not self.timed or packet.pts is None:
             return None
         return self.timeline.index_at(packet.pts * self.tb)
 
     def _skip(self, on: bool) -> None:
-        """Decode only reference pictures of the packets sent next (``on``), or every picture."""
-        if on != self._skipping:
-            self.codec_context.skip_frame = "NONREF" if on else "DEFAULT"
-            self._skipping = on
+        """Decode only reference pictures of the packet sent next (``on``), or every picture."""
+        self._set_skipping(on)
         self.skipped += on
 
     def _note(self, packet: av.Packet, idx: int | None) -> bool:

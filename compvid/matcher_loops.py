@@ -13,9 +13,41 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 from numba.typed import List
+from llvmlite import binding as llvm_binding
+from llvmlite import ir
+from numba.core import cgutils
+from numba.extending import intrinsic
 
-# Sample offsets inside a block as fractions of its size, per grid column (and line): motion._GRID.
-_GRID = np.array([-0.375, -0.125, 0.125, 0.375])
+# Rows ahead whose sample lines are prefetched. The planes of a clip (80 x 174 KB at 640x272) were
+# written by the decoder long before matching and sit in L3 or memory; a row's samples are loads
+# of 4 lines in its own plane and in each candidate's, too few per row for the CPU to overlap the
+# misses by itself. 32 rows measured best of 4-128 (bench/bench_decode.py's real H.264 clip).
+AHEAD = 32
+# The prefetch intrinsic's name, mangled on its pointer type: opaque ``ptr`` from LLVM 15 on.
+_PREFETCH = "llvm.prefetch.p0" if llvm_binding.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """A read prefetch (into all cache levels) of ``array[index]``, 1-D: a hint, never a fault."""
+    if not isinstance(array, types.Array) or not isinstance(index, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [args[1]], wraparound=False)
+        byte_ptr, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]),
+                                            _PREFETCH)
+        # (address, 0 = read, 3 = keep in all levels, 1 = data cache)
+        builder.call(fn, [builder.bitcast(ptr, byte_ptr), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen
+
+
+# Sample offsets inside a block: motion._GRID, the fractions (2k - 3) / 8 of its size for grid column
+# (and line) k = 0..3, so floor(size * _GRID[k]) is (size * (2k - 3)) >> 3 in integers (_row_grid).
 # Samples of the cheap pass: the 4x4 grid's checkerboard half (motion._HALF), sample s = 4 * line + column.
 _HALF = np.array([0, 2, 5, 7, 8, 10, 13, 15])
 _ALL = np.arange(16)
@@ -23,31 +55,44 @@ _OTHER_HALF = np.array([1, 3, 4, 6, 9, 11, 12, 14])
 
 
 def plane_list(planes):
-    """The uint8 (H, W) luma planes ``planes`` (views into decoded frames, strided or not) as a
-    numba typed list, which :func:`match_direction` reads in place (no stacked copy)."""
-    out = List.empty_list(types.Array(types.uint8, 2, "A"))
-    for plane in planes:
-        out.append(plane)
-    return out
+    """(typed list, line stride): the uint8 (H, W) luma planes ``planes`` as 1-D uint8 arrays that
+    :func:`match_direction` reads with ``line * y + x``: views of the decoded frames where they
+    lie (no copy) when all share one line stride and lie in lines of adjacent bytes, as decoded
+    frames do; else contiguous copies (line stride W)."""
+    out = List.empty_list(types.Array(types.uint8, 1, "C"))
+    first = planes[0]
+    line = first.strides[0]
+    if line >= first.shape[1] and all(p.strides == (line, 1) and p.shape == first.shape for p in planes):
+        height, width = first.shape
+        for plane in planes:
+            # The bytes from the first sample to the last, padding between lines included.
+            out.append(np.lib.stride_tricks.as_strided(plane, ((height - 1) * line + width,), (1,)))
+    else:
+        line = first.shape[1]
+        for plane in planes:
+            out.append(np.ascontiguousarray(plane).reshape(-1))
+    return out, line
 
 
 @njit(cache=True, nogil=True)
-def _row_grid(height, width, w, h, cx, cy, mx, my, on_field, parity, grid):
+def _row_grid(height, width, line, w, h, cx, cy, mx, my, on_field, parity, grid):
     """Where the 4x4 grid samples of one block row lie, into ``grid`` int64 (4, 4): per grid line
-    (``[0]``) its clipped line and per grid column (``[1]``) its clipped column in the row's own
-    plane; ``[2]``, ``[3]`` the same displaced by (mx, my) px and rounded half to even (onto the
-    lines of field ``parity`` when ``on_field``) in a candidate plane. As ``motion._Sampler.costs``:
-    float32 displacement, numpy's rounding; sample s lies on line s // 4, column s % 4."""
+    (``[0]``) its clipped line times the line stride ``line`` and per grid column (``[1]``) its
+    clipped column in the row's own plane; ``[2]``, ``[3]`` the same displaced by (mx, my) px and
+    rounded half to even (onto the lines of field ``parity`` when ``on_field``) in a candidate
+    plane: sample (a, b) lies at ``grid[0, a] + grid[1, b]`` in its own plane, ``grid[2, a] +
+    grid[3, b]`` in a candidate's. As ``motion._Sampler.costs``: float32 displacement, numpy's
+    rounding; sample s lies on line s // 4, column s % 4."""
     for k in range(4):
-        y = np.int32(np.floor(np.float64(h) * _GRID[k])) + cy
-        grid[0, k] = min(max(y, 0), height - 1)
+        y = np.int32((h * (2 * k - 3)) >> 3) + cy
+        grid[0, k] = min(max(y, 0), height - 1) * line
         ry = np.float32(y) + my
         if on_field:
             ry = 2 * np.rint((ry - parity) / 2) + parity
         else:
             ry = np.rint(ry)
-        grid[2, k] = min(max(int(ry), 0), height - 1)
-        x = np.int32(np.floor(np.float64(w) * _GRID[k])) + cx
+        grid[2, k] = min(max(int(ry), 0), height - 1) * line
+        x = np.int32((w * (2 * k - 3)) >> 3) + cx
         grid[1, k] = min(max(x, 0), width - 1)
         grid[3, k] = min(max(int(np.rint(np.float32(x) + mx)), 0), width - 1)
 
@@ -58,7 +103,7 @@ def _here(own, grid, samples, here):
     row's own plane ``own`` into ``here[s]``."""
     for k in range(samples.shape[0]):
         s = samples[k]
-        here[s] = own[grid[0, s >> 2], grid[1, s & 3]]
+        here[s] = own[grid[0, s >> 2] + grid[1, s & 3]]
 
 
 @njit(cache=True, nogil=True)
@@ -68,8 +113,55 @@ def _cost(plane, grid, here, samples):
     total = 0
     for k in range(samples.shape[0]):
         s = samples[k]
-        total += abs(np.int32(plane[grid[2, s >> 2], grid[3, s & 3]]) - np.int32(here[s]))
+        total += abs(np.int32(plane[grid[2, s >> 2] + grid[3, s & 3]]) - np.int32(here[s]))
     return np.float32(total) * np.float32(1.0 / samples.shape[0])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _term(plane, grid, here, a, b):
+    """|difference| of sample (line a, column b) between ``plane`` (displaced) and ``here``, int."""
+    return abs(np.int32(plane[grid[2, a] + grid[3, b]]) - np.int32(here[4 * a + b]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cost_half(plane, grid, here):
+    """:func:`_cost` on ``_HALF``, unrolled: samples (line, column) (0,0) (0,2) (1,1) (1,3) (2,0) (2,2)
+    (3,1) (3,3); the same integer sum, so the same float32."""
+    total = (_term(plane, grid, here, 0, 0) + _term(plane, grid, here, 0, 2) + _term(plane, grid, here, 1, 1)
+             + _term(plane, grid, here, 1, 3) + _term(plane, grid, here, 2, 0) + _term(plane, grid, here, 2, 2)
+             + _term(plane, grid, here, 3, 1) + _term(plane, grid, here, 3, 3))
+    return np.float32(total) * np.float32(1.0 / 8)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cost_all(plane, grid, here):
+    """:func:`_cost` on ``_ALL``, line by line."""
+    total = 0
+    for a in range(4):
+        la = grid[2, a]
+        for b in range(4):
+            total += abs(np.int32(plane[la + grid[3, b]]) - np.int32(here[4 * a + b]))
+    return np.float32(total) * np.float32(1.0 / 16)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _here_half(own, grid, here):
+    """:func:`_here` on ``_HALF``: on line a, columns a & 1 and (a & 1) + 2."""
+    for a in range(4):
+        la = grid[0, a]
+        b = a & 1
+        here[4 * a + b] = own[la + grid[1, b]]
+        here[4 * a + b + 2] = own[la + grid[1, b + 2]]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prefetch_lines(plane, grid, lines, columns):
+    """Prefetch the 4 sample lines of a row in ``plane``: own (``lines, columns`` = 0, 1) or displaced
+    (2, 3) positions of :func:`_row_grid`'s ``grid``; first and last column (a line's 4 samples span
+    at most 12 px, one or two cache lines)."""
+    for a in range(4):
+        prefetch(plane, grid[lines, a] + grid[columns, 0])
+        prefetch(plane, grid[lines, a] + grid[columns, 3])
 
 
 @njit(cache=True, nogil=True)
@@ -93,26 +185,28 @@ def _best_two(costs):
 
 @njit(cache=True, nogil=True)
 def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, moving_all, lumas, current,
-                    offsets, planes, count, field_parity, min_gap, sample_rows, distance, unsure, best_cost):
+                    offsets, planes, count, field_parity, min_gap, sample_rows, distance, unsure, best_cost,
+                    height, width, line):
     """Reference distances of the rows of direction ``wanted`` (-1 past, +1 future): the three steps of
     ``motion.match_reference_distances_frames`` with its numbers, written into ``distance`` int32,
     ``unsure`` bool and ``best_cost`` float32 (N,) at those rows.
 
     Rows (N,): ``direction`` int8, ``mx, my`` float32 px (FFmpeg sense), ``cx, cy, w, h`` int32,
     ``frame_of_row`` intp (0 .. K-1), ``moving_all`` bool (at least a quarter pixel). ``lumas``: typed
-    list of the uint8 (H, W) luma planes (:func:`plane_list`); ``current`` intp (K,) the plane of
+    list of the uint8 luma planes of ``height`` x ``width`` px, each 1-D with lines ``line`` bytes
+    apart (:func:`plane_list`); ``current`` intp (K,) the plane of
     each frame. Per frame, its candidates of this direction nearest first: ``offsets`` int64 (K, C)
     signed display offsets, ``planes`` intp (K, C) (-1: none), ``count`` intp (K,). ``field_parity``
     float32 (N,) or empty (whole frames). ``min_gap`` float32 grey levels.
 
-    Frame by frame, candidate plane by candidate plane (each plane is read while it is in cache).
+    Frame by frame, candidate plane by candidate plane (each plane is read while it is in cache), the
+    sample lines of the row ``AHEAD`` rows on prefetched.
     numpy's steps mix frames only in the last one, whose "any doubtful row and any confident row"
     comes to the same as a frame's own tally being non-empty.
     """
     n_all = direction.shape[0]
     k_frames = current.shape[0]
     width_c = planes.shape[1]
-    height, width = lumas[0].shape
     on_field = field_parity.shape[0] > 0
     # The rows, grouped by frame in their order (a stable counting sort).
     start = np.zeros(k_frames + 1, np.int64)
@@ -155,7 +249,7 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
         # Step 1: up to sample_rows moving rows, spread evenly, try every candidate; votes of clear
         # winners elect the frame's usual candidates; the median best cost is its typical cost.
         typical = _elect(rows[first:first + nf], moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas,
-                         own, planes[f], count[f], min_gap, sample_rows, usual)
+                         height, width, line, own, planes[f], count[f], min_gap, sample_rows, usual)
         # The usual candidates first (their planes and offsets); numpy's further columns, past the
         # usual ones of this frame, hold no plane: they change no minimum and no runner-up.
         n_usual = 0
@@ -168,14 +262,19 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
             usual_offsets[0] = offsets[f, 0]  # and take its first column, until step 3
         for q in range(nf):
             r = rows[first + q]
-            _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
+            _row_grid(height, width, line, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
                       field_parity[r] if on_field else np.float32(0), grid[q])
-            _here(own, grid[q], _HALF, here[q])
+        for q in range(nf):  # grey levels of the rows in their own plane, AHEAD rows' lines prefetched
+            if q + AHEAD < nf:
+                _prefetch_lines(own, grid[q + AHEAD], 0, 1)
+            _here_half(own, grid[q], here[q])
         # Step 2: every row against the frame's usual candidates, on the checkerboard half of the grid.
         for u in range(n_usual):
             plane = lumas[usual_planes[u]]
             for q in range(nf):
-                costs_u[q, u] = _cost(plane, grid[q], here[q], _HALF)
+                if q + AHEAD < nf:
+                    _prefetch_lines(plane, grid[q + AHEAD], 2, 3)
+                costs_u[q, u] = _cost_half(plane, grid[q], here[q])
         n_poor = 0
         for q in range(nf):
             r = rows[first + q]
@@ -197,8 +296,10 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
                     continue
                 plane = lumas[planes[f, c]]
                 for k in range(n_poor):
+                    if k + AHEAD < n_poor:
+                        _prefetch_lines(plane, grid[poor[k + AHEAD]], 2, 3)
                     q = poor[k]
-                    costs_c[k, c] = _cost(plane, grid[q], here[q], _ALL)
+                    costs_c[k, c] = _cost_all(plane, grid[q], here[q])
             for k in range(n_poor):
                 q = poor[k]
                 best, low, second = _best_two(costs_c[k])
@@ -224,13 +325,12 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
 
 
 @njit(cache=True, nogil=True)
-def _elect(rows, moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas, own, planes, count, min_gap,
-           sample_rows, usual):
+def _elect(rows, moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas, height, width, line, own, planes,
+           count, min_gap, sample_rows, usual):
     """Step 1 of one frame: its usual candidates into ``usual`` bool (C,) and its typical cost (the
     median best cost of the sample; inf without one). ``rows``: the frame's rows; ``planes`` (C,)
     and ``count``: its candidates (-1: none)."""
     width_c = planes.shape[0]
-    height, width = own.shape
     usual[:] = False
     usual[0] = True  # no sample: the nearest candidate
     movers = np.empty(rows.shape[0], np.int64)
@@ -246,15 +346,24 @@ def _elect(rows, moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas
     sample_here = np.empty((taken, 16), np.uint8)
     for j in range(taken):
         r = movers[j * (m - 1) // max(taken - 1, 1)]
-        _row_grid(height, width, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
+        _row_grid(height, width, line, w[r], h[r], cx[r], cy[r], mx[r], my[r], on_field,
                   field_parity[r] if on_field else np.float32(0), sample_grid[j])
+        _prefetch_lines(own, sample_grid[j], 0, 1)
+    # The sample's lines in every candidate plane asked for at once (32 rows x C planes x 4 lines,
+    # far apart: nearly all misses), then read.
+    for c in range(width_c):
+        if planes[c] >= 0:
+            plane = lumas[planes[c]]
+            for j in range(taken):
+                _prefetch_lines(plane, sample_grid[j], 2, 3)
+    for j in range(taken):
         _here(own, sample_grid[j], _ALL, sample_here[j])
     costs = np.full((taken, width_c), np.inf, np.float32)
     for c in range(width_c):
         if planes[c] >= 0:
             plane = lumas[planes[c]]
             for j in range(taken):
-                costs[j, c] = _cost(plane, sample_grid[j], sample_here[j], _ALL)
+                costs[j, c] = _cost_all(plane, sample_grid[j], sample_here[j])
     votes = np.zeros(width_c, np.int64)
     lows = np.empty(taken, np.float32)
     for j in range(taken):

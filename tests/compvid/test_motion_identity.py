@@ -562,6 +562,14 @@ def test_matcher_gives_the_results_it_gave_before(loops, seed):
     views = [b[: planes.shape[1], : planes.shape[2]] for b in buffers]
     assert not views[0].flags.c_contiguous
     assert_same(match_reference_distances_frames(vectors, frame_of_row, views, current, candidates), want)
+    # Line strides that differ between planes (the compiled loops then read contiguous copies), and
+    # planes whose columns are not adjacent bytes.
+    mixed = [v if n % 2 else np.ascontiguousarray(v) for n, v in enumerate(views)]
+    assert_same(match_reference_distances_frames(vectors, frame_of_row, mixed, current, candidates), want)
+    wide = np.zeros((len(planes), planes.shape[1], 2 * planes.shape[2]), np.uint8)
+    wide[:, :, ::2] = planes
+    assert_same(match_reference_distances_frames(vectors, frame_of_row, list(wide[:, :, ::2]), current, candidates),
+                 want)
     # Rows not grouped by frame, a larger sample and gap, and field rows sampled on one field's lines.
     order = np.random.default_rng(seed).permutation(len(vectors))
     shuffled = RawVectors(*(getattr(vectors, f)[order] for f in ("direction", "mx", "my", "cx", "cy", "w", "h")))

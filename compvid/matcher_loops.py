@@ -11,8 +11,7 @@ float32), so both paths give the same bytes (tests/compvid/test_motion_identity.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.typed import List
+from numba import carray, njit, types
 from llvmlite import binding as llvm_binding
 from llvmlite import ir
 from numba.core import cgutils
@@ -23,7 +22,8 @@ from numba.extending import intrinsic
 # of 4 lines in its own plane and in each candidate's, too few per row for the CPU to overlap the
 # misses by itself. 32 rows measured best of 4-128 (bench/bench_decode.py's real H.264 clip).
 AHEAD = 32
-# The prefetch intrinsic's name, mangled on its pointer type: opaque ``ptr`` from LLVM 15 on.
+# The prefetch intrinsic's name, mangled on its pointer type: opaque ``ptr`` from LLVM 15 on, ``i8*``
+# before (LLVM also re-mangles a name whose suffix does not fit, as its IR upgrader does).
 _PREFETCH = "llvm.prefetch.p0" if llvm_binding.llvm_version_info >= (15,) else "llvm.prefetch.p0i8"
 
 
@@ -46,6 +46,18 @@ def prefetch(typingctx, array, index):
     return types.void(array, index), codegen
 
 
+@intrinsic
+def _pointer(typingctx, address):
+    """An int64 memory address as a void pointer (for ``numba.carray``)."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(address), codegen
+
+
 # Sample offsets inside a block: motion._GRID, the fractions (2k - 3) / 8 of its size for grid column
 # (and line) k = 0..3, so floor(size * _GRID[k]) is (size * (2k - 3)) >> 3 in integers (_row_grid).
 # Samples of the cheap pass: the 4x4 grid's checkerboard half (motion._HALF), sample s = 4 * line + column.
@@ -54,24 +66,27 @@ _ALL = np.arange(16)
 _OTHER_HALF = np.array([1, 3, 4, 6, 9, 11, 12, 14])
 
 
-def plane_list(planes):
-    """(typed list, line stride): the uint8 (H, W) luma planes ``planes`` as 1-D uint8 arrays that
-    :func:`match_direction` reads with ``line * y + x``: views of the decoded frames where they
-    lie (no copy) when all share one line stride and lie in lines of adjacent bytes, as decoded
-    frames do; else contiguous copies (line stride W)."""
-    out = List.empty_list(types.Array(types.uint8, 1, "C"))
+def plane_addresses(planes):
+    """(addresses int64 (P,), line stride, copies): where the uint8 (H, W) luma planes ``planes`` lie,
+    for :func:`match_direction`, which reads plane p's sample (y, x) at ``addresses[p] + line * y + x``.
+    The planes themselves (views of the decoded frames, no copy) when all share one line stride and
+    their columns are adjacent bytes, as decoded frames do; else contiguous copies (line stride W),
+    returned in ``copies``: the caller keeps them (and ``planes``) alive while the matcher runs."""
     first = planes[0]
     line = first.strides[0]
-    if line >= first.shape[1] and all(p.strides == (line, 1) and p.shape == first.shape for p in planes):
-        height, width = first.shape
-        for plane in planes:
-            # The bytes from the first sample to the last, padding between lines included.
-            out.append(np.lib.stride_tricks.as_strided(plane, ((height - 1) * line + width,), (1,)))
-    else:
+    copies = []
+    if not (line >= first.shape[1] and all(p.strides == (line, 1) and p.shape == first.shape for p in planes)):
         line = first.shape[1]
-        for plane in planes:
-            out.append(np.ascontiguousarray(plane).reshape(-1))
-    return out, line
+        planes = copies = [np.ascontiguousarray(p) for p in planes]
+    addresses = np.fromiter((p.__array_interface__["data"][0] for p in planes), np.int64, len(planes))
+    return addresses, line, copies
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _plane(addresses, p, height, width, line):
+    """Plane ``p`` as a 1-D uint8 array: its bytes from the first sample to the last, padding between
+    lines included (:func:`plane_addresses`)."""
+    return carray(_pointer(addresses[p]), (height - 1) * line + width, np.uint8)
 
 
 @njit(cache=True, nogil=True)
@@ -184,7 +199,7 @@ def _best_two(costs):
 
 
 @njit(cache=True, nogil=True)
-def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, moving_all, lumas, current,
+def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, moving_all, addresses, current,
                     offsets, planes, count, field_parity, min_gap, sample_rows, distance, unsure, best_cost,
                     height, width, line):
     """Reference distances of the rows of direction ``wanted`` (-1 past, +1 future): the three steps of
@@ -192,9 +207,9 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
     ``unsure`` bool and ``best_cost`` float32 (N,) at those rows.
 
     Rows (N,): ``direction`` int8, ``mx, my`` float32 px (FFmpeg sense), ``cx, cy, w, h`` int32,
-    ``frame_of_row`` intp (0 .. K-1), ``moving_all`` bool (at least a quarter pixel). ``lumas``: typed
-    list of the uint8 luma planes of ``height`` x ``width`` px, each 1-D with lines ``line`` bytes
-    apart (:func:`plane_list`); ``current`` intp (K,) the plane of
+    ``frame_of_row`` intp (0 .. K-1), ``moving_all`` bool (at least a quarter pixel). ``addresses``:
+    int64 (P,) where the uint8 luma planes of ``height`` x ``width`` px lie, lines ``line`` bytes
+    apart (:func:`plane_addresses`); ``current`` intp (K,) the plane of
     each frame. Per frame, its candidates of this direction nearest first: ``offsets`` int64 (K, C)
     signed display offsets, ``planes`` intp (K, C) (-1: none), ``count`` intp (K,). ``field_parity``
     float32 (N,) or empty (whole frames). ``min_gap`` float32 grey levels.
@@ -245,10 +260,10 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
         first, nf = start[f], start[f + 1] - start[f]
         if nf == 0:
             continue
-        own = lumas[current[f]]
+        own = _plane(addresses, current[f], height, width, line)
         # Step 1: up to sample_rows moving rows, spread evenly, try every candidate; votes of clear
         # winners elect the frame's usual candidates; the median best cost is its typical cost.
-        typical = _elect(rows[first:first + nf], moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas,
+        typical = _elect(rows[first:first + nf], moving_all, w, h, cx, cy, mx, my, field_parity, on_field, addresses,
                          height, width, line, own, planes[f], count[f], min_gap, sample_rows, usual)
         # The usual candidates first (their planes and offsets); numpy's further columns, past the
         # usual ones of this frame, hold no plane: they change no minimum and no runner-up.
@@ -270,7 +285,7 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
             _here_half(own, grid[q], here[q])
         # Step 2: every row against the frame's usual candidates, on the checkerboard half of the grid.
         for u in range(n_usual):
-            plane = lumas[usual_planes[u]]
+            plane = _plane(addresses, usual_planes[u], height, width, line)
             for q in range(nf):
                 if q + AHEAD < nf:
                     _prefetch_lines(plane, grid[q + AHEAD], 2, 3)
@@ -294,7 +309,7 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
                 if planes[f, c] < 0:
                     costs_c[:n_poor, c] = np.inf
                     continue
-                plane = lumas[planes[f, c]]
+                plane = _plane(addresses, planes[f, c], height, width, line)
                 for k in range(n_poor):
                     if k + AHEAD < n_poor:
                         _prefetch_lines(plane, grid[poor[k + AHEAD]], 2, 3)
@@ -325,7 +340,7 @@ def match_direction(wanted, direction, mx, my, cx, cy, w, h, frame_of_row, movin
 
 
 @njit(cache=True, nogil=True)
-def _elect(rows, moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas, height, width, line, own, planes,
+def _elect(rows, moving_all, w, h, cx, cy, mx, my, field_parity, on_field, addresses, height, width, line, own, planes,
            count, min_gap, sample_rows, usual):
     """Step 1 of one frame: its usual candidates into ``usual`` bool (C,) and its typical cost (the
     median best cost of the sample; inf without one). ``rows``: the frame's rows; ``planes`` (C,)
@@ -353,7 +368,7 @@ def _elect(rows, moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas
     # far apart: nearly all misses), then read.
     for c in range(width_c):
         if planes[c] >= 0:
-            plane = lumas[planes[c]]
+            plane = _plane(addresses, planes[c], height, width, line)
             for j in range(taken):
                 _prefetch_lines(plane, sample_grid[j], 2, 3)
     for j in range(taken):
@@ -361,7 +376,7 @@ def _elect(rows, moving_all, w, h, cx, cy, mx, my, field_parity, on_field, lumas
     costs = np.full((taken, width_c), np.inf, np.float32)
     for c in range(width_c):
         if planes[c] >= 0:
-            plane = lumas[planes[c]]
+            plane = _plane(addresses, planes[c], height, width, line)
             for j in range(taken):
                 costs[j, c] = _cost_all(plane, sample_grid[j], sample_here[j])
     votes = np.zeros(width_c, np.int64)

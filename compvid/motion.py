@@ -342,7 +342,8 @@ def match_reference_distances_frames(
     moving_all = np.hypot(vectors.mx, vectors.my) >= 0.25
     loops = _compiled_matcher(vectors, min_gap) if _same_uint8_planes(frames) else None
     if loops is not None:
-        lumas, line = loops.plane_list(frames)  # read where they lie, no stacked copy; line stride
+        # Where the planes lie: read there, no stacked copy (copies only for odd strides: kept alive here).
+        addresses, line, keep_alive = loops.plane_addresses(frames)
         height, width = frames[0].shape
         parity = np.zeros(0, np.float32) if field_parity is None else np.asarray(field_parity).astype(np.float32)
     else:
@@ -363,7 +364,7 @@ def match_reference_distances_frames(
             planes[f, : len(offs)] = [cand[o] for o in offs]
         if loops is not None:  # the same steps, the same numbers, in one compiled loop over the rows
             loops.match_direction(direction, vectors.direction, vectors.mx, vectors.my, vectors.cx, vectors.cy,
-                                  vectors.w, vectors.h, frame_of_row, moving_all, lumas, current, offsets, planes,
+                                  vectors.w, vectors.h, frame_of_row, moving_all, addresses, current, offsets, planes,
                                   count, parity, np.float32(min_gap), int(sample_rows), distance, unsure, best_cost,
                                   height, width, line)
             continue

@@ -655,6 +655,19 @@ def test_the_compiled_matcher_is_the_one_that_runs(loops, monkeypatch):
     assert matched[0] == 2 and paired[0] == 1
 
 
+def test_the_compiled_matcher_prefetches(loops):
+    """The matcher's loops prefetch sample lines (an LLVM intrinsic): compiled in, not dropped."""
+    if loops == "numpy":
+        pytest.skip("the compiled loops' prefetching")
+    from compvid import kernels
+    from compvid.motion import match_reference_distances_frames
+
+    module = kernels.matcher_loops()
+    match_reference_distances_frames(*matcher_case(0))
+    (ir,) = module.match_direction.inspect_llvm().values()
+    assert "@llvm.prefetch" in ir
+
+
 def unused_list_rows_before(vectors: RawVectors, cost: np.ndarray, *, ratio: float = 2.0, margin: float = 4.0,
                             frame_of_row: np.ndarray | None = None) -> np.ndarray:
     """compvid.motion.unused_list_rows before issue 12 §2 (a stable sort of block keys)."""

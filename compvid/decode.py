@@ -25,7 +25,6 @@ import av
 import numpy as np
 
 from compvid.b_frame_runs import RUN_CODECS, BFrameRunFeed
-from compvid.buffers import reusable_empty
 from compvid.errors import ClipRangeError, CorruptVideoError, InvalidArgumentError
 from compvid.frame_index import (
     STALE_PTS_AFTER_SEEK_FORMATS,
@@ -365,9 +364,7 @@ def _decode(container, stream, name: str, request: _Request, info: VideoInfo) ->
         warnings.append(strategy.interlaced_note)
     rgb = None
     if request.with_rgb:
-        frames = [store.rgb[i] for i in served]
-        stacked = np.stack(frames, out=reusable_empty((len(frames), *frames[0].shape), np.uint8))
-        rgb = _rotate_rgb(stacked, store.rotation or 0)  # (T, H, W, 3)
+        rgb = _rotate_rgb(np.stack([store.rgb[i] for i in served]), store.rotation or 0)  # (T, H, W, 3)
     fields = (_motion_fields(strategy, store, served, plan) if strategy is not None
               else _Fields.none(request.num_frames))
 

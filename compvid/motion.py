@@ -13,7 +13,6 @@ from typing import Sequence
 import numpy as np
 
 from compvid import kernels
-from compvid.buffers import reusable_empty
 
 
 @dataclass(frozen=True)
@@ -660,7 +659,7 @@ def rasterize_rows(
     cols = np.minimum(((np.arange(out_w) + 0.5) / sx).astype(np.intp), width - 1) // g
     loop = kernels.paint_cells()
     if loop is not None:  # the same sums, in the same order, in one compiled loop (compvid.kernels)
-        out = reusable_empty((2, t, out_h, out_w), np.float32)  # every element written below
+        out = np.empty((2, t, out_h, out_w), np.float32)
         loop(cx0, cx1, cy0, cy1, frame, dx * sx, dy * sy, t, gh, gw, rows, cols, out)
         return out
     stride, plane = gw + 1, (gh + 1) * (gw + 1)

@@ -117,12 +117,17 @@ def torchcodec_windows(path, info, starts):  # pragma: no cover - optional
 def timed_rounds(cases: dict, repeat: int) -> dict[str, float]:
     """Median CPU seconds of this thread per case over ``repeat`` rounds.
 
-    Rounds interleave the cases (floor, compvid, floor, ...) so that a slow
+    Each case runs once untimed first (what a long-running loader pays once:
+    numba's compiled loops loaded on the first clip, ~0.6 s, would otherwise
+    weigh on one of a few rounds of a few windows). Rounds interleave the
+    cases (floor, compvid, floor, ...) so that a slow
     spell of the machine hits all of them alike; thread CPU time (user + system,
     page faults included) leaves out time the virtual machine lost to its host
     and to other processes. Decoding here is single-threaded by construction.
     """
     times: dict[str, list[float]] = {name: [] for name in cases}
+    for fn in cases.values():  # one untimed pass: imports, numba's cache, swscale contexts, file cache
+        fn()
     for _ in range(repeat):
         for name, fn in cases.items():
             t = time.thread_time()

@@ -127,3 +127,43 @@ def test_decode_bench_quick_through_run_all(tmp_path):
     md = out.read_text()
     optional = sum(f["id"].split(".")[-1].startswith("torchcodec") for f in data["figures"])  # if installed
     assert md.count("| decode |") == 22 + optional and "not measured" in md  # the train goal: not run here
+
+
+def load_ab():
+    spec = importlib.util.spec_from_file_location("ab_decode", ROOT / "bench" / "ab_decode.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_ab_paired_differences_and_their_interval():
+    """bench/ab_decode.py's figures on canned per-process results: after is 10 % faster than before
+    in every pair, on top of a machine that drifts by 40 % between pairs (paired, so it cancels)."""
+    ab = load_ab()
+    before, after = [], []
+    for drift in (1.0, 1.4, 0.8, 1.2, 1.1):
+        floor = [20.0 * drift] * 3
+        before.append({"v.mp4": {"floor": floor, "bound_rgb_mv": [f * 1.2 for f in floor],
+                                 "mv_only": [f * 1.5 for f in floor], "rgb_mv": [f * 1.8 for f in floor]}})
+        after.append({"v.mp4": {"floor": floor, "bound_rgb_mv": [f * 1.2 for f in floor],
+                                "mv_only": [f * 1.35 for f in floor], "rgb_mv": [f * 1.8 for f in floor]}})
+    rows = {figure: rest for video, figure, *rest in ab.paired_table(before, after)}
+    b, a, d, low, high = rows["mv_only / floor"]
+    assert (b, a) == pytest.approx((1.5, 1.35)) and d == pytest.approx(-0.15)
+    assert low == pytest.approx(-0.15) and high == pytest.approx(-0.15)  # the same difference in every pair
+    b, a, d, low, high = rows["rgb_mv / bound_rgb_mv"]
+    assert (b, a, d, low, high) == pytest.approx((1.5, 1.5, 0.0, 0.0, 0.0))
+
+
+def test_ab_refuses_to_compare_a_checkout_with_itself_by_accident(tmp_path):
+    """A side whose processes import compvid from elsewhere (here: the installed one, as the
+    'before' directory holds no compvid) stops the comparison and says so."""
+    from compvid.synthetic import write_moving_video
+
+    video = write_moving_video(tmp_path / "v.mp4", recipe="h264", num_frames=34, width=96, height=64)
+    empty = tmp_path / "not-a-checkout"
+    empty.mkdir()
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "ab_decode.py"), str(empty), str(ROOT),
+                           str(video), "--pairs", "1", "--rounds", "1"], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "before: compvid imported from" in done.stderr and str(empty) in done.stderr

@@ -7,7 +7,8 @@ changes move them. This runs one process per checkout, alternating (before, afte
 ``--pairs`` times; each process imports compvid from its checkout (PYTHONPATH) and measures the
 cases of bench_decode.py on every sliding 32-frame window of each video: the floor (PyAV decode
 with MV export), the bound (floor + the least output work), compvid MV only and RGB+MV at 128 px,
-one untimed pass, then ``--rounds`` interleaved rounds of thread CPU time. Per process and video
+one untimed pass, then ``--rounds`` rounds of thread CPU time, the cases taking turns window by
+window (bench_decode.interleaved_rounds). Per process and video
 the median of each round's ratio (case / its baseline of the same round), then per figure: the
 median over each side's processes and the median of the paired differences (after - before of
 the same pair) with a bootstrap 95 % interval. Check out the "before" commit with
@@ -21,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,20 +42,11 @@ def measure(videos: list[str], rounds: int) -> dict:
     for path in videos:
         info = probe(path)
         starts = sliding_window_starts(info.num_frames, num_frames=bd.NUM_FRAMES)
-        cases = {"floor": lambda: bd.pyav_windows(path, info, starts, rgb=False, export_mvs=True),
-                 "bound_rgb_mv": lambda: bd.pyav_windows(path, info, starts, rgb=False, export_mvs=True,
-                                                         bound="rgb_mv"),
-                 "mv_only": lambda: bd.compvid_windows(path, info, starts, size=128, with_rgb=False),
-                 "rgb_mv": lambda: bd.compvid_windows(path, info, starts, size=128)}
-        for fn in cases.values():  # untimed: imports, numba's cache, file cache
-            fn()
-        ms: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(rounds):
-            for name, fn in cases.items():
-                t = time.thread_time()
-                fn()
-                ms[name].append((time.thread_time() - t) / len(starts) * 1e3)
-        out[Path(path).name] = ms
+        cases = bd.video_cases(path, info, starts, estimated=False, torchcodec=False)
+        cases = {"floor": cases[bd.FLOOR], "bound_rgb_mv": cases["bound: floor + MV + RGB outputs"],
+                 "mv_only": cases["compvid MV only, 128 px"], "rgb_mv": cases["compvid RGB+MV, 128 px"]}
+        rounds_s = bd.interleaved_rounds(cases, len(starts), rounds)
+        out[Path(path).name] = {name: [t / len(starts) * 1e3 for t in ts] for name, ts in rounds_s.items()}
     return out
 
 

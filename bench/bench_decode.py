@@ -114,26 +114,38 @@ def torchcodec_windows(path, info, starts):  # pragma: no cover - optional
         VideoDecoder(str(path), num_ffmpeg_threads=1).get_frames_in_range(start, start + NUM_FRAMES)
 
 
-def timed_rounds(cases: dict, repeat: int) -> dict[str, float]:
-    """Median CPU seconds of this thread per case over ``repeat`` rounds.
+def interleaved_rounds(cases: dict, windows: int, repeat: int) -> dict[str, list[float]]:
+    """CPU seconds of this thread per case in each of ``repeat`` rounds; ``cases[name](k)`` decodes
+    window k (0 .. windows - 1).
 
-    Each case runs once untimed first (what a long-running loader pays once:
-    numba's compiled loops loaded on the first clip, ~0.6 s, would otherwise
-    weigh on one of a few rounds of a few windows). Rounds interleave the
-    cases (floor, compvid, floor, ...) so that a slow
-    spell of the machine hits all of them alike; thread CPU time (user + system,
-    page faults included) leaves out time the virtual machine lost to its host
-    and to other processes. Decoding here is single-threaded by construction.
+    Each case first decodes every window once untimed (what a long-running loader pays once:
+    numba's compiled loops loaded on the first clip, ~0.6 s, would otherwise weigh on one of a
+    few rounds). Within a round the cases take turns window by window (floor on window 0,
+    compvid on window 0, ..., floor on window 1, ...), so that a slow spell of the machine, which
+    on shared cores lasts seconds, hits every case alike: a ratio of two cases compares the same
+    windows decoded within milliseconds of each other. Thread CPU time (user + system, page
+    faults included) leaves out time the virtual machine lost to its host and to other
+    processes. Decoding here is single-threaded by construction.
     """
-    times: dict[str, list[float]] = {name: [] for name in cases}
     for fn in cases.values():  # one untimed pass: imports, numba's cache, swscale contexts, file cache
-        fn()
+        for k in range(windows):
+            fn(k)
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):
-        for name, fn in cases.items():
-            t = time.thread_time()
-            fn()
-            times[name].append(time.thread_time() - t)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+        spent = dict.fromkeys(cases, 0.0)
+        for k in range(windows):
+            for name, fn in cases.items():
+                t = time.thread_time()
+                fn(k)
+                spent[name] += time.thread_time() - t
+        for name, t in spent.items():
+            times[name].append(t)
+    return times
+
+
+def timed_rounds(cases: dict, windows: int, repeat: int) -> dict[str, float]:
+    """Median CPU seconds per case over the rounds of :func:`interleaved_rounds`."""
+    return {name: statistics.median(ts) for name, ts in interleaved_rounds(cases, windows, repeat).items()}
 
 
 FLOOR = "floor: PyAV decode + MV export"
@@ -141,22 +153,25 @@ PYAV_RGB_MV = "PyAV RGB + raw MV export (native size)"
 
 
 def video_cases(path, info, starts, *, estimated: bool, torchcodec: bool) -> dict:
-    """The cases measured on one video, floor first."""
+    """The cases measured on one video, floor first: name -> function of a window index."""
+    def one(k):
+        return starts[k:k + 1]
+
     cases = {
-        FLOOR: lambda: pyav_windows(path, info, starts, rgb=False, export_mvs=True),
-        "PyAV RGB decode (native size)": lambda: pyav_windows(path, info, starts, rgb=True, export_mvs=False),
+        FLOOR: lambda k: pyav_windows(path, info, one(k), rgb=False, export_mvs=True),
+        "PyAV RGB decode (native size)": lambda k: pyav_windows(path, info, one(k), rgb=True, export_mvs=False),
     }
     if not estimated:  # no vectors to export: the PyAV + MV and bound cases would measure nothing more
-        cases[PYAV_RGB_MV] = lambda: pyav_windows(path, info, starts, rgb=True, export_mvs=True, raw_mvs=True)
-        cases["bound: floor + MV outputs"] = lambda: pyav_windows(path, info, starts, rgb=False, export_mvs=True,
-                                                                  bound="mv")
-        cases["bound: floor + MV + RGB outputs"] = lambda: pyav_windows(path, info, starts, rgb=False,
-                                                                       export_mvs=True, bound="rgb_mv")
-    cases["compvid RGB+MV, 128 px"] = lambda: compvid_windows(path, info, starts, size=128)
-    cases["compvid MV only, 128 px"] = lambda: compvid_windows(path, info, starts, size=128, with_rgb=False)
-    cases["compvid RGB only, 128 px"] = lambda: compvid_windows(path, info, starts, size=128, with_mv=False)
+        cases[PYAV_RGB_MV] = lambda k: pyav_windows(path, info, one(k), rgb=True, export_mvs=True, raw_mvs=True)
+        cases["bound: floor + MV outputs"] = lambda k: pyav_windows(path, info, one(k), rgb=False, export_mvs=True,
+                                                                    bound="mv")
+        cases["bound: floor + MV + RGB outputs"] = lambda k: pyav_windows(path, info, one(k), rgb=False,
+                                                                         export_mvs=True, bound="rgb_mv")
+    cases["compvid RGB+MV, 128 px"] = lambda k: compvid_windows(path, info, one(k), size=128)
+    cases["compvid MV only, 128 px"] = lambda k: compvid_windows(path, info, one(k), size=128, with_rgb=False)
+    cases["compvid RGB only, 128 px"] = lambda k: compvid_windows(path, info, one(k), size=128, with_mv=False)
     if torchcodec:
-        cases["torchcodec RGB (native size)"] = lambda: torchcodec_windows(path, info, starts)
+        cases["torchcodec RGB (native size)"] = lambda k: torchcodec_windows(path, info, one(k))
     return cases
 
 
@@ -175,11 +190,12 @@ def size_rows(tmp: Path, pairs, repeat: int) -> list[tuple]:
             videos[w, h] = (path, info, sliding_window_starts(info.num_frames, num_frames=NUM_FRAMES))
         cases = {}
         for (w, h), (path, info, starts) in videos.items():
-            cases[f"floor {w}x{h}"] = (lambda p=path, i=info, s=starts:
-                                       pyav_windows(p, i, s, rgb=False, export_mvs=True))
-            cases[f"mv {w}x{h}"] = (lambda p=path, i=info, s=starts:
-                                    compvid_windows(p, i, s, size=128, with_rgb=False))
-        times = timed_rounds(cases, repeat)
+            cases[f"floor {w}x{h}"] = (lambda k, p=path, i=info, s=starts:
+                                       pyav_windows(p, i, s[k:k + 1], rgb=False, export_mvs=True))
+            cases[f"mv {w}x{h}"] = (lambda k, p=path, i=info, s=starts:
+                                    compvid_windows(p, i, s[k:k + 1], size=128, with_rgb=False))
+        assert len(videos[size][2]) == len(videos[neighbour][2])  # window k of both in turn
+        times = timed_rounds(cases, len(videos[size][2]), repeat)
         per_clip = {k: v / len(videos[size][2]) * 1e3 for k, v in times.items()}  # same window count for both
         (w, h), (w2, h2) = size, neighbour
         out.append((recipe, size, neighbour, per_clip[f"mv {w}x{h}"], per_clip[f"mv {w2}x{h2}"],
@@ -236,7 +252,7 @@ def main() -> None:
                 except RuntimeError as e:  # e.g. the last frames of AVI with packed B-frames
                     notes.append(f"torchcodec failed on the {label} video: {e}")
             cases = video_cases(path, info, starts, estimated=info.mv_source == "estimated", torchcodec=torchcodec)
-            times = {name: t / len(starts) for name, t in timed_rounds(cases, args.repeat).items()}
+            times = {name: t / len(starts) for name, t in timed_rounds(cases, len(starts), args.repeat).items()}
             floor = times[FLOOR]
             for name, t in times.items():
                 rows.append((label, name, t * 1e3, t / floor))

@@ -60,8 +60,8 @@ def _pointer(typingctx, address):
 
 # Sample offsets inside a block: motion._GRID, the fractions (2k - 3) / 8 of its size for grid column
 # (and line) k = 0..3, so floor(size * _GRID[k]) is (size * (2k - 3)) >> 3 in integers (_row_grid).
-# Samples of the cheap pass: the 4x4 grid's checkerboard half (motion._HALF), sample s = 4 * line + column.
-_HALF = np.array([0, 2, 5, 7, 8, 10, 13, 15])
+# Samples, s = 4 * line + column: all 16, and the half the cheap pass (motion._HALF, :func:`_cost_half`)
+# leaves out, read for its poor matches.
 _ALL = np.arange(16)
 _OTHER_HALF = np.array([1, 3, 4, 6, 9, 11, 12, 14])
 
@@ -121,17 +121,6 @@ def _here(own, grid, samples, here):
         here[s] = own[grid[0, s >> 2] + grid[1, s & 3]]
 
 
-@njit(cache=True, nogil=True)
-def _cost(plane, grid, here, samples):
-    """Mean abs difference float32 between the row's ``here`` and its displaced ``samples`` in ``plane``:
-    an integer sum of grey levels times float32(1 / samples), as numpy sums uint16 and scales."""
-    total = 0
-    for k in range(samples.shape[0]):
-        s = samples[k]
-        total += abs(np.int32(plane[grid[2, s >> 2] + grid[3, s & 3]]) - np.int32(here[s]))
-    return np.float32(total) * np.float32(1.0 / samples.shape[0])
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _term(plane, grid, here, a, b):
     """|difference| of sample (line a, column b) between ``plane`` (displaced) and ``here``, int."""
@@ -140,8 +129,10 @@ def _term(plane, grid, here, a, b):
 
 @njit(cache=True, nogil=True, inline="always")
 def _cost_half(plane, grid, here):
-    """:func:`_cost` on ``_HALF``, unrolled: samples (line, column) (0,0) (0,2) (1,1) (1,3) (2,0) (2,2)
-    (3,1) (3,3); the same integer sum, so the same float32."""
+    """Mean abs difference float32 between the row's ``here`` and its displaced samples in ``plane``
+    on the 4x4 grid's checkerboard half (motion._HALF), unrolled: samples (line, column) (0,0) (0,2)
+    (1,1) (1,3) (2,0) (2,2) (3,1) (3,3). An integer sum of grey levels times float32(1 / 8), as
+    numpy sums uint16 and scales."""
     total = (_term(plane, grid, here, 0, 0) + _term(plane, grid, here, 0, 2) + _term(plane, grid, here, 1, 1)
              + _term(plane, grid, here, 1, 3) + _term(plane, grid, here, 2, 0) + _term(plane, grid, here, 2, 2)
              + _term(plane, grid, here, 3, 1) + _term(plane, grid, here, 3, 3))
@@ -150,18 +141,17 @@ def _cost_half(plane, grid, here):
 
 @njit(cache=True, nogil=True, inline="always")
 def _cost_all(plane, grid, here):
-    """:func:`_cost` on ``_ALL``, line by line."""
+    """:func:`_cost_half` on all 16 samples: times float32(1 / 16)."""
     total = 0
     for a in range(4):
-        la = grid[2, a]
         for b in range(4):
-            total += abs(np.int32(plane[la + grid[3, b]]) - np.int32(here[4 * a + b]))
+            total += _term(plane, grid, here, a, b)
     return np.float32(total) * np.float32(1.0 / 16)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _here_half(own, grid, here):
-    """:func:`_here` on ``_HALF``: on line a, columns a & 1 and (a & 1) + 2."""
+    """:func:`_here` on the cheap pass's half (:func:`_cost_half`): on line a, columns a & 1 and (a & 1) + 2."""
     for a in range(4):
         la = grid[0, a]
         b = a & 1

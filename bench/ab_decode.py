@@ -81,6 +81,9 @@ def main() -> None:
 
         print(json.dumps({"compvid": compvid.__file__, "ms": measure(args.videos, args.rounds)}))
         return
+    missing = [v for v in args.videos if not Path(v).is_file()]
+    if missing:
+        raise SystemExit(f"no such video: {', '.join(missing)}")
     results: dict[str, list[dict]] = {"before": [], "after": []}
     for k in range(args.pairs):
         for side in ("before", "after"):
@@ -88,7 +91,10 @@ def main() -> None:
             env = {**os.environ, "PYTHONPATH": str(tree)}
             done = subprocess.run([sys.executable, str(HERE / "ab_decode.py"), args.before, args.after,
                                    *map(os.path.abspath, args.videos), "--rounds", str(args.rounds), "--measure"],
-                                  env=env, cwd=tree, capture_output=True, text=True, check=True)
+                                  env=env, cwd=tree, capture_output=True, text=True)
+            if done.returncode:
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise SystemExit(f"{side} ({tree}): the measuring process failed: {last}")
             got = json.loads(done.stdout.splitlines()[-1])
             if not Path(got["compvid"]).resolve().is_relative_to(tree):  # else both sides measure one compvid
                 raise SystemExit(f"{side}: compvid imported from {got['compvid']}, not from {tree}")

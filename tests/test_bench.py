@@ -167,3 +167,33 @@ def test_ab_refuses_to_compare_a_checkout_with_itself_by_accident(tmp_path):
                            str(video), "--pairs", "1", "--rounds", "1"], capture_output=True, text=True)
     assert done.returncode != 0
     assert "before: compvid imported from" in done.stderr and str(empty) in done.stderr
+
+
+def test_decode_cases_take_turns_window_by_window_after_an_untimed_pass():
+    """bench_decode.interleaved_rounds: every case decodes every window once untimed, then each round
+    runs the cases in turn on window 0, then on window 1 ...; one total per case per round."""
+    spec = importlib.util.spec_from_file_location("bench_decode_rounds", ROOT / "bench" / "bench_decode.py")
+    bd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bd)
+    calls = []
+    cases = {name: (lambda k, name=name: calls.append((name, k))) for name in ("floor", "compvid")}
+    times = bd.interleaved_rounds(cases, windows=3, repeat=2)
+    warm = [("floor", 0), ("floor", 1), ("floor", 2), ("compvid", 0), ("compvid", 1), ("compvid", 2)]
+    one_round = [("floor", 0), ("compvid", 0), ("floor", 1), ("compvid", 1), ("floor", 2), ("compvid", 2)]
+    assert calls == warm + one_round + one_round
+    assert set(times) == {"floor", "compvid"} and all(len(ts) == 2 and min(ts) >= 0 for ts in times.values())
+
+
+def test_ab_says_what_is_wrong_in_one_line(tmp_path):
+    """A missing video, or a measuring process that fails (here: a video that is no video), ends the
+    comparison with one line naming it, not a traceback."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "ab_decode.py"), str(ROOT), str(ROOT),
+                           str(tmp_path / "none.mp4")], capture_output=True, text=True)
+    assert done.returncode != 0 and done.stderr.strip() == f"no such video: {tmp_path / 'none.mp4'}"
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "ab_decode.py"), str(ROOT), str(ROOT), str(junk),
+                           "--pairs", "1", "--rounds", "1"], capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1 and "the measuring process failed" in lines[0]
+    assert "CorruptVideoError" in lines[0] or "not a readable video" in lines[0]

@@ -88,7 +88,7 @@ def _match_costs(flat, height, width, sel, planes, off_x, off_y, grid_x, grid_y,
             out[i, c] = np.float32(total) * scale
 
 
-def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w, rows, cols, out):
+def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w, rows, cols, copy_of, out):
     """Mean vector per cell of blocks given in cells, sampled to the output: the loop behind
     ``motion.rasterize_rows``, with numpy's additions in numpy's order, so the same bytes.
 
@@ -104,6 +104,8 @@ def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w
     cache, where one for all T frames (megabytes) was new memory, page-faulted in, on every call.
     Blocks not grouped by frame are put in frame order first (a stable counting sort). Frames without
     blocks are written as zeros (+0.0, the bytes their painting gave) without running the sums.
+    ``copy_of`` int (num_frames,): -1, or the frame whose output this frame repeats (written once the
+    frames are painted, instead of painting it: MPEG-4 B-frames that take a served donor's rows whole).
     """
     n = cx0.shape[0]
     start = np.zeros(num_frames + 1, np.int64)  # blocks of frame f: order[start[f]:start[f + 1]]
@@ -125,7 +127,9 @@ def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w
     acc = np.empty((3, cells_h + 1, cells_w + 1))
     grid = np.empty((2, cells_h, cells_w), np.float32)
     for f in range(num_frames):
-        if start[f] == start[f + 1]:  # no blocks (intra, or a field copied later): what painting gives, zeros
+        if copy_of[f] >= 0:  # repeats another frame's output: copied below, not written twice
+            continue
+        if start[f] == start[f + 1]:  # no blocks (intra): what painting gives, zeros
             out[:, f] = 0.0
             continue
         acc[:] = 0.0
@@ -161,6 +165,11 @@ def _paint_cells(cx0, cx1, cy0, cy1, frame, vx, vy, num_frames, cells_h, cells_w
                     continue
                 for j in range(cols.shape[0]):
                     out[c, f, i, j] = grid[c, y, cols[j]]
+    for f in range(num_frames):
+        d = copy_of[f]
+        if d >= 0:
+            for c in range(2):
+                out[c, f] = out[c, d]
 
 
 def _best_two(costs, best, low, second):

@@ -619,10 +619,13 @@ def rasterize_rows(
     *,
     frame_size: tuple[int, int],
     out_size: tuple[int, int] | None = None,
+    copy_of: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`rasterize_frames` for the rows of ``num_frames`` frames held together.
 
     ``frame_of_row``: int (N,), the frame (0 .. num_frames - 1) of each row.
+    ``copy_of``: None, or int (num_frames,): -1 where a frame is painted from its rows, else the
+    frame (itself painted, -1 there) whose field it repeats; its own rows, if any, are not painted.
     Vectorised over all frames at once: blocks are painted on the grid of their
     common divisor (4 px for H.264, 8-16 px for MPEG, whatever the frame size)
     with 2-D difference arrays, O(N + cells), then gathered to the output; no
@@ -631,6 +634,13 @@ def rasterize_rows(
     height, width = frame_size
     out_h, out_w = out_size if out_size is not None else frame_size
     t = int(num_frames)
+    if copy_of is not None:
+        copy_of = np.asarray(copy_of, np.intp)
+        donors = copy_of[copy_of >= 0]
+        if copy_of.shape != (t,) or donors.size and (donors.max() >= t or (copy_of[donors] >= 0).any()):
+            raise ValueError(f"copy_of must name, for each of the {t} frames, -1 or a painted frame: {copy_of}")
+        if not donors.size:
+            copy_of = None
     if t == 0 or len(motion) == 0:
         return np.zeros((2, t, out_h, out_w), np.float32)
     frame = np.asarray(frame_of_row, np.intp)
@@ -660,7 +670,8 @@ def rasterize_rows(
     loop = kernels.paint_cells()
     if loop is not None:  # the same sums, in the same order, in one compiled loop (compvid.kernels)
         out = np.empty((2, t, out_h, out_w), np.float32)
-        loop(cx0, cx1, cy0, cy1, frame, dx * sx, dy * sy, t, gh, gw, rows, cols, out)
+        loop(cx0, cx1, cy0, cy1, frame, dx * sx, dy * sy, t, gh, gw, rows, cols,
+             np.full(t, -1, np.intp) if copy_of is None else copy_of, out)
         return out
     stride, plane = gw + 1, (gh + 1) * (gw + 1)
     # +1 at (y0,x0) and (y1,x1), -1 at (y0,x1) and (y1,x0): cumsum over both
@@ -693,4 +704,14 @@ def rasterize_rows(
     # Columns first (a small gather), then whole output rows (contiguous copies).
     # Every index is in range; "wrap" skips numpy's bounds checks.
     wide = grid.reshape(2 * t, gh, gw).take(cols, axis=2, mode="wrap")  # (2T, gh, W_out)
-    return wide.take(rows, axis=1, mode="wrap").reshape(2, t, out_h, out_w)  # (2, T, H_out, W_out)
+    fields = wide.take(rows, axis=1, mode="wrap").reshape(2, t, out_h, out_w)  # (2, T, H_out, W_out)
+    return _copy_frames(fields, copy_of)
+
+
+def _copy_frames(fields: np.ndarray, copy_of: np.ndarray | None) -> np.ndarray:
+    """``fields`` (2, T, H, W) with frame n replaced by frame ``copy_of[n]`` where that is >= 0."""
+    if copy_of is not None:
+        for n in np.flatnonzero(copy_of >= 0).tolist():
+            fields[:, n] = fields[:, copy_of[n]]
+    return fields
+

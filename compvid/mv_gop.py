@@ -111,11 +111,11 @@ class DirectModeFill(GopRule):
                 served[frames[n]] = n
         has_mv, filled = normalised.has_mv.copy(), normalised.filled.copy()
         copy_of = np.full(len(frames), -1, np.intp)
+        zero = (vectors.mx == 0) & (vectors.my == 0)  # (N,) rows exported as zero, of every frame at once
         for m in direct:
             n = with_rows[m]
             span = slice(bounds[m], bounds[m + 1])
-            raw = RawVectors(*(column[span] for column in vectors.columns()))
-            fill = _fill_frame(frames[n], raw, take_rows(motion, span), store, int(distances.future[m]),
+            fill = _fill_frame(frames[n], zero[span], take_rows(motion, span), store, int(distances.future[m]),
                                int(distances.past[m]), donors)
             has_mv[n], filled[n] = fill.has_mv, fill.filled
             if fill.whole_donor in served:  # the rows of a served frame: its field is copied (ClipMotion.copy_of)
@@ -126,12 +126,12 @@ class DirectModeFill(GopRule):
         return ClipMotion(join_rows(parts), np.concatenate(owners), has_mv, filled, 0, normalised.moving, copy_of)
 
 
-def _fill_frame(i: int, vectors: RawVectors, motion: BlockMotion, store: FrameStore, future: int, past: int,
+def _fill_frame(i: int, zero: np.ndarray, motion: BlockMotion, store: FrameStore, future: int, past: int,
                 donors: dict[int, BlockMotion]) -> _FrameFill:
-    """Fill the zero rows of B-frame ``i`` (``vectors`` as exported, ``motion`` normalised) from the
-    reference frame ``future`` frames ahead, else the one ``past`` frames back. ``donors``: display
-    index -> normalised motion, shared by a clip (filled in here as donors are read)."""
-    zero = (vectors.mx == 0) & (vectors.my == 0)
+    """Fill the zero rows of B-frame ``i`` (``zero``: bool (n,), its rows exported as zero;
+    ``motion``: its n rows normalised) from the reference frame ``future`` frames ahead, else the one
+    ``past`` frames back. ``donors``: display index -> normalised motion, shared by a clip (filled
+    in here as donors are read)."""
     if not zero.any():
         return _FrameFill(motion, True, False)
     donor = None

@@ -65,13 +65,13 @@ class ClipMotion:
         """Dense fields float32 (2, U, H_out, W_out) (compvid.motion.rasterize_rows) and the block
         rows behind each, int32 (U,)."""
         u = len(self.has_mv)
-        fields = rasterize_rows(self.motion, self.frame_of_row, u, frame_size=frame_size, out_size=out_size)
+        # Painting the same rows in the same order gives the same bytes: copied, not painted again.
+        fields = rasterize_rows(self.motion, self.frame_of_row, u, frame_size=frame_size, out_size=out_size,
+                                copy_of=self.copy_of)
         counts = np.bincount(self.frame_of_row, minlength=u).astype(np.int32)
         if self.copy_of is not None:
-            for n in np.flatnonzero(self.copy_of >= 0).tolist():
-                # Painting the same rows in the same order gives the same bytes: copied, not painted again.
-                fields[:, n] = fields[:, self.copy_of[n]]
-                counts[n] = counts[self.copy_of[n]]
+            copies = self.copy_of >= 0
+            counts[copies] = counts[self.copy_of[copies]]
         return fields, counts
 
 

@@ -465,7 +465,7 @@ def test_compiled_painter_writes_zeros_for_frames_without_blocks():
     vx, vy = rng.normal(0, 3, n).astype(np.float32), rng.normal(0, 3, n).astype(np.float32)
     rows, cols = np.arange(cells_h), np.arange(cells_w)
     out = np.full((2, 6, cells_h, cells_w), np.nan, np.float32)
-    loop(cx0, cx1, cy0, cy1, frame, vx, vy, 6, cells_h, cells_w, rows, cols, out)
+    loop(cx0, cx1, cy0, cy1, frame, vx, vy, 6, cells_h, cells_w, rows, cols, np.full(6, -1, np.intp), out)
     assert out[:, [1, 3, 5]].tobytes() == np.zeros((2, 3, cells_h, cells_w), np.float32).tobytes()
     motion = BlockMotion(*(a.astype(np.int32) for a in (cx0, cy0, cx1 - cx0, cy1 - cy0)), vx, vy, np.zeros(n, bool))
     want = paint_per_block(motion, frame, 6, cells_h, cells_w, cells_h, cells_w)
@@ -774,12 +774,19 @@ def clips_before_and_now(source, windows, **kw):
         frames = frames if isinstance(frames, np.ndarray) else np.stack(frames)
         return match_reference_distances_frames_before(vectors, frame_of_row, frames, *args, **kw)
 
+    def painter_before(motion, frame_of_row, num_frames, *, frame_size, out_size=None, copy_of=None):
+        # The frames named by copy_of were painted (as zeros) and then overwritten with their donor's field.
+        fields = rasterize_rows_before(motion, frame_of_row, num_frames, frame_size=frame_size, out_size=out_size)
+        for n in [] if copy_of is None else np.flatnonzero(copy_of >= 0).tolist():
+            fields[:, n] = fields[:, copy_of[n]]
+        return fields
+
     info = probe(source)
     with pytest.MonkeyPatch.context() as mp:
         for mod in (matching_mod, motion_mod):
             mp.setattr(mod, "match_reference_distances_frames", before_on_a_stack)
         for mod in (strategy_mod, motion_mod):
-            mp.setattr(mod, "rasterize_rows", rasterize_rows_before)
+            mp.setattr(mod, "rasterize_rows", painter_before)
         mp.setattr(gop_mod.DirectModeFill, "finish", direct_mode_finish_before)
         before = [decode_clip(source, start=s, num_frames=n, info=info, with_rgb=False, **kw) for s, n in windows]
     now = [decode_clip(source, start=s, num_frames=n, info=info, with_rgb=False, **kw) for s, n in windows]
@@ -881,3 +888,22 @@ def test_best_two_takes_the_first_minimum_and_the_next_smallest(loops, columns):
     assert_same(got, want)
     assert_same(_best_two(costs[:, ::-1]), best_two_per_row(costs[:, ::-1]))  # a strided view
     assert [a.shape for a in _best_two(costs[:0])] == [(0,)] * 3
+
+
+def test_painter_copies_frames_named_by_copy_of(loops):
+    """``copy_of`` frames come out as the bytes of the frame they name, whatever rows they hold
+    (not painted), the other frames as painting all gives; a chain of copies or a bad shape is refused."""
+    rng = np.random.default_rng(7)
+    motion, frame = codec_blocks(rng, 6, 144, 176, (8, 16), per_frame=120)
+    frame = frame.copy()
+    frame[frame == 2] = 0  # frame 2: no rows, copies frame 4
+    copy_of = np.array([-1, -1, 4, -1, -1, 1])  # frame 5 has rows, yet copies frame 1
+    for out_size in (None, (64, 78)):
+        got = rasterize_rows(motion, frame, 6, frame_size=(144, 176), out_size=out_size, copy_of=copy_of)
+        want = rasterize_rows_before(motion, frame, 6, frame_size=(144, 176), out_size=out_size)
+        assert got[:, [0, 1, 3, 4]].tobytes() == want[:, [0, 1, 3, 4]].tobytes()
+        assert got[:, 2].tobytes() == want[:, 4].tobytes() and got[:, 5].tobytes() == want[:, 1].tobytes()
+        assert np.abs(want[:, 4]).max() > 0 and not np.array_equal(want[:, 5], want[:, 1])
+    for bad in (np.array([-1, -1, 4, -1, 2, -1]), np.array([-1, 6, -1, -1, -1, -1]), np.array([-1, -1])):
+        with pytest.raises(ValueError, match="copy_of"):
+            rasterize_rows(motion, frame, 6, frame_size=(144, 176), copy_of=bad)

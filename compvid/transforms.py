@@ -28,7 +28,7 @@ import torch
 import torchvision.transforms.v2.functional as F
 from torchvision.transforms.v2 import InterpolationMode
 
-from compvid.colour import apply_colour, colour_affine, gaussian_blur
+from compvid.colour import apply_colour, colour_affine, gaussian_blur, planar
 from compvid.errors import InvalidArgumentError
 
 CropMode = Literal["center", "three", "ten"]
@@ -268,16 +268,16 @@ class ClipAugment:
                                 InterpolationMode.BILINEAR, antialias=True)  # (T, 3, h, w)
         if params.flip:
             frames = frames.flip(-1)
-        hwc = frames.permute(0, 2, 3, 1)  # (T, h, w, 3)
-        M, b = torch.eye(3, dtype=torch.float64), torch.zeros(hwc.shape[0], 3, dtype=torch.float64)
+        x = planar(frames)  # float32 (3, T, h, w), the input's values
+        M, b = torch.eye(3, dtype=torch.float64), torch.zeros(x.shape[1], 3, dtype=torch.float64)
         if params.jitter or params.grayscale:
-            means = hwc.float().mean(dim=(1, 2)) * scale  # (T, 3) in [0, 1]
+            means = x.mean(dim=(2, 3)).T * scale  # (T, 3) in [0, 1]
             M, b = colour_affine(params.jitter, grayscale=params.grayscale, channel_means=means)
-        out = apply_colour(hwc, M, b, scale=scale).permute(0, 3, 1, 2)  # (T, 3, h, w) float32 in [0, 1]
+        out = apply_colour(x, M, b, scale=scale)  # float32 (3, T, h, w) in [0, 1], contiguous
         if params.blur_sigma is not None:
             kernel = max(3, int(0.1 * min(out.shape[-2:])) // 2 * 2 + 1)  # about a tenth of the side, odd
-            out = gaussian_blur(out, kernel, params.blur_sigma)
-        return frames_to_rgb(out)
+            gaussian_blur(out, kernel, params.blur_sigma, out=out, scratch=x)  # x is spent: no new memory
+        return out
 
     def __call__(
         self,

@@ -239,13 +239,14 @@ def _check_request(request: Any) -> None:
                                    "ClipRequest(num_frames=16, crop_px=128, views='both')")
 
 
-def _normalize(rgb: torch.Tensor, normalize: bool, mean, std) -> torch.Tensor:
-    """``(..., 3, T, H, W)`` in [0, 1] → ``(rgb - mean) / std`` per channel (or unchanged)."""
+def _normalize(rgb: torch.Tensor, normalize: bool, mean, std, *, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``(..., 3, T, H, W)`` in [0, 1] → ``(rgb - mean) / std`` per channel (or unchanged), into
+    ``out`` where given (e.g. a clip's slot of the stacked batch: no temporary, no second copy)."""
     if not normalize:
-        return rgb
+        return rgb if out is None else out.copy_(rgb)
     m = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1, 1)
-    return (rgb - m) / s
+    return torch.sub(rgb, m, out=out).div_(s)
 
 
 @dataclass(frozen=True)
@@ -298,12 +299,14 @@ class PairClips:
             rgb, mv = self.augment(rgb=torch.from_numpy(clip.rgb) if r.with_rgb else None,
                                    mv=torch.from_numpy(clip.mv) if r.with_mv else None, generator=g)
             if rgb is not None:
-                rgbs.append(_normalize(rgb, self.normalize, self.rgb_mean, self.rgb_std))  # (3, T, S, S)
+                rgbs.append(rgb)  # (3, T, S, S) in [0, 1]
             if mv is not None:
                 mvs.append(mv)  # (2, T, S, S)
         out = {}
-        if rgbs:
-            out["rgb"] = torch.stack(rgbs)  # (P, 3, T, S, S)
+        if rgbs:  # (P, 3, T, S, S): each clip normalised straight into its slot
+            out["rgb"] = torch.empty((len(rgbs), *rgbs[0].shape), dtype=torch.float32)
+            for slot, rgb in zip(out["rgb"], rgbs):
+                _normalize(rgb, self.normalize, self.rgb_mean, self.rgb_std, out=slot)
         if mvs:
             out["mv"] = torch.stack(mvs)  # (P, 2, T, S, S)
         return out

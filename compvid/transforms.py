@@ -74,8 +74,9 @@ def _rgb_size(rgb: torch.Tensor) -> tuple[int, int]:
 def hflip_mv(mv: torch.Tensor) -> torch.Tensor:
     """Mirror a ``(2, T, H, W)`` field left–right and negate its x channel."""
     _check_mv(mv)
-    out = mv.flip(-1)
-    return torch.stack((-out[0], out[1]))
+    out = mv.flip(-1)  # a new tensor: negating its x channel in place touches nothing else
+    out[0].neg_()
+    return out
 
 
 def resized_crop_mv(

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import webdataset as wds
@@ -13,6 +14,7 @@ import webdataset as wds
 import compvid.pipeline as pipeline_mod
 from compvid.datasets import PairFiles, PairStream, WindowFiles, WindowStream, expand_urls, pair_loader
 from compvid.errors import CorruptVideoError, InvalidArgumentError
+from compvid.pipeline import KINETICS_MEAN, KINETICS_STD, PairClips
 from compvid.probe import probe
 from compvid.request import ClipRequest
 from compvid.shards import ShardRecord, iter_shard, shard_paths, write_shards
@@ -349,9 +351,6 @@ def test_older_or_broken_shard_records(records, video_tree):
 
 def test_rgb_and_mv_of_a_clip_share_the_flip(video_tree):
     # Same seed, same draws: the two augmentations differ only in the flip decision.
-    from compvid.pipeline import PairClips
-    import numpy as np
-
     path = next(video_tree.rglob("*.mp4"))
     info = probe(path)
 
@@ -363,3 +362,18 @@ def test_rgb_and_mv_of_a_clip_share_the_flip(video_tree):
     assert torch.allclose(flipped["rgb"], plain["rgb"].flip(-1))
     assert torch.allclose(flipped["mv"][:, 0], -plain["mv"][:, 0].flip(-1))
     assert torch.allclose(flipped["mv"][:, 1], plain["mv"][:, 1].flip(-1))
+
+
+def test_pair_clips_normalise_each_clip_into_its_slot(urls):
+    """Normalised pairs are (clip - mean) / std of the very clips the unnormalised path gives (same draws)."""
+    sample = next(iter_shard(urls[0]))
+    record = ShardRecord.from_dict(sample.record)
+    info = record.video_info(data=sample.data)
+    request = ClipRequest(num_frames=T, crop_px=S, views="both")
+    plain = PairClips(request, normalize=False)(sample.data, info, np.random.default_rng(3))
+    normed = PairClips(request)(sample.data, info, np.random.default_rng(3))
+    mean = torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1)
+    std = torch.tensor(KINETICS_STD).view(1, 3, 1, 1, 1)
+    assert normed["rgb"].shape == (2, 3, T, S, S) and normed["rgb"].is_contiguous()
+    assert torch.equal(normed["rgb"], (plain["rgb"] - mean) / std)
+    assert torch.equal(normed["mv"], plain["mv"]) and not torch.equal(plain["rgb"][0], plain["rgb"][1])

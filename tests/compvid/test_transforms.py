@@ -45,7 +45,9 @@ def centroid(mask: torch.Tensor) -> torch.Tensor:
 
 def test_hflip_mirrors_the_field_and_negates_x():
     mv = torch.randn(2, 3, 5, 7)
+    given = mv.clone()
     out = hflip_mv(mv)
+    assert torch.equal(mv, given)  # the input is left as it was
     assert torch.equal(out[0], -mv[0].flip(-1))
     assert torch.equal(out[1], mv[1].flip(-1))
     assert torch.equal(hflip_mv(out), mv)

@@ -62,44 +62,49 @@ class Timeline:
     num_frames: int
     _starts: list[int] = field(init=False, repr=False, compare=False)  # first index of each run
     _times: list[float] = field(init=False, repr=False, compare=False)  # first time of each run
+    _has: bool = field(init=False, repr=False, compare=False)  # has_timestamps, asked once per frame or more
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_starts", [k for k, _ in self.runs])
         object.__setattr__(self, "_times", [t for _, t in self.runs])
+        object.__setattr__(self, "_has", bool(self.runs) and self.fps > 0)
 
     @property
     def has_timestamps(self) -> bool:
-        return bool(self.runs) and self.fps > 0
+        return self._has
 
     def time_of(self, index: int) -> float | None:
         """Presentation time in seconds of display frame ``index`` (None without timestamps)."""
-        if not self.has_timestamps:
+        if not self._has:
             return None
-        r = bisect.bisect_right(self._starts, index) - 1
+        r = bisect.bisect_right(self._starts, index) - 1 if len(self._starts) > 1 else 0
         k0, t0 = self.runs[max(r, 0)]
         return t0 + (index - k0) / self.fps
 
     def index_at(self, seconds: float | None) -> int | None:
         """The display frame whose time is nearest ``seconds``, if within a quarter frame; else None."""
-        if seconds is None or not self.has_timestamps:
+        if seconds is None or not self._has:
             return None
-        i = self._nearest(seconds)
-        return i if abs(self.time_of(i) - seconds) <= MATCH_TOLERANCE_FRAMES / self.fps else None
+        i, t = self._nearest(seconds)
+        return i if abs(t - seconds) <= MATCH_TOLERANCE_FRAMES / self.fps else None
 
     def index_near(self, seconds: float) -> int:
         """The display frame nearest ``seconds`` (for windows, where near is good enough)."""
-        return self._nearest(seconds) if self.has_timestamps else 0
+        return self._nearest(seconds)[0] if self._has else 0
 
-    def _nearest(self, seconds: float) -> int:
-        """The frame whose time is nearest ``seconds``: the nearest on the grid of the run that
-        holds ``seconds``, or the next run's first frame. Pictures may lie much closer together
-        than ``1 / fps`` (bursts in variable-rate files), so no tolerance decides this."""
+    def _nearest(self, seconds: float) -> tuple[int, float]:
+        """The frame whose time is nearest ``seconds``, and its time: the nearest on the grid of the
+        run that holds ``seconds``, or the next run's first frame. Pictures may lie much closer
+        together than ``1 / fps`` (bursts in variable-rate files), so no tolerance decides this."""
         r = bisect.bisect_right(self._times, seconds) - 1
         if r < 0:
-            return 0
+            return 0, self.time_of(0)
         k0, t0 = self.runs[r]
         end = max(self.runs[r + 1][0] if r + 1 < len(self.runs) else self.num_frames, k0 + 1)
         i = min(max(k0 + round((seconds - t0) * self.fps), k0), end - 1)
-        if i + 1 < max(self.num_frames, end) and abs(self.time_of(i + 1) - seconds) < abs(self.time_of(i) - seconds):
-            return i + 1
-        return i
+        t = t0 + (i - k0) / self.fps  # time_of(i): i lies in run r
+        if i + 1 < max(self.num_frames, end):
+            after = t0 + (i + 1 - k0) / self.fps if i + 1 < end else self.time_of(i + 1)
+            if abs(after - seconds) < abs(t - seconds):
+                return i + 1, after
+        return i, t

@@ -245,6 +245,27 @@ def test_timeline_names_the_nearest_picture_in_bursts():
     assert [timeline.time_of(i) for i in range(len(times))] == pytest.approx(times, abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_timeline_lookups_equal_a_search_over_every_frame_time(seed):
+    """index_near is the frame of nearest time and index_at that frame within a quarter frame, as
+    a search over every frame's time says, on timelines of one run and of many (gaps, bursts,
+    skipped slots), for times before, between and after the frames."""
+    rng = np.random.default_rng(seed)
+    fps = 25.0
+    steps = rng.choice([1, 1, 1, 2, 5], size=60) / fps if seed else np.full(60, 1 / fps)  # seed 0: one run
+    steps[rng.integers(0, 60, 3)] = rng.uniform(1e-3, 2.0, 3) if seed else 1 / fps
+    times = (0.3 + np.concatenate([[0.0], np.cumsum(steps[:-1])])).tolist()
+    timeline = Timeline(timeline_runs(times, fps, tick_seconds=1e-4), fps, len(times))
+    assert (len(timeline.runs) == 1) == (seed == 0)
+    grid = np.asarray([timeline.time_of(i) for i in range(len(times))])
+    assert grid == pytest.approx(times, abs=1e-9)
+    for t in rng.uniform(-0.5, times[-1] + 1.0, 400).tolist() + times:
+        want = int(np.argmin(np.abs(grid - t)))
+        assert timeline.index_near(t) == want, t
+        near = abs(grid[want] - t) <= 0.25 / fps
+        assert timeline.index_at(t) == (want if near else None), t
+
+
 def test_timeline_keeps_times_to_the_tick():
     """A run may absorb a time only as far off its grid as the stream's tick: times are served as stamped."""
     fps, tick = 15.0, 1 / 30

@@ -714,4 +714,3 @@ def _copy_frames(fields: np.ndarray, copy_of: np.ndarray | None) -> np.ndarray:
         for n in np.flatnonzero(copy_of >= 0).tolist():
             fields[:, n] = fields[:, copy_of[n]]
     return fields
-

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import torch
 
+from compvid import banded
 from compvid.errors import InvalidArgumentError
 
 # torchvision's rgb_to_grayscale weights (ITU-R 601 luma)
@@ -94,68 +95,15 @@ def apply_colour(frames: torch.Tensor, M: torch.Tensor, b: torch.Tensor, *, scal
     return out.clamp_(0.0, 1.0).view(3, T, H, W)
 
 
-# Output lines per product of the banded blur: each tile of lines reads only the lines its taps
-# reach (tile + kernel - 1). 32 measured fastest of 16/32/64 (128 px, 13 taps, one thread).
-_BLUR_TILE = 32
-
-
 def gaussian_blur(frames: torch.Tensor, kernel: int, sigma: float, *, out: torch.Tensor | None = None,
                   scratch: torch.Tensor | None = None) -> torch.Tensor:
     """Gaussian blur of ``(..., H, W)`` float frames with reflect padding (the same numbers as
-    torchvision's ``gaussian_blur``), as two products with banded blur matrices, ``B_H @ x`` then
-    ``@ B_W^T``, on the contiguous planes; contiguous result of the same shape, written into
-    ``out`` where given (``frames`` itself may be passed: the second product no longer reads it).
-    ``scratch``: a contiguous buffer of the same shape and dtype for the first product (default:
-    a new one). Fresh memory is slow to fault in on some machines: the augmentation reuses its own.
-
-    A full product costs n multiply-adds per output sample where only ``kernel`` are not zero; each
-    tile of 32 output lines is multiplied with just the (32 + kernel - 1) input lines its taps
-    reach: 19.6 -> 6.6 ms for a (3, 32, 128, 128) clip, 13 taps (one thread), the same sums (a
-    BLAS product is several times faster than torch's single-channel convolution, 117 ms here)."""
-    half = (kernel - 1) * 0.5
-    k1 = torch.softmax(-0.5 * (torch.linspace(-half, half, kernel) / sigma) ** 2, dim=0)  # (k,), sums to 1
-    shape, (H, W) = frames.shape, frames.shape[-2:]
-    planes = frames.reshape(-1, H, W)  # (N, H, W), contiguous (a copy only where the input is not)
-    down = _buffer(scratch, frames, "scratch").view(planes.shape)
-    for lines, (lo, hi), (s0, s1) in _tiles(_blur_matrix(H, k1).to(frames.dtype)):
-        torch.matmul(lines, planes[:, s0:s1, :], out=down[:, lo:hi, :])  # (hi-lo, s1-s0) @ (N, s1-s0, W)
-    rows = down.view(-1, W)  # (N*H, W)
-    result = _buffer(out, frames, "out")
-    across = result.view(rows.shape)
-    for lines, (lo, hi), (s0, s1) in _tiles(_blur_matrix(W, k1).to(frames.dtype)):
-        torch.mm(rows[:, s0:s1], lines.T, out=across[:, lo:hi])  # (N*H, s1-s0) @ (s1-s0, hi-lo)
-    return result
-
-
-def _buffer(given: torch.Tensor | None, like: torch.Tensor, name: str) -> torch.Tensor:
-    """``given``, checked to hold ``like``'s shape and dtype contiguously, or a new buffer."""
-    if given is None:
-        return torch.empty(like.shape, dtype=like.dtype)
-    if given.shape != like.shape or given.dtype != like.dtype or not given.is_contiguous():
-        raise InvalidArgumentError(f"{name} must be a contiguous {like.dtype} tensor of shape {tuple(like.shape)}, "
-                                   f"got {given.dtype} {tuple(given.shape)}")
-    return given
-
-
-def _tiles(blur: torch.Tensor):
-    """(rows of ``blur`` (n, n) for one tile of output lines restricted to the input lines with a
-    non-zero tap, (lo, hi) output lines, (s0, s1) input lines), tile by tile."""
-    n = blur.shape[0]
-    for lo in range(0, n, _BLUR_TILE):
-        hi = min(n, lo + _BLUR_TILE)
-        used = torch.nonzero(blur[lo:hi].abs().sum(dim=0)).flatten()
-        s0, s1 = int(used[0]), int(used[-1]) + 1
-        yield blur[lo:hi, s0:s1], (lo, hi), (s0, s1)
-
-
-def _blur_matrix(n: int, k1: torch.Tensor) -> torch.Tensor:
-    """``(n, n)``: row i holds the 1-D kernel ``k1`` centred on i, taps beyond an edge reflected back."""
-    k = len(k1)
-    if n <= k // 2:
-        raise InvalidArgumentError(f"blur kernel of {k} taps needs frames larger than {k // 2} pixels, got {n}")
-    rows = torch.arange(n)[:, None].expand(n, k)
-    src = rows + torch.arange(k)[None] - k // 2  # (n, k) source index of each tap
-    src = torch.where(src < 0, -src, src)
-    src = torch.where(src >= n, 2 * (n - 1) - src, src)
-    m = torch.zeros(n, n, dtype=k1.dtype)
-    return m.index_put_((rows, src), k1.expand(n, k), accumulate=True)
+    torchvision's ``gaussian_blur``, to float rounding), as two products with banded blur matrices
+    (:func:`compvid.banded.separable`): contiguous result of the same shape, written into ``out``
+    where given (``frames`` itself may be passed); ``scratch``: a contiguous buffer of the same
+    shape for the first product. Fresh memory is slow to fault in on some machines: the
+    augmentation passes buffers the clip already holds."""
+    H, W = frames.shape[-2:]
+    along_h = banded.gaussian(H, kernel, sigma).to(frames.dtype)
+    along_w = banded.gaussian(W, kernel, sigma).to(frames.dtype)
+    return banded.separable(frames, along_h, along_w, out=out, scratch=scratch)

@@ -3,9 +3,10 @@
 A separable map of ``(..., H, W)`` frames is ``A_H @ x @ A_W^T`` with ``A_H`` (H', H) and ``A_W``
 (W', W). Where each output line depends on a few input lines (a blur's taps, a resize filter's
 support), most of ``A`` is zero: each tile of 32 output lines is multiplied only with the input
-lines its non-zero weights reach. BLAS products on those tiles are several times faster than a full
+lines its non-zero weights reach. BLAS products on those tiles are faster than a full
 product and than torch's per-channel convolution or its float antialiased resize (measured, one
-thread, 32 x 128 x 128 frames: blur 19.6 -> 6.6 ms; conv2d 117 ms).
+thread: a 13-tap blur of (3, 32, 128, 128) 19.6 -> 6.6 ms, conv2d 117 ms; an antialiased resize
+of (2, 32, 120, 150) to 128 x 128, torch's float kernel 8.8 ms, these products 5.0 ms).
 """
 
 from __future__ import annotations

@@ -1,17 +1,15 @@
-"""Separable linear maps of frames (blur, antialiased resize) as banded matrix products.
+"""Separable linear maps of frames (the augmentation's blur) as banded matrix products.
 
 A separable map of ``(..., H, W)`` frames is ``A_H @ x @ A_W^T`` with ``A_H`` (H', H) and ``A_W``
 (W', W). Where each output line depends on a few input lines (a blur's taps, a resize filter's
 support), most of ``A`` is zero: each tile of 32 output lines is multiplied only with the input
 lines its non-zero weights reach. BLAS products on those tiles are faster than a full
-product and than torch's per-channel convolution or its float antialiased resize (measured, one
-thread: a 13-tap blur of (3, 32, 128, 128) 19.6 -> 6.6 ms, conv2d 117 ms; an antialiased resize
-of (2, 32, 120, 150) to 128 x 128, torch's float kernel 8.8 ms, these products 5.0 ms).
+product and than torch's per-channel convolution (measured, one thread: a 13-tap blur of
+(3, 32, 128, 128) 19.6 -> 6.6 ms, conv2d 117 ms).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from compvid.errors import InvalidArgumentError
@@ -63,33 +61,6 @@ def buffer(given: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtyp
         raise InvalidArgumentError(f"{name} must be a contiguous {dtype} tensor of shape {tuple(shape)}, "
                                    f"got {given.dtype} {tuple(given.shape)}")
     return given
-
-
-def antialiased_linear(n_in: int, n_out: int) -> torch.Tensor:
-    """float32 (n_out, n_in): the weights of torch's antialiased bilinear resize along one axis
-    (``interpolate(mode="bilinear", antialias=True, align_corners=False)``, as torchvision's
-    ``resize`` calls it): output sample i is centred at ``s (i + 0.5)`` input samples, s =
-    n_in / n_out; a triangle filter of half-width max(s, 1) (s > 1: widened, the antialiasing)
-    over the input samples from ``int(centre - half + 0.5)`` to ``int(centre + half + 0.5)``,
-    normalised to sum 1. Worked in float32 step by step as torch works them for float32 frames
-    (in float64 the weights differ by up to 1e-5 of a value: a tap in or out at a boundary)."""
-    f = np.float32
-    scale = f(n_in) / f(n_out)
-    half, inverse = (scale, f(1.0) / scale) if scale >= 1.0 else (f(1.0), f(1.0))
-    centre = scale * (np.arange(n_out, dtype=f) + f(0.5))  # (n_out,)
-    lo = np.maximum((centre - half + f(0.5)).astype(np.int64), 0)  # truncation, as C's cast
-    hi = np.minimum((centre + half + f(0.5)).astype(np.int64), n_in)
-    taps = np.arange(max(int((hi - lo).max()), 1))  # (K,)
-    x = np.abs(((lo[:, None] + taps[None, :]).astype(f) - centre[:, None] + f(0.5)) * inverse)  # (n_out, K)
-    w = np.where((x < 1.0) & (taps[None, :] < (hi - lo)[:, None]), f(1.0) - x, f(0.0)).astype(f)
-    total = np.zeros(n_out, f)
-    for k in range(taps.size):  # summed tap by tap, as torch does
-        total += w[:, k]
-    w = np.divide(w, total[:, None], out=w, where=total[:, None] != 0)
-    weights = np.zeros((n_out, n_in), f)
-    rows, cols = np.nonzero(taps[None, :] < (hi - lo)[:, None])
-    weights[rows, lo[rows] + taps[cols]] = w[rows, cols]
-    return torch.from_numpy(weights)
 
 
 def gaussian(n: int, kernel: int, sigma: float) -> torch.Tensor:

@@ -115,7 +115,7 @@ class DirectModeFill(GopRule):
         for m in direct:
             n = with_rows[m]
             span = slice(bounds[m], bounds[m + 1])
-            fill = _fill_frame(frames[n], zero[span], take_rows(motion, span), store, int(distances.future[m]),
+            fill = _fill_frame(frames[n], zero[span], motion, span, store, int(distances.future[m]),
                                int(distances.past[m]), donors)
             has_mv[n], filled[n] = fill.has_mv, fill.filled
             if fill.whole_donor in served:  # the rows of a served frame: its field is copied (ClipMotion.copy_of)
@@ -126,14 +126,14 @@ class DirectModeFill(GopRule):
         return ClipMotion(join_rows(parts), np.concatenate(owners), has_mv, filled, 0, normalised.moving, copy_of)
 
 
-def _fill_frame(i: int, zero: np.ndarray, motion: BlockMotion, store: FrameStore, future: int, past: int,
-                donors: dict[int, BlockMotion]) -> _FrameFill:
-    """Fill the zero rows of B-frame ``i`` (``zero``: bool (n,), its rows exported as zero;
-    ``motion``: its n rows normalised) from the reference frame ``future`` frames ahead, else the one
-    ``past`` frames back. ``donors``: display index -> normalised motion, shared by a clip (filled
-    in here as donors are read)."""
+def _fill_frame(i: int, zero: np.ndarray, clip_motion: BlockMotion, span: slice, store: FrameStore, future: int,
+                past: int, donors: dict[int, BlockMotion]) -> _FrameFill:
+    """Fill the zero rows of B-frame ``i`` (``zero``: bool (n,), its rows exported as zero; its n rows
+    normalised: ``clip_motion``'s rows ``span``, taken only where some stay) from the reference frame
+    ``future`` frames ahead, else the one ``past`` frames back. ``donors``: display index ->
+    normalised motion, shared by a clip (filled in here as donors are read)."""
     if not zero.any():
-        return _FrameFill(motion, True, False)
+        return _FrameFill(take_rows(clip_motion, span), True, False)
     donor = None
     for offset in (future, -past):
         j = i + offset
@@ -144,11 +144,12 @@ def _fill_frame(i: int, zero: np.ndarray, motion: BlockMotion, store: FrameStore
         if rows is not None and len(rows) and store.types.get(j) in REFERENCE_TYPES:
             donor = donors[j] = rows.normalise(np.full(len(rows), reference_distance(store, j, -1), np.int32))
             break
+    if zero.all() and donor is not None:  # FFmpeg 8 exports only zero rows for MPEG-4 B-frames: the donor whole
+        return _FrameFill(donor, True, True, j)
+    motion = take_rows(clip_motion, span)
     if donor is None:
         # Nothing to fill from: say so instead of passing zeros off as motion.
         return _FrameFill(take_rows(motion, ~zero), bool((~zero).any()), False)
-    if zero.all():  # FFmpeg 8 exports only zero rows for MPEG-4 B-frames: take the donor whole
-        return _FrameFill(donor, True, True, j)
     covered = centres_inside(donor, take_rows(motion, zero))
     return _FrameFill(join_rows([take_rows(motion, ~zero), take_rows(donor, covered)]), True, True)
 

@@ -27,6 +27,7 @@ Printed: CPU ms per clip (median of interleaved rounds) and the ratio to the flo
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import tempfile
 import time
@@ -126,20 +127,34 @@ def interleaved_rounds(cases: dict, windows: int, repeat: int) -> dict[str, list
     windows decoded within milliseconds of each other. Thread CPU time (user + system, page
     faults included) leaves out time the virtual machine lost to its host and to other
     processes. Decoding here is single-threaded by construction.
+
+    Each case pays for its own garbage: a frame whose side data was read (every case that exports
+    vectors) is in a reference cycle with PyAV's side-data objects, freed with its picture
+    buffers only by the cyclic garbage collector, which otherwise runs whenever allocations add
+    up, often in the next case (a case of many small objects, compvid's, trips it most). So the
+    objects alive before timing are frozen (the collector no longer walks torch's and numpy's
+    objects) and every timed call ends with a collection, counted in its time: ~0.1 ms. Without
+    it Megamind's MV-only clip read 1.48x the floor, with it 1.10x (bench/reads_bound.py, one run).
     """
     for fn in cases.values():  # one untimed pass: imports, numba's cache, swscale contexts, file cache
         for k in range(windows):
             fn(k)
+    gc.collect()
+    gc.freeze()
     times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeat):
-        spent = dict.fromkeys(cases, 0.0)
-        for k in range(windows):
-            for name, fn in cases.items():
-                t = time.thread_time()
-                fn(k)
-                spent[name] += time.thread_time() - t
-        for name, t in spent.items():
-            times[name].append(t)
+    try:
+        for _ in range(repeat):
+            spent = dict.fromkeys(cases, 0.0)
+            for k in range(windows):
+                for name, fn in cases.items():
+                    t = time.thread_time()
+                    fn(k)
+                    gc.collect()  # this case's frames and decoders, freed now, on its time
+                    spent[name] += time.thread_time() - t
+            for name, t in spent.items():
+                times[name].append(t)
+    finally:
+        gc.unfreeze()
     return times
 
 

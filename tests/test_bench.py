@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import subprocess
@@ -182,6 +183,41 @@ def test_decode_cases_take_turns_window_by_window_after_an_untimed_pass():
     one_round = [("floor", 0), ("compvid", 0), ("floor", 1), ("compvid", 1), ("floor", 2), ("compvid", 2)]
     assert calls == warm + one_round + one_round
     assert set(times) == {"floor", "compvid"} and all(len(ts) == 2 and min(ts) >= 0 for ts in times.values())
+
+
+def test_each_decode_case_pays_for_its_own_garbage():
+    """bench_decode.interleaved_rounds ends every timed call with a collection: a reference cycle a case
+    leaves (as a PyAV frame whose side data was read) is freed before the next case starts, so its
+    teardown counts in that case's time, not in whichever case the collector happens to run in next;
+    the freeze of the objects alive before timing is undone afterwards."""
+    spec = importlib.util.spec_from_file_location("bench_decode_garbage", ROOT / "bench" / "bench_decode.py")
+    bd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bd)
+    running: list[str] = []  # the case whose call is under way
+    freed: list[tuple[str, str]] = []  # of cycles made in timed calls: (their case, the case running when freed)
+
+    class Cycle:
+        def __init__(self, owner: str, timed: bool) -> None:
+            self.me, self.owner, self.timed = self, owner, timed
+
+        def __del__(self) -> None:
+            if self.timed:
+                freed.append((self.owner, running[-1]))
+
+    calls = {"floor": 0, "compvid": 0}
+
+    def case(name: str):
+        def run(k: int) -> None:
+            running.append(name)
+            calls[name] += 1
+            Cycle(name, timed=calls[name] > 4)  # the first 4 calls: the untimed pass over 4 windows
+        return run
+
+    gc.collect()
+    bd.interleaved_rounds({name: case(name) for name in calls}, windows=4, repeat=3)
+    assert len(freed) == 2 * 4 * 3  # every timed call's cycle freed before the rounds ended ...
+    assert all(owner == when for owner, when in freed), freed  # ... while its own case was running
+    assert gc.get_freeze_count() == 0
 
 
 def test_ab_says_what_is_wrong_in_one_line(tmp_path):

@@ -233,3 +233,41 @@ def test_ab_says_what_is_wrong_in_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert done.returncode != 0 and len(lines) == 1 and "the measuring process failed" in lines[0]
     assert "CorruptVideoError" in lines[0] or "not a readable video" in lines[0]
+
+
+def test_reads_bound_runs_and_reads_what_compvid_reads(tmp_path):
+    """bench/reads_bound.py (README, seventh step): each packet read with the reader compvid's indexing
+    uses for that stream (MPEG-4 Part 2 in AVI: coding types of its VOPs; H.264: NAL reference flags),
+    and one line a case with its ratio to the floor, then what 1.25x the floor leaves."""
+    import av
+
+    from compvid.b_frame_runs import vop_types
+    from compvid.nal import nal_length_size, scan_access_unit
+    from compvid.synthetic import write_moving_video
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location("reads_bound", ROOT / "bench" / "reads_bound.py")
+        rb = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(rb)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    avi = write_moving_video(tmp_path / "m.avi", recipe="mpeg4", num_frames=40, width=96, height=64)
+    mp4 = write_moving_video(tmp_path / "h.mp4", recipe="h264", num_frames=40, width=96, height=64)
+    with av.open(str(avi)) as c:
+        assert rb.packet_reader(c, c.streams.video[0]) is vop_types
+    with av.open(str(mp4)) as c:
+        s = c.streams.video[0]
+        read = rb.packet_reader(c, s)
+        length_size = nal_length_size(s.codec_context.extradata)
+        packets = [bytes(p) for p in c.demux(s) if p.size]
+        assert [read(p) for p in packets] == [scan_access_unit(p, length_size) for p in packets]
+        assert {r for r, _ in map(read, packets)} == {True, False}  # reference and non-reference pictures
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "reads_bound.py"), str(avi), "--repeat", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("m.avi: 2 clips, ")  # windows 0 and 8 of 40 frames
+    for line, case in zip(lines[1:5], ("floor", "bound:", "reads bound:", "compvid MV only")):
+        assert line.split()[0] == case.split()[0] and float(line.split()[-2].rstrip("x")) > 0
+    assert lines[1].split()[-2] == "1.00x" and "1.25x the floor leaves beyond the reads bound" in lines[5]

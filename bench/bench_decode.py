@@ -259,14 +259,14 @@ def main() -> None:
         for label, path in videos:
             info = probe(path)
             starts = sliding_window_starts(info.num_frames, num_frames=NUM_FRAMES)
-            torchcodec = False
+            torchcodec_ok = False
             if have_torchcodec:
                 try:
                     torchcodec_windows(path, info, starts)
-                    torchcodec = True
+                    torchcodec_ok = True
                 except RuntimeError as e:  # e.g. the last frames of AVI with packed B-frames
                     notes.append(f"torchcodec failed on the {label} video: {e}")
-            cases = video_cases(path, info, starts, estimated=info.mv_source == "estimated", torchcodec=torchcodec)
+            cases = video_cases(path, info, starts, estimated=info.mv_source == "estimated", torchcodec=torchcodec_ok)
             times = {name: t / len(starts) for name, t in timed_rounds(cases, len(starts), args.repeat).items()}
             floor = times[FLOOR]
             for name, t in times.items():

@@ -77,4 +77,3 @@ def gaussian(n: int, kernel: int, sigma: float) -> torch.Tensor:
     src = torch.where(src >= n, 2 * (n - 1) - src, src)
     m = torch.zeros(n, n, dtype=k1.dtype)
     return m.index_put_((rows, src), k1.expand(n, kernel), accumulate=True)
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from compvid import probe
@@ -42,3 +43,42 @@ def test_strategy_of_each_codec_and_mode(moving_video, recipe, mv_mode, expected
     assert needs.decode_order == (expected in (ReferenceMatching, OneReference))
     assert needs.vectors_of_window == (expected in (GopRule, DirectModeFill))  # B-frames borrow from neighbours
     assert needs.luma_of_interlaced == (recipe == "mpeg2" and mv_mode == "normalized")  # field readings
+
+
+def test_direct_mode_fill_of_one_b_frame():
+    """mv_gop._fill_frame: a B-frame's rows exported as zero are replaced by the donor's (the next
+    reference's) rows whose centre lies in them; all zero: the donor whole (and named, so a served
+    donor's field is copied); no zero rows: its own rows; no donor: only its moving rows, has_mv
+    saying whether any are left, never zeros passed off as motion."""
+    from compvid.frame_store import FrameStore
+    from compvid.motion import BlockMotion
+    from compvid.mv_gop import _fill_frame
+
+    def blocks(x0, dx):  # 16x16 blocks on one row, left corners x0, horizontal motion dx
+        n = len(x0)
+        return BlockMotion(np.asarray(x0, np.int32), np.zeros(n, np.int32), np.full(n, 16, np.int32),
+                           np.full(n, 16, np.int32), np.asarray(dx, np.float32), np.zeros(n, np.float32),
+                           np.zeros(n, bool))
+
+    store = FrameStore(0)
+    store.types.update({0: "I", 1: "B", 2: "P"})
+    own = blocks([0, 16, 32, 48], [0.0, 2.5, 0.0, -1.0])  # the clip's normalised rows of frame 1
+    donor = blocks([0, 16, 32, 48, 64], [3.0, 3.0, 4.0, 4.0, 5.0])
+    span = slice(0, 4)
+
+    some = np.array([True, False, True, False])  # rows 0 and 2 exported as zero
+    fill = _fill_frame(1, some, own, span, store, 1, 1, {2: donor})
+    assert (fill.has_mv, fill.filled, fill.whole_donor) == (True, True, None)
+    assert fill.motion.x0.tolist() == [16, 48, 0, 32] and fill.motion.dx.tolist() == [2.5, -1.0, 3.0, 4.0]
+
+    fill = _fill_frame(1, np.ones(4, bool), own, span, store, 1, 1, {2: donor})
+    assert (fill.motion is donor, fill.has_mv, fill.filled, fill.whole_donor) == (True, True, True, 2)
+
+    fill = _fill_frame(1, np.zeros(4, bool), own, span, store, 1, 1, {2: donor})
+    assert (fill.has_mv, fill.filled) == (True, False) and fill.motion.dx.tolist() == own.dx.tolist()
+
+    store.rows.update({0: None, 2: None})  # neither neighbour has vectors to give
+    fill = _fill_frame(1, some, own, span, store, 1, 1, {})
+    assert (fill.has_mv, fill.filled) == (True, False) and fill.motion.x0.tolist() == [16, 48]
+    fill = _fill_frame(1, np.ones(4, bool), own, span, store, 1, 1, {})
+    assert (fill.has_mv, fill.filled, len(fill.motion)) == (False, False, 0)
